@@ -1,0 +1,81 @@
+# Concord: plain Makefile. `make run` and `make test` are the two
+# commands a newcomer needs; both install what is missing first.
+
+CC		?= cc
+KORE_FEATURES	:= $(shell cat /usr/share/kore/features 2>/dev/null)
+WARN		= -Wall -Wextra -Werror -Wstrict-prototypes \
+		  -Wmissing-prototypes -Wmissing-declarations -Wshadow \
+		  -Wpointer-arith -Wcast-qual -Wsign-compare
+SCHEMA_VERSION	:= $(shell ls sql/[0-9]*.sql 2>/dev/null | sed 's|.*/0*||; s|_.*||' | sort -n | tail -1)
+CFLAGS_BASE	= -std=gnu11 -O2 -g $(WARN) -D_GNU_SOURCE \
+		  -DCONCORD_SCHEMA_VERSION=$(SCHEMA_VERSION) \
+		  -I/usr/include/postgresql -I/usr/include/hiredis
+LIBS		= -ljwt -ljansson -lhiredis -lpq -lcrypto -lm
+SAN		= -fsanitize=address,undefined -fno-omit-frame-pointer
+
+COMMON_SRC	= common/config.c common/log.c common/auth.c common/taxonomy.c \
+		  common/rds.c common/db.c common/job.c
+COMMON_HDR	= $(wildcard common/*.h)
+API_SRC		= $(wildcard api/*.c)
+WORKER_SRC	= worker/worker.c
+ADMIN_SRC	= worker/admin.c
+UNIT_SRC	= $(wildcard tests/unit/test_*.c)
+
+PKGS		= kore libjansson-dev libpq-dev libhiredis-dev libjwt-dev \
+		  libssl-dev postgresql redis-server libcmocka-dev \
+		  python3-pytest python3-requests python3-jwt python3-psycopg2 \
+		  python3-redis python3-jsonschema python3-yaml \
+		  python3-cryptography wrk pkg-config gcc make
+
+.PHONY: all deps build asan unit run test clean fmt
+
+all: build
+
+deps:
+	@deploy/deps.sh $(PKGS)
+
+build: build/concord_api.so bin/concord-worker bin/concord-admin
+
+build/concord_api.so: $(API_SRC) $(COMMON_SRC) $(COMMON_HDR) api/api.h sql
+	@mkdir -p build
+	$(CC) $(CFLAGS_BASE) $(KORE_FEATURES) -fPIC -shared -o $@ \
+	    $(API_SRC) $(COMMON_SRC) $(LIBS)
+
+bin/concord-worker: $(WORKER_SRC) $(COMMON_SRC) $(COMMON_HDR)
+	@mkdir -p bin
+	$(CC) $(CFLAGS_BASE) -o $@ $(WORKER_SRC) $(COMMON_SRC) $(LIBS)
+
+bin/concord-admin: $(ADMIN_SRC) $(COMMON_SRC) $(COMMON_HDR)
+	@mkdir -p bin
+	$(CC) $(CFLAGS_BASE) -o $@ $(ADMIN_SRC) $(COMMON_SRC) $(LIBS)
+
+# Sanitizer flavour: the worker, the admin command and the unit tests.
+asan: build/asan/concord-worker build/asan/concord-admin build/asan/unit
+
+build/asan/concord-worker: $(WORKER_SRC) $(COMMON_SRC) $(COMMON_HDR)
+	@mkdir -p build/asan
+	$(CC) $(CFLAGS_BASE) $(SAN) -o $@ $(WORKER_SRC) $(COMMON_SRC) $(LIBS)
+
+build/asan/concord-admin: $(ADMIN_SRC) $(COMMON_SRC) $(COMMON_HDR)
+	@mkdir -p build/asan
+	$(CC) $(CFLAGS_BASE) $(SAN) -o $@ $(ADMIN_SRC) $(COMMON_SRC) $(LIBS)
+
+build/asan/unit: $(UNIT_SRC) $(COMMON_SRC) $(COMMON_HDR) tests/unit/main.c
+	@mkdir -p build/asan
+	$(CC) $(CFLAGS_BASE) $(SAN) -Wno-missing-prototypes \
+	    -Wno-missing-declarations -o $@ tests/unit/main.c $(UNIT_SRC) \
+	    $(COMMON_SRC) $(LIBS) -lcmocka
+
+unit: build/asan/unit
+	build/asan/unit
+
+# Run the service on the embedded stack (Ctrl-C stops everything).
+run: deps build
+	@deploy/stack.sh run
+
+# Every test on throwaway state; non-zero exit on any failure.
+test: deps build asan
+	@deploy/stack.sh test
+
+clean:
+	rm -rf build bin

@@ -1,0 +1,111 @@
+/*
+ * api: what the Kore module's files share. One request is one
+ * struct api_call, kept in req->hdlr_extra from routing to response.
+ * Handlers answer through api_respond() or api_problem() only, so every
+ * response gets X-Request-Id, the right media type and an access log.
+ */
+#ifndef CONCORD_API_H
+#define CONCORD_API_H
+
+#include <kore/kore.h>
+#include <kore/http.h>
+#include <kore/pgsql.h>
+
+#include <jansson.h>
+
+#include "../common/auth.h"
+#include "../common/config.h"
+
+#define API_DB			"concord"
+#define API_MAX_PARAMS		4
+#define API_REQID_LEN		65
+
+/* Route flags. */
+#define ROUTE_PUBLIC		0x01	/* no token needed */
+#define ROUTE_BODY		0x02	/* takes a JSON object body */
+#define ROUTE_NO_ORG_CHECK	0x04	/* SQL need not check the org claim */
+
+struct api_call;
+
+typedef int	(*api_handler)(struct http_request *, struct api_call *);
+
+struct api_route {
+	int		 method;	/* HTTP_METHOD_* */
+	const char	*pattern;	/* "/v1/services/{id}"; {x} = one segment */
+	uint32_t	 roles;		/* roles allowed; 0 with no PUBLIC = none */
+	int		 flags;
+	api_handler	 handler;	/* C handler, or NULL for sqlfn */
+	const char	*sqlfn;		/* api.<sqlfn>(ctx, args, body) */
+};
+
+/* Called when a database call ends: status, body text, headers object. */
+typedef int	(*api_db_done)(struct http_request *, struct api_call *,
+		    int, const char *, json_t *);
+
+struct api_call {
+	const struct api_route	*route;
+	char			 reqid[API_REQID_LEN];
+	struct auth_identity	 id;
+	int			 authed;
+	const char		*params[API_MAX_PARAMS];	/* path params */
+	char			*pathcopy;	/* owns params' storage */
+	json_t			*args;		/* query + path params */
+	json_t			*body;		/* parsed body or NULL */
+	struct kore_pgsql	 sql;
+	int			 sql_state;	/* API_SQL_* */
+	api_db_done		 done;
+	json_t			*extra;		/* saved result, decref'd */
+	const char		*raw_sql;	/* api_db_raw(): no-param query */
+	int			 scratch;	/* handler's own small state */
+	u_int64_t		 t0;
+};
+
+#define API_SQL_IDLE		0
+#define API_SQL_QUERY		1
+#define API_SQL_DONE		2
+
+/* Globals set up in the parent before the workers fork (main.c). */
+extern struct concord_config	api_cfg;
+extern struct auth_keyset	api_keys;
+
+/* The route table (routes.c). */
+extern const struct api_route	api_routes[];
+extern const size_t		api_nroutes;
+
+/* Responses (respond.c). Each returns KORE_RESULT_OK. */
+int	api_respond(struct http_request *, int, const char *, const void *,
+	    size_t);
+int	api_respond_json(struct http_request *, int, json_t *);
+int	api_problem(struct http_request *, int, const char *, const char *,
+	    const char *, json_t *);
+
+/*
+ * Run api.<fn>(ctx, args, body) on the pool without blocking the event
+ * loop. Returns KORE_RESULT_RETRY while the query runs and the
+ * handler's final result once it ended (c->done or a plain response).
+ * A handler calls it again on every re-entry with the same fn.
+ */
+int	api_db_call(struct http_request *, struct api_call *, const char *);
+
+/*
+ * Like api_db_call() for a fixed statement without parameters whose
+ * first row's first column becomes the body given to c->done (which
+ * must be set) with status 200.
+ */
+int	api_db_raw(struct http_request *, struct api_call *, const char *);
+
+/* Handlers. */
+int	api_livez(struct http_request *, struct api_call *);
+int	api_readyz(struct http_request *, struct api_call *);
+int	api_taxonomy_needs(struct http_request *, struct api_call *);
+int	api_routes_list(struct http_request *, struct api_call *);
+int	api_openapi(struct http_request *, struct api_call *);
+int	api_debug_sleep(struct http_request *, struct api_call *);
+
+/* Readiness of Redis, synchronous with a short timeout (health.c). */
+int	api_redis_ping(void);
+
+/* The Kore entry point (router.c). */
+int	concord_dispatch(struct http_request *);
+
+#endif

@@ -1,0 +1,231 @@
+/*
+ * dbcall: every data route is one round trip: api.call(fn, ctx, args,
+ * body) runs the route's SQL function, which authorizes, validates,
+ * does the work and writes the audit record in one transaction, and
+ * returns (status, body, headers). The query runs on Kore's async pgsql
+ * pool, so a slow statement never stalls other requests.
+ */
+#include <kore/kore.h>
+#include <kore/http.h>
+#include <kore/pgsql.h>
+
+#include <string.h>
+
+#include "api.h"
+#include "../common/log.h"
+
+#define API_SQL_CALL \
+	"SELECT status, body, headers::text FROM api.call($1, $2::jsonb, " \
+	"$3::jsonb, $4::jsonb)"
+
+/* Sub-states kept in c->sql_state beyond the public ones. */
+#define DB_SETUP	10
+#define DB_WAIT		11
+
+static int	dbcall_unavailable(struct http_request *, struct api_call *,
+		    const char *);
+static int	dbcall_failed(struct http_request *, struct api_call *);
+static int	dbcall_send(struct http_request *, struct api_call *,
+		    const char *);
+static int	dbcall_finish(struct http_request *, struct api_call *);
+
+static int
+dbcall_unavailable(struct http_request *req, struct api_call *c,
+    const char *why)
+{
+	concord_log(LOG_LVL_WARN, "database unavailable", json_pack(
+	    "{s:s, s:s}", "request_id", c->reqid, "reason", why));
+	http_response_header(req, "retry-after", "1");
+	return (api_problem(req, 503, "unavailable", NULL,
+	    "The database is unavailable; retry shortly.", NULL));
+}
+
+/*
+ * The query failed. Connection-class failures are 503 (and the broken
+ * connection is reset so the pool heals once PostgreSQL is back);
+ * anything else is a bug: 500, logged by SQLSTATE only, since error
+ * texts may quote values.
+ */
+static int
+dbcall_failed(struct http_request *req, struct api_call *c)
+{
+	const char	*state = NULL;
+	int		 down = 0;
+
+	if (c->sql.result != NULL)
+		state = PQresultErrorField(c->sql.result, PG_DIAG_SQLSTATE);
+	if (c->sql.conn != NULL && PQstatus(c->sql.conn->db) == CONNECTION_BAD) {
+		down = 1;
+		PQreset(c->sql.conn->db);
+	}
+	if (state == NULL || strncmp(state, "08", 2) == 0 ||
+	    strncmp(state, "57P", 3) == 0 || strncmp(state, "53", 2) == 0)
+		down = 1;
+	kore_pgsql_cleanup(&c->sql);
+	c->sql_state = API_SQL_IDLE;
+	if (down)
+		return (dbcall_unavailable(req, c, state != NULL ? state :
+		    "connection"));
+	concord_log(LOG_LVL_ERROR, "query failed", json_pack("{s:s, s:s, s:s}",
+	    "request_id", c->reqid, "sqlstate", state,
+	    "fn", c->route != NULL && c->route->sqlfn ? c->route->sqlfn : "-"));
+	return (api_problem(req, 500, "internal", NULL,
+	    "The request failed unexpectedly; it has been logged.", NULL));
+}
+
+static int
+dbcall_send(struct http_request *req, struct api_call *c, const char *fn)
+{
+	json_t		*ctx, *roles;
+	char		*sctx = NULL, *sargs = NULL, *sbody = NULL;
+	uint32_t	 bit;
+	int		 ok;
+
+	ctx = json_pack("{s:s, s:s?, s:s, s:s, s:s}",
+	    "sub", c->authed ? c->id.sub : "",
+	    "org", (c->authed && c->id.org[0] != '\0') ? c->id.org : NULL,
+	    "request_id", c->reqid, "path", req->path,
+	    "method", http_method_text(req->method));
+	roles = json_array();
+	for (bit = 1; bit <= ROLE_ANALYST; bit <<= 1) {
+		if (c->id.roles & bit)
+			json_array_append_new(roles,
+			    json_string(auth_role_name(bit)));
+	}
+	json_object_set_new(ctx, "roles", roles);
+	sctx = json_dumps(ctx, JSON_COMPACT);
+	sargs = json_dumps(c->args != NULL ? c->args : json_object(),
+	    JSON_COMPACT);
+	if (c->body != NULL)
+		sbody = json_dumps(c->body, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(ctx);
+
+	if (c->raw_sql != NULL) {
+		ok = kore_pgsql_query(&c->sql, c->raw_sql);
+		goto sent;
+	}
+	ok = kore_pgsql_query_params(&c->sql, API_SQL_CALL, 0, 4,
+	    fn, strlen(fn), 0,
+	    sctx, strlen(sctx), 0,
+	    sargs, strlen(sargs), 0,
+	    sbody, sbody != NULL ? strlen(sbody) : 0, 0);
+sent:
+	free(sctx);
+	free(sargs);
+	free(sbody);
+	if (!ok)
+		return (dbcall_failed(req, c));
+	c->sql_state = DB_WAIT;
+	return (KORE_RESULT_RETRY);
+}
+
+/* Answer the saved result, through c->done when the handler set one. */
+static int
+dbcall_finish(struct http_request *req, struct api_call *c)
+{
+	json_t		*hdrs, *v, *res = c->extra;
+	const char	*k, *body;
+	char		 num[32];
+	int		 status;
+
+	c->extra = NULL;
+	status = (int)json_integer_value(json_object_get(res, "status"));
+	body = json_string_value(json_object_get(res, "body"));
+	hdrs = json_object_get(res, "headers");
+	if (c->done != NULL) {
+		status = c->done(req, c, status, body, hdrs);
+		json_decref(res);
+		return (status);
+	}
+	if (status < 200 || status > 599 || body == NULL) {
+		json_decref(res);
+		return (api_problem(req, 500, "internal", NULL,
+		    "The request failed unexpectedly; it has been logged.",
+		    NULL));
+	}
+	json_object_foreach(hdrs, k, v) {
+		if (json_is_string(v))
+			http_response_header(req, k, json_string_value(v));
+		else if (json_is_integer(v)) {
+			snprintf(num, sizeof(num), "%lld",
+			    (long long)json_integer_value(v));
+			http_response_header(req, k, num);
+		}
+	}
+	api_respond(req, status, status >= 400 ? "application/problem+json" :
+	    "application/json", body, strlen(body));
+	json_decref(res);
+	return (KORE_RESULT_OK);
+}
+
+int
+api_db_call(struct http_request *req, struct api_call *c, const char *fn)
+{
+	json_t	*res;
+	char	*hv;
+
+	if (c->sql_state == API_SQL_IDLE) {
+		kore_pgsql_init(&c->sql);
+		kore_pgsql_bind_request(&c->sql, req);
+		c->sql_state = DB_SETUP;
+	}
+	if (c->sql_state == DB_SETUP) {
+		if (!kore_pgsql_setup(&c->sql, API_DB, KORE_PGSQL_ASYNC)) {
+			/* Queued until a pooled connection frees up. */
+			if (c->sql.state == KORE_PGSQL_STATE_INIT)
+				return (KORE_RESULT_RETRY);
+			kore_pgsql_cleanup(&c->sql);
+			c->sql_state = API_SQL_IDLE;
+			return (dbcall_unavailable(req, c, "connect"));
+		}
+		return (dbcall_send(req, c, fn));
+	}
+
+	for (;;) {
+		switch (c->sql.state) {
+		case KORE_PGSQL_STATE_WAIT:
+			return (KORE_RESULT_RETRY);
+		case KORE_PGSQL_STATE_COMPLETE:
+			kore_pgsql_cleanup(&c->sql);
+			c->sql_state = API_SQL_IDLE;
+			if (c->extra == NULL) {
+				return (api_problem(req, 500, "internal", NULL,
+				    "The database returned no result.", NULL));
+			}
+			return (dbcall_finish(req, c));
+		case KORE_PGSQL_STATE_ERROR:
+			return (dbcall_failed(req, c));
+		case KORE_PGSQL_STATE_RESULT:
+			if (c->extra == NULL && c->raw_sql != NULL &&
+			    kore_pgsql_ntuples(&c->sql) >= 1) {
+				c->extra = json_pack("{s:i, s:s, s:{}}",
+				    "status", 200, "body",
+				    kore_pgsql_getvalue(&c->sql, 0, 0),
+				    "headers");
+			} else if (c->extra == NULL &&
+			    kore_pgsql_ntuples(&c->sql) == 1) {
+				hv = kore_pgsql_getlength(&c->sql, 0, 2) > 0 ?
+				    kore_pgsql_getvalue(&c->sql, 0, 2) : NULL;
+				res = json_pack("{s:i, s:s, s:o}",
+				    "status", atoi(kore_pgsql_getvalue(&c->sql,
+				    0, 0)),
+				    "body", kore_pgsql_getvalue(&c->sql, 0, 1),
+				    "headers", hv != NULL ? json_loads(hv, 0,
+				    NULL) : json_object());
+				c->extra = res;
+			}
+			kore_pgsql_continue(&c->sql);
+			break;
+		default:
+			kore_pgsql_continue(&c->sql);
+			break;
+		}
+	}
+}
+
+int
+api_db_raw(struct http_request *req, struct api_call *c, const char *sql)
+{
+	c->raw_sql = sql;
+	return (api_db_call(req, c, "-"));
+}

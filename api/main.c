@@ -1,0 +1,136 @@
+/*
+ * main: the Kore module's life cycle. Configuration is read once in the
+ * parent (kore_parent_configure), before seccomp and before the workers
+ * fork, so every worker inherits the same settings, keys and listener.
+ * Module statics are not rebuilt on SIGHUP: restart the process instead.
+ */
+#include <kore/kore.h>
+#include <kore/http.h>
+#include <kore/pgsql.h>
+#include <kore/seccomp.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "../common/log.h"
+
+struct concord_config	api_cfg;
+struct auth_keyset	api_keys;
+static char		*openapi_doc;
+static size_t		 openapi_len;
+
+void	kore_parent_configure(int, char **);
+void	kore_worker_configure(void);
+static void	openapi_load(void);
+
+/* Keep the contract in memory; absent file = 404 at /openapi.yaml. */
+static void
+openapi_load(void)
+{
+	FILE	*fp;
+	long	 sz;
+
+	if ((fp = fopen(api_cfg.openapi_path, "r")) == NULL)
+		return;
+	if (fseek(fp, 0, SEEK_END) == 0 && (sz = ftell(fp)) > 0 &&
+	    fseek(fp, 0, SEEK_SET) == 0) {
+		openapi_doc = kore_malloc((size_t)sz);
+		openapi_len = fread(openapi_doc, 1, (size_t)sz, fp);
+	}
+	fclose(fp);
+}
+
+int
+api_openapi(struct http_request *req, struct api_call *c)
+{
+	(void)c;
+	if (openapi_doc == NULL)
+		return (api_problem(req, 404, "not-found", NULL,
+		    "The contract file was not found.", NULL));
+	return (api_respond(req, 200, "application/yaml", openapi_doc,
+	    openapi_len));
+}
+
+int
+api_debug_sleep(struct http_request *req, struct api_call *c)
+{
+	if (!api_cfg.debug_routes)
+		return (api_problem(req, 404, "not-found", NULL,
+		    "No resource lives at this path.", NULL));
+	return (api_db_call(req, c, "debug_sleep"));
+}
+
+/*
+ * glibc's stat and libpq's GSSAPI probing use syscalls Kore's worker
+ * filter lacks; hiredis needs a socket for the readiness probe.
+ */
+KORE_SECCOMP_FILTER("concord",
+	KORE_SYSCALL_ALLOW(newfstatat),
+	KORE_SYSCALL_ALLOW(getdents64),
+	KORE_SYSCALL_ALLOW(socket),
+	KORE_SYSCALL_ALLOW(connect),
+	KORE_SYSCALL_ALLOW(getsockopt),
+	KORE_SYSCALL_ALLOW(getsockname),
+	KORE_SYSCALL_ALLOW(getpeername),
+	KORE_SYSCALL_ALLOW(shutdown),
+	KORE_SYSCALL_ALLOW(sendmsg),
+	KORE_SYSCALL_ALLOW(recvmsg),
+	KORE_SYSCALL_ALLOW(select),
+	KORE_SYSCALL_ALLOW(pselect6),
+	KORE_SYSCALL_ALLOW(uname),
+	KORE_SYSCALL_ALLOW(sysinfo),
+);
+
+void
+kore_parent_configure(int argc, char **argv)
+{
+	struct kore_server	*srv;
+	char			 err[256];
+
+	(void)argc;
+	(void)argv;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	setvbuf(stderr, NULL, _IOLBF, 0);
+	if (concord_config_load(&api_cfg, err, sizeof(err)) == -1)
+		fatal("configuration: %s", err);
+	concord_log_init("api", api_cfg.log_level);
+	if (auth_keyset_load(&api_keys, &api_cfg, err, sizeof(err)) == -1)
+		fatal("configuration: %s", err);
+
+	/* libpq must not probe GSSAPI: it needs syscalls seccomp denies. */
+	setenv("PGGSSENCMODE", "disable", 1);
+	setenv("PGCONNECT_TIMEOUT", "3", 0);
+
+	if ((srv = kore_server_lookup("concord")) == NULL)
+		fatal("kore.conf must declare server concord");
+	if (!kore_server_bind(srv, api_cfg.listen_host, api_cfg.listen_port,
+	    NULL))
+		fatal("cannot listen on %s:%s", api_cfg.listen_host,
+		    api_cfg.listen_port);
+
+	worker_count = (u_int8_t)api_cfg.workers;
+	pgsql_conn_max = (u_int16_t)api_cfg.db_pool;
+	pgsql_queue_limit = 10000;
+	/*
+	 * Kore itself refuses bodies above 4x our limit with a bare 413;
+	 * between the two we answer a problem+json 413 (router.c).
+	 */
+	http_body_max = api_cfg.body_max * 4;
+	openapi_load();
+	if (!kore_pgsql_register(API_DB, api_cfg.database_url))
+		fatal("cannot register database");
+
+	concord_log(LOG_LVL_INFO, "api configured", json_pack(
+	    "{s:s, s:s, s:i, s:i}", "listen_host", api_cfg.listen_host,
+	    "listen_port", api_cfg.listen_port, "workers", api_cfg.workers,
+	    "db_pool", api_cfg.db_pool));
+}
+
+void
+kore_worker_configure(void)
+{
+	concord_log_init("api", api_cfg.log_level);
+}

@@ -1,0 +1,109 @@
+/*
+ * respond: the single way out of the API. api_problem() is the error
+ * funnel (RFC 9457 problem+json); api_respond() sets X-Request-Id and
+ * writes the access log line (ids, route, status and time only).
+ */
+#include <kore/kore.h>
+#include <kore/http.h>
+
+#include <string.h>
+
+#include "api.h"
+#include "../common/log.h"
+
+static const char *
+respond_title(int status)
+{
+	switch (status) {
+	case 400: return ("Bad Request");
+	case 401: return ("Unauthorized");
+	case 403: return ("Forbidden");
+	case 404: return ("Not Found");
+	case 405: return ("Method Not Allowed");
+	case 409: return ("Conflict");
+	case 412: return ("Precondition Failed");
+	case 413: return ("Content Too Large");
+	case 415: return ("Unsupported Media Type");
+	case 422: return ("Unprocessable Content");
+	case 428: return ("Precondition Required");
+	case 429: return ("Too Many Requests");
+	case 500: return ("Internal Server Error");
+	case 503: return ("Service Unavailable");
+	}
+	return ("Error");
+}
+
+int
+api_respond(struct http_request *req, int status, const char *ctype,
+    const void *body, size_t len)
+{
+	struct api_call	*c = req->hdlr_extra;
+	json_t		*f;
+
+	if (c != NULL && c->reqid[0] != '\0')
+		http_response_header(req, "x-request-id", c->reqid);
+	if (ctype != NULL)
+		http_response_header(req, "content-type", ctype);
+	http_response_header(req, "cache-control", "no-store");
+	http_response(req, status, body, len);
+
+	f = json_pack("{s:s, s:s, s:s, s:i, s:I}",
+	    "request_id", c != NULL ? c->reqid : "",
+	    "method", http_method_text(req->method),
+	    "route", (c != NULL && c->route != NULL) ? c->route->pattern :
+	    "-", "status", status,
+	    "duration_ms", (json_int_t)(kore_time_ms() -
+	    (c != NULL ? c->t0 : kore_time_ms())));
+	if (c != NULL && c->authed && f != NULL)
+		json_object_set_new(f, "org", json_string(c->id.org));
+	concord_log(status >= 500 ? LOG_LVL_ERROR : LOG_LVL_INFO, "request",
+	    f);
+	return (KORE_RESULT_OK);
+}
+
+int
+api_respond_json(struct http_request *req, int status, json_t *doc)
+{
+	char	*s;
+	int	 r;
+
+	s = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(doc);
+	if (s == NULL)
+		return (api_problem(req, 500, "internal", NULL,
+		    "The response could not be encoded.", NULL));
+	r = api_respond(req, status, status >= 400 ?
+	    "application/problem+json" : "application/json", s, strlen(s));
+	free(s);
+	return (r);
+}
+
+/*
+ * Answer an RFC 9457 problem. slug names the problem type
+ * (urn:concord:problem:<slug>); title defaults to the status text;
+ * errors, when given, is an array of {field, reason} and is stolen.
+ */
+int
+api_problem(struct http_request *req, int status, const char *slug,
+    const char *title, const char *detail, json_t *errors)
+{
+	struct api_call	*c = req->hdlr_extra;
+	json_t		*p;
+	char		 type[128];
+
+	snprintf(type, sizeof(type), "urn:concord:problem:%s", slug);
+	p = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s}",
+	    "type", type,
+	    "title", title != NULL ? title : respond_title(status),
+	    "status", status,
+	    "detail", detail != NULL ? detail : respond_title(status),
+	    "instance", req->path,
+	    "request_id", c != NULL ? c->reqid : "");
+	if (p != NULL && errors != NULL)
+		json_object_set(p, "errors", errors);
+	json_decref(errors);
+	if (p == NULL)
+		return (api_respond(req, status, "application/problem+json",
+		    "{}", 2));
+	return (api_respond_json(req, status, p));
+}

@@ -1,0 +1,397 @@
+/*
+ * router: Kore sends every request here (one catch-all route). We pick
+ * the route from api_routes[], answer 404/405 ourselves, give each
+ * request an id, verify the token, apply the route's role policy
+ * (default deny), parse the query string and the JSON body, then hand
+ * over to the route's C handler or to its SQL function.
+ */
+#include <kore/kore.h>
+#include <kore/http.h>
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "api.h"
+#include "../common/log.h"
+
+#define ROUTER_MAX_SEGMENTS	16
+#define ROUTER_MAX_QUERY	64
+
+static void	router_call_free(struct http_request *);
+static void	router_reqid(struct http_request *, struct api_call *);
+static int	router_match(const char *, char *, const char **, int *);
+static int	router_route(struct http_request *, struct api_call *);
+static int	router_auth(struct http_request *, struct api_call *);
+static int	router_query(struct http_request *, struct api_call *);
+static int	router_body(struct http_request *, struct api_call *);
+static int	router_urldecode(char *);
+static int	router_method_bit(int);
+static int	router_utf8(const char *);
+
+static void
+router_call_free(struct http_request *req)
+{
+	struct api_call	*c = req->hdlr_extra;
+
+	if (c == NULL)
+		return;
+	if (c->sql_state != API_SQL_IDLE)
+		kore_pgsql_cleanup(&c->sql);
+	json_decref(c->args);
+	json_decref(c->body);
+	json_decref(c->extra);
+	kore_free(c->pathcopy);
+}
+
+/* Keep a caller's sane X-Request-Id, else make a random one. */
+static void
+router_reqid(struct http_request *req, struct api_call *c)
+{
+	const char	*v;
+	unsigned char	 rnd[16];
+	size_t		 i, n;
+
+	if (http_request_header(req, "x-request-id", &v)) {
+		n = strlen(v);
+		if (n >= 1 && n < sizeof(c->reqid) &&
+		    strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTU"
+		    "VWXYZ0123456789-_.:") == n) {
+			memcpy(c->reqid, v, n + 1);
+			return;
+		}
+	}
+	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
+		for (i = 0; i < sizeof(rnd); i++)
+			rnd[i] = (unsigned char)(kore_time_ms() >> (i % 8));
+	}
+	for (i = 0; i < sizeof(rnd); i++)
+		snprintf(c->reqid + i * 2, 3, "%02x", rnd[i]);
+}
+
+/*
+ * Match path (a writable copy) against pattern. Returns 1 and fills
+ * params with pointers into path, or 0. path is cut at '/' on success.
+ */
+static int
+router_match(const char *pattern, char *path, const char **params, int *np)
+{
+	const char	*p = pattern;
+	char		*s = path, *end;
+	size_t		 n;
+
+	*np = 0;
+	while (*p != '\0' && *s != '\0') {
+		if (*p == '{') {
+			if ((end = strchr(s, '/')) == NULL)
+				end = s + strlen(s);
+			if (end == s || *np >= API_MAX_PARAMS)
+				return (0);
+			while (*p != '}' && *p != '\0')
+				p++;
+			if (*p == '}')
+				p++;
+			params[(*np)++] = s;
+			if (*end == '\0') {
+				s = end;
+			} else {
+				if (*p != '/')
+					return (0);
+				*end = '\0';
+				s = end + 1;
+				p++;
+			}
+			continue;
+		}
+		n = strcspn(p, "{");
+		if (strncmp(p, s, n) != 0)
+			return (0);
+		p += n;
+		s += n;
+	}
+	return (*p == '\0' && *s == '\0');
+}
+
+/* True when s is valid UTF-8 (jansson's rule for strings). */
+static int
+router_utf8(const char *s)
+{
+	json_t	*j;
+
+	if ((j = json_string(s)) == NULL)
+		return (0);
+	json_decref(j);
+	return (1);
+}
+
+static int
+router_method_bit(int m)
+{
+	return (m == HTTP_METHOD_HEAD ? HTTP_METHOD_GET : m);
+}
+
+/* Find the route. Returns 1 when found, 0 when a problem was answered. */
+static int
+router_route(struct http_request *req, struct api_call *c)
+{
+	const char	*params[API_MAX_PARAMS];
+	char		 allow[128];
+	char		*copy;
+	size_t		 i;
+	int		 np, methods = 0, j;
+
+	if (strlen(req->path) > 1024)
+		return (api_problem(req, 404, "not-found", NULL,
+		    "No resource lives at this path.", NULL), 0);
+	for (i = 0; i < api_nroutes; i++) {
+		copy = kore_strdup(req->path);
+		if (!router_match(api_routes[i].pattern, copy, params, &np)) {
+			kore_free(copy);
+			continue;
+		}
+		if (api_routes[i].method != router_method_bit(req->method)) {
+			methods |= api_routes[i].method;
+			kore_free(copy);
+			continue;
+		}
+		c->route = &api_routes[i];
+		c->pathcopy = copy;
+		for (j = 0; j < np; j++)
+			c->params[j] = params[j];
+		return (1);
+	}
+	if (methods == 0)
+		return (api_problem(req, 404, "not-found", NULL,
+		    "No resource lives at this path.", NULL), 0);
+	allow[0] = '\0';
+	if (methods & HTTP_METHOD_GET)
+		strncat(allow, "GET, HEAD, ", sizeof(allow) - strlen(allow) - 1);
+	if (methods & HTTP_METHOD_POST)
+		strncat(allow, "POST, ", sizeof(allow) - strlen(allow) - 1);
+	if (methods & HTTP_METHOD_PUT)
+		strncat(allow, "PUT, ", sizeof(allow) - strlen(allow) - 1);
+	if (methods & HTTP_METHOD_PATCH)
+		strncat(allow, "PATCH, ", sizeof(allow) - strlen(allow) - 1);
+	if (methods & HTTP_METHOD_DELETE)
+		strncat(allow, "DELETE, ", sizeof(allow) - strlen(allow) - 1);
+	allow[strlen(allow) - 2] = '\0';
+	http_response_header(req, "allow", allow);
+	api_problem(req, 405, "method-not-allowed", NULL,
+	    "This resource does not support the method used.", NULL);
+	return (0);
+}
+
+/* Verify the bearer token and the role policy. Returns 1 or 0 (answered). */
+static int
+router_auth(struct http_request *req, struct api_call *c)
+{
+	const char	*h;
+	char		 err[128], www[256];
+
+	if (c->route->flags & ROUTE_PUBLIC)
+		return (1);
+	if (!http_request_header(req, "authorization", &h) ||
+	    strncasecmp(h, "Bearer ", 7) != 0) {
+		http_response_header(req, "www-authenticate",
+		    "Bearer realm=\"concord\"");
+		api_problem(req, 401, "unauthenticated", NULL,
+		    "A bearer token is required.", NULL);
+		return (0);
+	}
+	h += 7;
+	while (*h == ' ')
+		h++;
+	if (auth_token_verify(&api_keys, h, time(NULL), &c->id, err,
+	    sizeof(err)) == -1) {
+		snprintf(www, sizeof(www), "Bearer realm=\"concord\", "
+		    "error=\"invalid_token\", error_description=\"%s\"", err);
+		http_response_header(req, "www-authenticate", www);
+		api_problem(req, 401, "invalid-token", NULL, err, NULL);
+		return (0);
+	}
+	c->authed = 1;
+	/* Default deny: a route must name the roles it admits. */
+	if ((c->route->roles & c->id.roles) == 0) {
+		api_problem(req, 403, "forbidden", NULL,
+		    "Your roles do not allow this operation.", NULL);
+		return (0);
+	}
+	return (1);
+}
+
+/* Decode %XX and '+' in place. Returns -1 on a bad escape or a NUL. */
+static int
+router_urldecode(char *s)
+{
+	char	*in = s, *out = s;
+	int	 hi, lo;
+
+	while (*in != '\0') {
+		if (*in == '+') {
+			*out++ = ' ';
+			in++;
+		} else if (*in == '%') {
+			if (!isxdigit((unsigned char)in[1]) ||
+			    !isxdigit((unsigned char)in[2]))
+				return (-1);
+			hi = isdigit((unsigned char)in[1]) ? in[1] - '0' :
+			    (tolower((unsigned char)in[1]) - 'a' + 10);
+			lo = isdigit((unsigned char)in[2]) ? in[2] - '0' :
+			    (tolower((unsigned char)in[2]) - 'a' + 10);
+			if (hi == 0 && lo == 0)
+				return (-1);
+			*out++ = (char)(hi * 16 + lo);
+			in += 3;
+		} else
+			*out++ = *in++;
+	}
+	*out = '\0';
+	return (0);
+}
+
+/*
+ * Build c->args: {"path": {...}, "query": {k: v | [v, ...]},
+ * "if_match": ..., "idempotency_key": ...}. Returns 1 or 0 (answered).
+ */
+static int
+router_query(struct http_request *req, struct api_call *c)
+{
+	json_t		*path, *query, *prev, *val, *arr;
+	char		*qs = NULL, *item, *save = NULL, *eq, name[32];
+	const char	*p, *h;
+	int		 i, n = 0, ok = 0;
+
+	c->args = json_object();
+	path = json_object();
+	query = json_object();
+	json_object_set_new(c->args, "path", path);
+	json_object_set_new(c->args, "query", query);
+
+	/* Path parameters: every {x} is an id; anything else cannot exist. */
+	p = c->route->pattern;
+	for (i = 0; i < API_MAX_PARAMS && c->params[i] != NULL; i++) {
+		p = strchr(p, '{');
+		snprintf(name, sizeof(name), "%.*s",
+		    (int)(strchr(p, '}') - p - 1), p + 1);
+		p = strchr(p, '}');
+		if (!auth_is_uuid(c->params[i])) {
+			api_problem(req, 404, "not-found", NULL,
+			    "No resource lives at this path.", NULL);
+			goto out;
+		}
+		json_object_set_new(path, name, json_string(c->params[i]));
+	}
+
+	if (req->query_string != NULL && *req->query_string != '\0') {
+		qs = kore_strdup(req->query_string);
+		for (item = strtok_r(qs, "&", &save); item != NULL;
+		    item = strtok_r(NULL, "&", &save)) {
+			if (++n > ROUTER_MAX_QUERY) {
+				api_problem(req, 400, "bad-query", NULL,
+				    "Too many query parameters.", NULL);
+				goto out;
+			}
+			if ((eq = strchr(item, '=')) != NULL)
+				*eq++ = '\0';
+			else
+				eq = item + strlen(item);
+			val = NULL;
+			if (router_urldecode(item) == -1 ||
+			    router_urldecode(eq) == -1 ||
+			    !router_utf8(item) ||
+			    (val = json_string(eq)) == NULL) {
+				api_problem(req, 400, "bad-query", NULL,
+				    "The query string is not valid UTF-8 "
+				    "text with %XX escapes.", NULL);
+				goto out;
+			}
+			if ((prev = json_object_get(query, item)) == NULL) {
+				json_object_set_new(query, item, val);
+			} else if (json_is_array(prev)) {
+				json_array_append_new(prev, val);
+			} else {
+				arr = json_array();
+				json_array_append(arr, prev);
+				json_array_append_new(arr, val);
+				json_object_set_new(query, item, arr);
+			}
+		}
+	}
+	if (http_request_header(req, "if-match", &h))
+		json_object_set_new(c->args, "if_match", json_string(h));
+	if (http_request_header(req, "idempotency-key", &h))
+		json_object_set_new(c->args, "idempotency_key", json_string(h));
+	ok = 1;
+out:
+	kore_free(qs);
+	return (ok);
+}
+
+/* Parse the JSON body of a ROUTE_BODY route. Returns 1 or 0 (answered). */
+static int
+router_body(struct http_request *req, struct api_call *c)
+{
+	const char	*ct;
+	json_error_t	 jerr;
+	char		 detail[256];
+	size_t		 len;
+
+	if (!(c->route->flags & ROUTE_BODY))
+		return (1);
+	len = req->http_body != NULL ? req->http_body->offset : 0;
+	if (len > api_cfg.body_max) {
+		snprintf(detail, sizeof(detail), "The request body is larger "
+		    "than %zu bytes.", api_cfg.body_max);
+		api_problem(req, 413, "body-too-large", NULL, detail, NULL);
+		return (0);
+	}
+	if (len == 0) {
+		api_problem(req, 400, "body-required", NULL,
+		    "This operation needs a JSON object body.", NULL);
+		return (0);
+	}
+	if (!http_request_header(req, "content-type", &ct) ||
+	    (strncasecmp(ct, "application/json", 16) != 0 &&
+	    strncasecmp(ct, "application/merge-patch+json", 28) != 0)) {
+		api_problem(req, 415, "unsupported-media-type", NULL,
+		    "Send the body as application/json.", NULL);
+		return (0);
+	}
+	c->body = json_loadb((const char *)req->http_body->data, len,
+	    JSON_REJECT_DUPLICATES, &jerr);
+	if (c->body == NULL) {
+		snprintf(detail, sizeof(detail), "The body is not valid JSON "
+		    "(line %d, column %d): %s", jerr.line, jerr.column,
+		    jerr.text);
+		api_problem(req, 400, "malformed-json", NULL, detail, NULL);
+		return (0);
+	}
+	if (!json_is_object(c->body)) {
+		api_problem(req, 422, "validation-error", NULL,
+		    "The body must be a JSON object.", json_pack("[{s:s, s:s}]",
+		    "field", "", "reason", "must be a JSON object"));
+		return (0);
+	}
+	return (1);
+}
+
+int
+concord_dispatch(struct http_request *req)
+{
+	struct api_call	*c = req->hdlr_extra;
+
+	if (c == NULL) {
+		c = http_state_create(req, sizeof(*c), router_call_free);
+		c->t0 = kore_time_ms();
+		router_reqid(req, c);
+		if (!router_route(req, c) || !router_auth(req, c) ||
+		    !router_query(req, c) || !router_body(req, c))
+			return (KORE_RESULT_OK);
+	}
+	if (c->route->handler != NULL)
+		return (c->route->handler(req, c));
+	return (api_db_call(req, c, c->route->sqlfn));
+}

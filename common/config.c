@@ -1,0 +1,180 @@
+/*
+ * config: reads CONCORD_* variables with their documented defaults.
+ * The README's configuration table mirrors concord_config_load().
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+static char	*config_str(const char *, const char *);
+static int	 config_int(const char *, long, long, long, long *);
+
+static char *
+config_str(const char *name, const char *def)
+{
+	const char	*v;
+
+	v = getenv(name);
+	if (v == NULL || *v == '\0')
+		v = def;
+	if (v == NULL)
+		return (NULL);
+	return (strdup(v));
+}
+
+/* Returns 0 and sets *out, or -1 when the value is not an integer in range. */
+static int
+config_int(const char *name, long def, long min, long max, long *out)
+{
+	const char	*v;
+	char		*end;
+	long		 n;
+
+	v = getenv(name);
+	if (v == NULL || *v == '\0') {
+		*out = def;
+		return (0);
+	}
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno != 0 || *end != '\0' || n < min || n > max)
+		return (-1);
+	*out = n;
+	return (0);
+}
+
+int
+concord_config_split_listen(const char *s, char *host, size_t hlen,
+    char *port, size_t plen)
+{
+	const char	*colon, *h, *p;
+	size_t		 n;
+
+	if (s == NULL || *s == '\0')
+		return (-1);
+	if (*s == '[') {
+		if ((colon = strstr(s, "]:")) == NULL)
+			return (-1);
+		h = s + 1;
+		n = (size_t)(colon - h);
+		p = colon + 2;
+	} else {
+		if ((colon = strrchr(s, ':')) == NULL)
+			return (-1);
+		h = s;
+		n = (size_t)(colon - s);
+		p = colon + 1;
+	}
+	if (n == 0 || n >= hlen || *p == '\0' || strlen(p) >= plen)
+		return (-1);
+	if (strspn(p, "0123456789") != strlen(p) || atoi(p) < 1 ||
+	    atoi(p) > 65535)
+		return (-1);
+	memcpy(host, h, n);
+	host[n] = '\0';
+	snprintf(port, plen, "%s", p);
+	return (0);
+}
+
+int
+concord_config_load(struct concord_config *cfg, char *err, size_t elen)
+{
+	char	*listen;
+	long	 n;
+	int	 rc = -1;
+
+	memset(cfg, 0, sizeof(*cfg));
+	listen = config_str("CONCORD_LISTEN", "127.0.0.1:8080");
+	if (concord_config_split_listen(listen, cfg->listen_host,
+	    sizeof(cfg->listen_host), cfg->listen_port,
+	    sizeof(cfg->listen_port)) == -1) {
+		snprintf(err, elen, "CONCORD_LISTEN must be host:port");
+		goto out;
+	}
+	if (config_int("CONCORD_WORKERS", 2, 1, 64, &n) == -1) {
+		snprintf(err, elen, "CONCORD_WORKERS must be 1..64");
+		goto out;
+	}
+	cfg->workers = (int)n;
+	if (config_int("CONCORD_DB_POOL", 16, 1, 500, &n) == -1) {
+		snprintf(err, elen, "CONCORD_DB_POOL must be 1..500");
+		goto out;
+	}
+	cfg->db_pool = (int)n;
+	if (config_int("CONCORD_JWT_LEEWAY", 30, 0, 600, &n) == -1) {
+		snprintf(err, elen, "CONCORD_JWT_LEEWAY must be 0..600 seconds");
+		goto out;
+	}
+	cfg->jwt_leeway = (int)n;
+	if (config_int("CONCORD_BODY_MAX", 1048576, 1024, 16777216, &n) == -1) {
+		snprintf(err, elen, "CONCORD_BODY_MAX must be 1024..16777216");
+		goto out;
+	}
+	cfg->body_max = (size_t)n;
+	if (config_int("CONCORD_JOB_CLAIM_SECONDS", 30, 1, 3600, &n) == -1) {
+		snprintf(err, elen, "CONCORD_JOB_CLAIM_SECONDS must be 1..3600");
+		goto out;
+	}
+	cfg->job_claim_seconds = (int)n;
+	if (config_int("CONCORD_JOB_MAX_ATTEMPTS", 5, 1, 100, &n) == -1) {
+		snprintf(err, elen, "CONCORD_JOB_MAX_ATTEMPTS must be 1..100");
+		goto out;
+	}
+	cfg->job_max_attempts = (int)n;
+	if (config_int("CONCORD_DEBUG_ROUTES", 0, 0, 1, &n) == -1) {
+		snprintf(err, elen, "CONCORD_DEBUG_ROUTES must be 0 or 1");
+		goto out;
+	}
+	cfg->debug_routes = (int)n;
+
+	cfg->database_url = config_str("CONCORD_DATABASE_URL",
+	    "postgresql://concord_api@127.0.0.1:55432/concord");
+	cfg->worker_database_url = config_str("CONCORD_WORKER_DATABASE_URL",
+	    cfg->database_url);
+	cfg->redis_url = config_str("CONCORD_REDIS_URL",
+	    "redis://127.0.0.1:56379/0");
+	cfg->jwt_hs256_secret = config_str("CONCORD_JWT_HS256_SECRET", NULL);
+	cfg->jwt_hs256_kid = config_str("CONCORD_JWT_HS256_KID", "hs256");
+	cfg->jwt_public_keys = config_str("CONCORD_JWT_PUBLIC_KEYS", NULL);
+	cfg->jwt_issuer = config_str("CONCORD_JWT_ISSUER", "concord");
+	cfg->jwt_audience = config_str("CONCORD_JWT_AUDIENCE", "concord-api");
+	cfg->log_level = config_str("CONCORD_LOG_LEVEL", "info");
+	cfg->heartbeat_path = config_str("CONCORD_WORKER_HEARTBEAT", NULL);
+	cfg->openapi_path = config_str("CONCORD_OPENAPI_PATH",
+	    "openapi/openapi.yaml");
+	if (cfg->jwt_hs256_secret != NULL &&
+	    strlen(cfg->jwt_hs256_secret) < 32) {
+		snprintf(err, elen,
+		    "CONCORD_JWT_HS256_SECRET must be at least 32 bytes");
+		goto out;
+	}
+	rc = 0;
+out:
+	free(listen);
+	return (rc);
+}
+
+void
+concord_config_cleanup(struct concord_config *cfg)
+{
+	free(cfg->database_url);
+	free(cfg->worker_database_url);
+	free(cfg->redis_url);
+	if (cfg->jwt_hs256_secret != NULL) {
+		explicit_bzero(cfg->jwt_hs256_secret,
+		    strlen(cfg->jwt_hs256_secret));
+		free(cfg->jwt_hs256_secret);
+	}
+	free(cfg->jwt_hs256_kid);
+	free(cfg->jwt_public_keys);
+	free(cfg->jwt_issuer);
+	free(cfg->jwt_audience);
+	free(cfg->log_level);
+	free(cfg->heartbeat_path);
+	free(cfg->openapi_path);
+	memset(cfg, 0, sizeof(*cfg));
+}

@@ -1,0 +1,51 @@
+/*
+ * config: Concord's runtime configuration, read once from CONCORD_*
+ * environment variables. Shared by the API module, the worker and the
+ * admin command so that every process agrees on names and defaults.
+ */
+#ifndef CONCORD_CONFIG_H
+#define CONCORD_CONFIG_H
+
+#include <stddef.h>
+
+#define CONCORD_WUR	__attribute__((warn_unused_result))
+
+struct concord_config {
+	char	listen_host[256];	/* from CONCORD_LISTEN */
+	char	listen_port[16];
+	int	workers;		/* Kore worker processes */
+	int	db_pool;		/* pgsql connections per Kore worker */
+	char	*database_url;		/* libpq DSN or URI */
+	char	*worker_database_url;	/* the worker's role; default database_url */
+	char	*redis_url;		/* redis://host:port[/db] */
+	char	*jwt_hs256_secret;	/* may be NULL */
+	char	*jwt_hs256_kid;		/* kid the secret answers to */
+	char	*jwt_public_keys;	/* "kid=path,kid=path" or NULL */
+	char	*jwt_issuer;
+	char	*jwt_audience;
+	int	jwt_leeway;		/* seconds of clock skew allowed */
+	size_t	body_max;		/* largest request body accepted */
+	char	*log_level;		/* debug, info, warn, error */
+	char	*heartbeat_path;	/* worker liveness file */
+	int	job_claim_seconds;	/* worker: claim lease */
+	int	job_max_attempts;	/* worker: attempts before dead */
+	int	debug_routes;		/* CONCORD_DEBUG_ROUTES=1: test-only routes */
+	char	*openapi_path;		/* served at /openapi.yaml */
+};
+
+/*
+ * Fill cfg from the environment. Returns 0 on success, -1 with a
+ * message in errbuf when a variable holds a value that cannot be used
+ * (for example CONCORD_LISTEN without a port). Strings are heap copies
+ * owned by cfg; release them with concord_config_cleanup().
+ */
+int	concord_config_load(struct concord_config *, char *, size_t) CONCORD_WUR;
+void	concord_config_cleanup(struct concord_config *);
+
+/*
+ * Split "host:port" (or "[v6]:port") into its parts. Returns 0 or -1.
+ */
+int	concord_config_split_listen(const char *, char *, size_t,
+	    char *, size_t) CONCORD_WUR;
+
+#endif

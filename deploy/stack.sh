@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# stack.sh run|test|up
+#   run:  private PostgreSQL + Redis under .run/ (kept between runs), demo
+#         data, API and worker in the foreground; Ctrl-C/SIGTERM stops all.
+#   test: the same on throwaway state and free ports, then unit tests and
+#         the API integration tests; exits non-zero on any failure.
+# CONCORD_* variables that are set are honoured. When CONCORD_DATABASE_URL
+# or CONCORD_REDIS_URL is set, that service is used instead of a private one.
+set -euo pipefail
+
+mode=${1:-run}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+PGBIN=/usr/lib/postgresql/15/bin
+PY=/usr/bin/python3
+
+free_port() {
+	$PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+if [ "$mode" = test ]; then
+	STATE=$(mktemp -d /tmp/concord-test.XXXXXX)
+	PG_PORT=${CONCORD_PG_PORT:-$(free_port)}
+	REDIS_PORT=${CONCORD_REDIS_PORT:-$(free_port)}
+	export CONCORD_LISTEN=${CONCORD_LISTEN:-127.0.0.1:$(free_port)}
+	export CONCORD_JWT_HS256_SECRET=${CONCORD_JWT_HS256_SECRET:-$(openssl rand -hex 32)}
+	export CONCORD_DEBUG_ROUTES=${CONCORD_DEBUG_ROUTES:-1}
+	WORKER_BIN=build/asan/concord-worker
+else
+	STATE=${CONCORD_STATE_DIR:-$ROOT/.run}
+	PG_PORT=${CONCORD_PG_PORT:-55432}
+	REDIS_PORT=${CONCORD_REDIS_PORT:-56379}
+	export CONCORD_LISTEN=${CONCORD_LISTEN:-127.0.0.1:8080}
+	mkdir -p "$STATE"
+	if [ -z "${CONCORD_JWT_HS256_SECRET:-}" ]; then
+		[ -s "$STATE/jwt_secret" ] || (umask 077; openssl rand -hex 32 > "$STATE/jwt_secret")
+		CONCORD_JWT_HS256_SECRET=$(cat "$STATE/jwt_secret")
+	fi
+	export CONCORD_JWT_HS256_SECRET
+	WORKER_BIN=bin/concord-worker
+fi
+mkdir -p "$STATE"
+export CONCORD_WORKER_HEARTBEAT=${CONCORD_WORKER_HEARTBEAT:-$STATE/worker.heartbeat}
+PIDS=()
+PG_STARTED=
+PGDATA=
+
+log() { echo "concord[$mode]: $*"; }
+
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	for p in "${PIDS[@]:-}"; do
+		[ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true
+	done
+	for p in "${PIDS[@]:-}"; do
+		[ -n "$p" ] && wait "$p" 2>/dev/null || true
+	done
+	if [ -n "$PG_STARTED" ]; then
+		as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null 2>&1 || true
+	fi
+	if [ "$mode" = test ]; then
+		rm -rf "$STATE" "${PG_FALLBACK:-/nonexistent}"
+	fi
+	log "stopped"
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# PostgreSQL refuses to run as root: use the postgres account then.
+PG_USER=
+if [ "$(id -u)" -eq 0 ]; then PG_USER=postgres; fi
+as_pg() {
+	if [ -n "$PG_USER" ]; then runuser -u "$PG_USER" -- "$@"; else "$@"; fi
+}
+
+start_postgres() {
+	PGDATA="$STATE/pg"
+	if [ -n "$PG_USER" ]; then
+		mkdir -p "$PGDATA"
+		chown "$PG_USER" "$PGDATA"
+		chmod 700 "$PGDATA"
+		if ! runuser -u "$PG_USER" -- test -w "$PGDATA"; then
+			# A parent folder is closed to postgres: keep the
+			# cluster beside /tmp and link it from the state folder.
+			PG_FALLBACK=/var/tmp/concord-pg-$(echo "$STATE" | sha1sum | cut -c1-12)
+			mkdir -p "$PG_FALLBACK"
+			chown "$PG_USER" "$PG_FALLBACK"
+			chmod 700 "$PG_FALLBACK"
+			rmdir "$PGDATA" 2>/dev/null || true
+			ln -sfn "$PG_FALLBACK" "$PGDATA"
+			PGDATA=$PG_FALLBACK
+		fi
+	else
+		mkdir -p "$PGDATA"
+		chmod 700 "$PGDATA"
+	fi
+	if [ ! -s "$PGDATA/PG_VERSION" ]; then
+		log "initialising PostgreSQL in $PGDATA"
+		as_pg "$PGBIN/initdb" -D "$PGDATA" -U concord --auth=trust \
+		    -E UTF8 --locale=C.UTF-8 >"$STATE/initdb.log" 2>&1 ||
+		    { cat "$STATE/initdb.log"; exit 1; }
+		{
+			echo "listen_addresses = '127.0.0.1'"
+			echo "unix_socket_directories = ''"
+			echo "max_connections = 300"
+			echo "shared_buffers = 256MB"
+			echo "logging_collector = off"
+			echo "log_min_messages = warning"
+			if [ "$mode" = test ]; then
+				echo "fsync = off"
+				echo "full_page_writes = off"
+			fi
+		} | as_pg tee -a "$PGDATA/postgresql.conf" >/dev/null
+	fi
+	as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -o "-p $PG_PORT" -l "$PGDATA/server.log" -w -t 60 start >/dev/null ||
+	    { as_pg tail -20 "$PGDATA/server.log"; exit 1; }
+	PG_STARTED=1
+	if ! psql -h 127.0.0.1 -p "$PG_PORT" -U concord -d postgres -tAc \
+	    "SELECT 1 FROM pg_database WHERE datname = 'concord'" | grep -q 1; then
+		psql -q -h 127.0.0.1 -p "$PG_PORT" -U concord -d postgres -c "CREATE DATABASE concord"
+	fi
+	log "PostgreSQL on 127.0.0.1:$PG_PORT"
+}
+
+start_redis() {
+	mkdir -p "$STATE/redis"
+	redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$STATE/redis" \
+	    --save '' --appendonly no --protected-mode yes --loglevel warning \
+	    >"$STATE/redis.log" 2>&1 &
+	PIDS+=($!)
+	for _ in $(seq 1 50); do
+		redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	log "Redis on 127.0.0.1:$REDIS_PORT"
+}
+
+if [ -z "${CONCORD_DATABASE_URL:-}" ]; then
+	start_postgres
+	export CONCORD_DATABASE_URL="postgresql://concord_api@127.0.0.1:$PG_PORT/concord"
+	export CONCORD_WORKER_DATABASE_URL="postgresql://concord_worker@127.0.0.1:$PG_PORT/concord"
+	export CONCORD_ADMIN_DATABASE_URL="postgresql://concord@127.0.0.1:$PG_PORT/concord"
+fi
+if [ -z "${CONCORD_REDIS_URL:-}" ]; then
+	start_redis
+	export CONCORD_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+fi
+
+bin/concord-admin migrate
+if [ "$mode" = run ]; then
+	bin/concord-admin sql deploy/demo.sql
+	log "demo task force loaded"
+fi
+
+kore -f -n -r -c api/kore.conf &
+PIDS+=($!)
+"$WORKER_BIN" &
+PIDS+=($!)
+
+BASE="http://$CONCORD_LISTEN"
+for i in $(seq 1 100); do
+	if curl -fsS "$BASE/readyz" >/dev/null 2>&1; then break; fi
+	if [ "$i" -eq 100 ]; then log "API did not become ready"; curl -sS "$BASE/readyz" || true; exit 1; fi
+	sleep 0.2
+done
+log "API ready at $BASE"
+
+if [ "$mode" = test ]; then
+	export CONCORD_TEST_BASE_URL="$BASE"
+	export CONCORD_TEST_STATE="$STATE"
+	export CONCORD_TEST_WORKER_BIN="$ROOT/$WORKER_BIN"
+	rc=0
+	log "unit tests"
+	build/asan/unit || rc=1
+	log "API integration tests"
+	set +e
+	$PY -m pytest -q -p no:cacheprovider tests/api ${PYTEST_ARGS:-}
+	prc=$?
+	set -e
+	if [ $prc -ne 0 ]; then rc=1; fi
+	exit $rc
+fi
+
+echo
+echo "Concord is running at $BASE (Ctrl-C stops it)."
+echo "Demo tokens (valid 12 h):"
+while read -r role org; do
+	tok=$(bin/concord-admin token --role "$role" ${org:+--org "$org"} --sub "demo-$role" --ttl 43200)
+	printf '  %-13s %s\n' "$role" "$tok"
+	[ "$role" = coordinator ] && COORD=$tok
+done < deploy/demo-roles.txt
+echo
+echo "Try:"
+echo "  curl -s $BASE/readyz"
+echo "  curl -s -H \"Authorization: Bearer $COORD\" $BASE/v1/taxonomy/needs"
+echo
+wait -n "${PIDS[@]}" || true
+log "a process exited; stopping"

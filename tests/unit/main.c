@@ -1,0 +1,23 @@
+/*
+ * Unit test runner: each test_*.c exports one group runner.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+int	test_auth_group(void);
+int	test_taxonomy_group(void);
+int	test_config_group(void);
+
+int
+main(void)
+{
+	int	failed = 0;
+
+	failed += test_auth_group();
+	failed += test_taxonomy_group();
+	failed += test_config_group();
+	return (failed != 0);
+}

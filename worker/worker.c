@@ -1,0 +1,308 @@
+/*
+ * concord-worker: runs the jobs the API records in PostgreSQL. Redis
+ * only wakes it (a stream entry per job); without Redis it polls, so
+ * nothing waits on Redis being up. A job is claimed, run and marked
+ * done inside one transaction holding its row lock (FOR UPDATE SKIP
+ * LOCKED): a worker that dies mid-job leaves the row pending again and
+ * two workers never run the same job. Failing jobs are retried with
+ * backoff and parked as dead after CONCORD_JOB_MAX_ATTEMPTS.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "../common/config.h"
+#include "../common/db.h"
+#include "../common/job.h"
+#include "../common/log.h"
+#include "../common/rds.h"
+
+#define SQL_CLAIM \
+	"SELECT id, kind, payload::text, attempts FROM jobs " \
+	"WHERE state = 'pending' AND run_after <= now() " \
+	"ORDER BY run_after, id FOR UPDATE SKIP LOCKED LIMIT 1"
+#define SQL_DONE \
+	"UPDATE jobs SET state = 'done', attempts = attempts + 1, " \
+	"result = $2::jsonb, updated_at = now(), last_error = NULL " \
+	"WHERE id = $1"
+#define SQL_FAIL \
+	"UPDATE jobs SET attempts = attempts + 1, last_error = $2, " \
+	"updated_at = now(), state = CASE WHEN attempts + 1 >= $3::int " \
+	"THEN 'dead' ELSE 'pending' END, run_after = now() + " \
+	"make_interval(secs => least(300, power(2, attempts + 1)::int)) " \
+	"WHERE id = $1"
+
+static volatile sig_atomic_t	 quit;
+static struct concord_config	 cfg;
+static char			 consumer[64];
+
+static void	 worker_signal(int);
+static void	 worker_heartbeat(void);
+static int	 worker_run_one(PGconn *, int *);
+static int	 worker_job_exec(const char *, json_t *, json_t **, char *,
+		    size_t);
+static redisContext *worker_redis(void);
+static void	 worker_redis_wait(redisContext **);
+
+static void
+worker_signal(int sig)
+{
+	(void)sig;
+	quit = 1;
+}
+
+/* Touch the liveness file containers probe (CONCORD_WORKER_HEARTBEAT). */
+static void
+worker_heartbeat(void)
+{
+	FILE	*fp;
+
+	if (cfg.heartbeat_path == NULL)
+		return;
+	if ((fp = fopen(cfg.heartbeat_path, "w")) != NULL) {
+		fprintf(fp, "%ld\n", (long)time(NULL));
+		fclose(fp);
+	}
+}
+
+/*
+ * Run one job kind. Returns 0 with *result set (caller decrefs), or -1
+ * with a reason in err. Effects must use the same connection so they
+ * commit with the job's state change.
+ */
+static int
+worker_job_exec(const char *kind, json_t *payload, json_t **result,
+    char *err, size_t elen)
+{
+	if (strcmp(kind, JOB_KIND_PING) == 0) {
+		*result = json_pack("{s:s, s:O}", "pong", consumer, "payload",
+		    payload);
+		return (0);
+	}
+	snprintf(err, elen, "no handler for job kind %s", kind);
+	return (-1);
+}
+
+/*
+ * Claim and run one job. Returns 1 when a job was handled, 0 when none
+ * was ready, -1 on a database error (the caller reconnects).
+ */
+static int
+worker_run_one(PGconn *pg, int *handled_id)
+{
+	PGresult	*r = NULL, *u;
+	json_t		*payload = NULL, *result = NULL;
+	char		 err[512], jerr[512], idbuf[32], maxbuf[16];
+	char		*rtext = NULL;
+	const char	*p[3];
+	int		 rc = -1, ok;
+	u_int64_t	 t0;
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	t0 = (u_int64_t)ts.tv_sec * 1000 + (u_int64_t)ts.tv_nsec / 1000000;
+	*handled_id = 0;
+	if ((u = db_exec(pg, "BEGIN", 0, NULL, err, sizeof(err))) == NULL)
+		goto dberr;
+	PQclear(u);
+	if ((r = db_exec(pg, SQL_CLAIM, 0, NULL, err, sizeof(err))) == NULL)
+		goto dberr;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		r = NULL;
+		if ((u = db_exec(pg, "COMMIT", 0, NULL, err,
+		    sizeof(err))) == NULL)
+			goto dberr;
+		PQclear(u);
+		return (0);
+	}
+	snprintf(idbuf, sizeof(idbuf), "%s", PQgetvalue(r, 0, 0));
+	payload = json_loads(PQgetvalue(r, 0, 2), 0, NULL);
+	jerr[0] = '\0';
+	ok = payload != NULL && worker_job_exec(PQgetvalue(r, 0, 1), payload,
+	    &result, jerr, sizeof(jerr)) == 0;
+	p[0] = idbuf;
+	if (ok) {
+		rtext = json_dumps(result, JSON_COMPACT);
+		p[1] = rtext;
+		u = db_exec(pg, SQL_DONE, 2, p, err, sizeof(err));
+	} else {
+		/* Roll back the job's effects, then count the failure. */
+		if ((u = db_exec(pg, "ROLLBACK", 0, NULL, err,
+		    sizeof(err))) == NULL)
+			goto dberr;
+		PQclear(u);
+		if ((u = db_exec(pg, "BEGIN", 0, NULL, err,
+		    sizeof(err))) == NULL)
+			goto dberr;
+		PQclear(u);
+		snprintf(maxbuf, sizeof(maxbuf), "%d", cfg.job_max_attempts);
+		p[1] = jerr[0] != '\0' ? jerr : "payload is not JSON";
+		p[2] = maxbuf;
+		u = db_exec(pg, SQL_FAIL, 3, p, err, sizeof(err));
+	}
+	if (u == NULL)
+		goto dberr;
+	PQclear(u);
+	if ((u = db_exec(pg, "COMMIT", 0, NULL, err, sizeof(err))) == NULL)
+		goto dberr;
+	PQclear(u);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	concord_log(ok ? LOG_LVL_INFO : LOG_LVL_WARN, ok ? "job done" :
+	    "job failed", json_pack("{s:s, s:s, s:I}", "job_id", idbuf,
+	    "kind", PQgetvalue(r, 0, 1), "duration_ms",
+	    (json_int_t)((u_int64_t)ts.tv_sec * 1000 +
+	    (u_int64_t)ts.tv_nsec / 1000000 - t0)));
+	*handled_id = atoi(idbuf);
+	rc = 1;
+	goto out;
+dberr:
+	/* Server messages can quote values: log the first line's class only. */
+	err[strcspn(err, ":")] = '\0';
+	concord_log(LOG_LVL_ERROR, "database error", json_pack("{s:s, s:s}",
+	    "reason", PQstatus(pg) == CONNECTION_OK ? "statement" :
+	    "connection", "error", err));
+	u = PQexec(pg, "ROLLBACK");
+	PQclear(u);
+out:
+	if (r != NULL)
+		PQclear(r);
+	free(rtext);
+	json_decref(payload);
+	json_decref(result);
+	return (rc);
+}
+
+static redisContext *
+worker_redis(void)
+{
+	redisContext	*rc;
+	redisReply	*r;
+	char		 err[256];
+
+	if ((rc = rds_connect(cfg.redis_url, 2000, err, sizeof(err))) == NULL)
+		return (NULL);
+	r = redisCommand(rc, "XGROUP CREATE %s %s $ MKSTREAM", JOB_STREAM,
+	    JOB_GROUP);
+	if (r != NULL)
+		freeReplyObject(r);
+	return (rc);
+}
+
+/*
+ * Wait up to a second for a wake-up on the stream, acknowledging what
+ * arrives (the rows in PostgreSQL are the work, not the messages).
+ * Without Redis it simply sleeps: the caller polls PostgreSQL anyway.
+ */
+static void
+worker_redis_wait(redisContext **rcp)
+{
+	redisReply	*r, *stream, *msgs;
+	size_t		 i;
+
+	if (*rcp == NULL && (*rcp = worker_redis()) == NULL) {
+		sleep(1);
+		return;
+	}
+	r = redisCommand(*rcp, "XREADGROUP GROUP %s %s COUNT 100 BLOCK 1000 "
+	    "STREAMS %s >", JOB_GROUP, consumer, JOB_STREAM);
+	if (r == NULL) {
+		redisFree(*rcp);
+		*rcp = NULL;
+		sleep(1);
+		return;
+	}
+	if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
+		stream = r->element[0];
+		if (stream->type == REDIS_REPLY_ARRAY && stream->elements == 2) {
+			msgs = stream->element[1];
+			for (i = 0; i < msgs->elements; i++) {
+				freeReplyObject(redisCommand(*rcp,
+				    "XACK %s %s %s", JOB_STREAM, JOB_GROUP,
+				    msgs->element[i]->element[0]->str));
+			}
+		}
+	} else if (r->type == REDIS_REPLY_ERROR) {
+		/* The group vanished (Redis restarted empty): recreate. */
+		freeReplyObject(r);
+		redisFree(*rcp);
+		*rcp = NULL;
+		return;
+	}
+	freeReplyObject(r);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct sigaction	 sa;
+	PGconn			*pg = NULL;
+	redisContext		*rc = NULL;
+	char			 err[512];
+	int			 once = 0, n = 0, id, backoff = 1;
+
+	if (argc == 2 && strcmp(argv[1], "--once") == 0)
+		once = 1;
+	else if (argc != 1) {
+		fprintf(stderr, "usage: concord-worker [--once]\n");
+		return (2);
+	}
+	if (concord_config_load(&cfg, err, sizeof(err)) == -1) {
+		fprintf(stderr, "concord-worker: %s\n", err);
+		return (1);
+	}
+	concord_log_init("worker", cfg.log_level);
+	snprintf(consumer, sizeof(consumer), "worker-%ld", (long)getpid());
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = worker_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	concord_log(LOG_LVL_INFO, "worker started", json_pack("{s:s, s:b}",
+	    "consumer", consumer, "once", once));
+
+	while (!quit) {
+		worker_heartbeat();
+		if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
+			if (pg != NULL)
+				PQfinish(pg);
+			if ((pg = db_connect(cfg.worker_database_url, err,
+			    sizeof(err))) == NULL) {
+				concord_log(LOG_LVL_WARN, "database unavailable",
+				    json_pack("{s:i}", "retry_in_s", backoff));
+				if (once)
+					break;
+				sleep((unsigned int)backoff);
+				backoff = backoff < 16 ? backoff * 2 : 30;
+				continue;
+			}
+			backoff = 1;
+		}
+		/* Drain what is ready, then wait for a wake-up or a second. */
+		while (!quit && (n = worker_run_one(pg, &id)) == 1)
+			;
+		if (n == -1) {
+			/* Back off so a broken statement cannot spin. */
+			if (once)
+				break;
+			sleep(1);
+			continue;
+		}
+		if (once)
+			break;
+		worker_redis_wait(&rc);
+	}
+	concord_log(LOG_LVL_INFO, "worker stopped", NULL);
+	if (rc != NULL)
+		redisFree(rc);
+	if (pg != NULL)
+		PQfinish(pg);
+	concord_config_cleanup(&cfg);
+	return (0);
+}
