@@ -1,0 +1,205 @@
+"""Black-box fixtures for the API tests.
+
+The stack (deploy/stack.sh test) starts PostgreSQL, Redis, the API and the
+worker and exports where they are. Every response that goes through the
+`api` client is checked against openapi/openapi.yaml: the route, the
+status code and the body schema must all be in the contract.
+"""
+import os
+import re
+import time
+import uuid
+
+import jsonschema
+import jwt
+import psycopg2
+import psycopg2.extras
+import pytest
+import requests
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BASE = os.environ.get("CONCORD_TEST_BASE_URL", "http://127.0.0.1:8080")
+SECRET = os.environ.get("CONCORD_JWT_HS256_SECRET", "")
+KID = os.environ.get("CONCORD_JWT_HS256_KID", "hs256")
+ISSUER = os.environ.get("CONCORD_JWT_ISSUER", "concord")
+AUDIENCE = os.environ.get("CONCORD_JWT_AUDIENCE", "concord-api")
+ADMIN_DB = os.environ.get("CONCORD_ADMIN_DATABASE_URL", "")
+SHARED = os.path.join(os.path.dirname(ROOT), "shared")
+
+ROLES = ["admin", "coordinator", "case_manager", "provider", "investigator",
+         "prosecutor", "hotline", "analyst"]
+
+with open(os.path.join(ROOT, "openapi", "openapi.yaml")) as f:
+    SPEC = yaml.safe_load(f)
+
+
+def _path_regex(template):
+    return re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", template) + "$")
+
+
+_PATHS = [(_path_regex(p), p) for p in SPEC["paths"]]
+
+
+def spec_operation(method, path):
+    """Return (template, operation) for a concrete path, or (None, None)."""
+    path = path.split("?", 1)[0]
+    for rx, tpl in _PATHS:
+        if rx.match(path):
+            return tpl, SPEC["paths"][tpl].get(method.lower())
+    return None, None
+
+
+def _resolve(obj):
+    while isinstance(obj, dict) and "$ref" in obj:
+        ref = obj["$ref"].lstrip("#/").split("/")
+        node = SPEC
+        for part in ref:
+            node = node[part]
+        obj = node
+    return obj
+
+
+def validate_against_spec(resp):
+    """Assert the response is described by the contract."""
+    method = resp.request.method
+    path = resp.request.path_url
+    tpl, op = spec_operation(method, path)
+    ctype = resp.headers.get("content-type", "").split(";")[0]
+    if tpl is None or op is None:
+        # Unknown route or method: must be a problem document.
+        assert resp.status_code in (404, 405), (method, path, resp.status_code)
+        schema = SPEC["components"]["schemas"]["Problem"]
+    else:
+        responses = op.get("responses", {})
+        r = responses.get(str(resp.status_code)) or responses.get("default")
+        assert r is not None, f"{method} {tpl} answered {resp.status_code}, not in openapi.yaml"
+        r = _resolve(r)
+        content = r.get("content")
+        if not content:
+            return
+        assert ctype in content, f"{method} {tpl} {resp.status_code}: {ctype} not in {list(content)}"
+        schema = content[ctype].get("schema")
+        if schema is None:
+            return
+    if resp.status_code == 304 or not resp.content:
+        return
+    if ctype in ("application/json", "application/problem+json"):
+        wrapper = dict(schema)
+        wrapper["components"] = SPEC["components"]
+        jsonschema.validate(resp.json(), wrapper,
+                            cls=jsonschema.Draft202012Validator)
+
+
+class Client:
+    """requests with a base URL, a token and contract checking."""
+
+    def __init__(self, token=None):
+        self.s = requests.Session()
+        self.token = token
+
+    def request(self, method, path, token=..., validate=True, headers=None, **kw):
+        h = dict(headers or {})
+        tok = self.token if token is ... else token
+        if tok is not None and "Authorization" not in h:
+            h["Authorization"] = "Bearer " + tok
+        kw.setdefault("timeout", 30)
+        resp = self.s.request(method, BASE + path, headers=h, **kw)
+        assert "x-request-id" in resp.headers, "every response carries X-Request-Id"
+        if resp.status_code >= 400:
+            assert resp.headers.get("content-type", "").startswith("application/problem+json"), resp.text
+            body = resp.json()
+            for k in ("type", "title", "status", "detail", "instance"):
+                assert k in body, (k, body)
+            assert body["status"] == resp.status_code
+        if validate:
+            validate_against_spec(resp)
+        return resp
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, **kw):
+        return self.request("POST", path, **kw)
+
+    def put(self, path, **kw):
+        return self.request("PUT", path, **kw)
+
+    def patch(self, path, **kw):
+        return self.request("PATCH", path, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+
+def mint(roles, org=None, sub=None, key=None, alg="HS256", headers=None,
+         exp_in=600, **claims):
+    """Mint a token with PyJWT (an independent implementation)."""
+    now = int(time.time())
+    payload = {"iss": ISSUER, "aud": AUDIENCE, "sub": sub or f"test-{uuid.uuid4().hex[:8]}",
+               "iat": now, "nbf": now, "exp": now + exp_in,
+               "roles": roles if isinstance(roles, list) else [roles]}
+    if org is not None:
+        payload["org"] = str(org)
+    payload.update(claims)
+    for k in [k for k, v in payload.items() if v is None]:
+        del payload[k]
+    hdr = {"kid": KID}
+    hdr.update(headers or {})
+    return jwt.encode(payload, key if key is not None else SECRET, algorithm=alg, headers=hdr)
+
+
+@pytest.fixture(scope="session")
+def db():
+    if not ADMIN_DB:
+        pytest.skip("CONCORD_ADMIN_DATABASE_URL not set (run through make test)")
+    conn = psycopg2.connect(ADMIN_DB)
+    conn.autocommit = True
+    yield conn
+    conn.close()
+
+
+def _org(db, kind="victim_services", status="active", name=None, jurisdictions=("06037",)):
+    with db.cursor() as cur:
+        cur.execute(
+            "INSERT INTO organizations (name, kind, status, jurisdictions) "
+            "VALUES (%s, %s, %s, %s) RETURNING id",
+            (name or f"Test {kind} {uuid.uuid4().hex[:6]}", kind, status, list(jurisdictions)))
+        return str(cur.fetchone()[0])
+
+
+@pytest.fixture(scope="session")
+def make_org(db):
+    """make_org(kind=..., status=...) -> new organization id (direct insert)."""
+    return lambda **kw: _org(db, **kw)
+
+
+@pytest.fixture(scope="session")
+def orgs(db):
+    """One active organization per kind, shared by the session."""
+    kinds = ["law_enforcement", "prosecution", "victim_services", "ngo", "health",
+             "legal_aid", "government", "faith_based", "other"]
+    return {k: _org(db, kind=k) for k in kinds}
+
+
+@pytest.fixture(scope="session")
+def tokens(orgs):
+    """A token per role; org-bound roles belong to a fitting organization."""
+    home = {"coordinator": "government", "case_manager": "victim_services",
+            "provider": "victim_services", "investigator": "law_enforcement",
+            "prosecutor": "prosecution", "hotline": "other", "analyst": "other"}
+    t = {"admin": mint(["admin"])}
+    for role, kind in home.items():
+        t[role] = mint([role], org=orgs[kind])
+    return t
+
+
+@pytest.fixture
+def anon():
+    return Client(token=None)
+
+
+@pytest.fixture
+def client():
+    """client(token) -> Client bound to that token."""
+    return lambda tok=None: Client(token=tok)
