@@ -25,6 +25,14 @@ if [ "$mode" = test ]; then
 	export CONCORD_LISTEN=${CONCORD_LISTEN:-127.0.0.1:$(free_port)}
 	export CONCORD_JWT_HS256_SECRET=${CONCORD_JWT_HS256_SECRET:-$(openssl rand -hex 32)}
 	export CONCORD_DEBUG_ROUTES=${CONCORD_DEBUG_ROUTES:-1}
+	if [ -z "${CONCORD_JWT_PUBLIC_KEYS:-}" ]; then
+		# Test keys for the RS256 and ES256 paths (tests sign with them).
+		openssl genrsa -out "$STATE/rs1.key" 2048 2>/dev/null
+		openssl rsa -in "$STATE/rs1.key" -pubout -out "$STATE/rs1.pub" 2>/dev/null
+		openssl ecparam -name prime256v1 -genkey -noout -out "$STATE/es1.key"
+		openssl ec -in "$STATE/es1.key" -pubout -out "$STATE/es1.pub" 2>/dev/null
+		export CONCORD_JWT_PUBLIC_KEYS="rs1=$STATE/rs1.pub,es1=$STATE/es1.pub"
+	fi
 	WORKER_BIN=build/asan/concord-worker
 else
 	STATE=${CONCORD_STATE_DIR:-$ROOT/.run}

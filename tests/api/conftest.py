@@ -132,11 +132,13 @@ class Client:
         return self.request("DELETE", path, **kw)
 
 
-def mint(roles, org=None, sub=None, key=None, alg="HS256", headers=None,
+def mint(roles, org=None, sub=..., key=None, alg="HS256", headers=None,
          exp_in=600, **claims):
-    """Mint a token with PyJWT (an independent implementation)."""
+    """Mint a token with PyJWT (an independent implementation). A claim
+    passed as None is left out."""
     now = int(time.time())
-    payload = {"iss": ISSUER, "aud": AUDIENCE, "sub": sub or f"test-{uuid.uuid4().hex[:8]}",
+    payload = {"iss": ISSUER, "aud": AUDIENCE,
+               "sub": f"test-{uuid.uuid4().hex[:8]}" if sub is ... else sub,
                "iat": now, "nbf": now, "exp": now + exp_in,
                "roles": roles if isinstance(roles, list) else [roles]}
     if org is not None:
