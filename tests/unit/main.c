@@ -10,6 +10,7 @@
 int	test_auth_group(void);
 int	test_taxonomy_group(void);
 int	test_config_group(void);
+int	test_match_group(void);
 
 int
 main(void)
@@ -19,5 +20,6 @@ main(void)
 	failed += test_auth_group();
 	failed += test_taxonomy_group();
 	failed += test_config_group();
+	failed += test_match_group();
 	return (failed != 0);
 }
