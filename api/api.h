@@ -101,6 +101,13 @@ int	api_taxonomy_needs(struct http_request *, struct api_call *);
 int	api_routes_list(struct http_request *, struct api_call *);
 int	api_openapi(struct http_request *, struct api_call *);
 int	api_debug_sleep(struct http_request *, struct api_call *);
+int	api_directory_delete(struct http_request *, struct api_call *);
+
+/*
+ * Wake the worker for these committed job ids (an array of integers):
+ * XADD on the job stream; silently skipped while Redis is down.
+ */
+void	api_signal_jobs(json_t *);
 
 /* Readiness of Redis, synchronous with a short timeout (health.c). */
 int	api_redis_ping(void);

@@ -143,6 +143,11 @@ dbcall_finish(struct http_request *req, struct api_call *c)
 		    "The request failed unexpectedly; it has been logged.",
 		    NULL));
 	}
+	/* Internal directive, never sent: jobs committed by this call. */
+	if ((v = json_object_get(hdrs, "x-concord-jobs")) != NULL) {
+		api_signal_jobs(v);
+		json_object_del(hdrs, "x-concord-jobs");
+	}
 	json_object_foreach(hdrs, k, v) {
 		if (json_is_string(v))
 			http_response_header(req, k, json_string_value(v));

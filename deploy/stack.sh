@@ -64,6 +64,9 @@ cleanup() {
 	for p in "${PIDS[@]:-}"; do
 		[ -n "$p" ] && wait "$p" 2>/dev/null || true
 	done
+	if [ -n "${REDIS_STARTED:-}" ]; then
+		REDIS_PORT=$REDIS_PORT STATE=$STATE deploy/stackctl.sh redis-stop || true
+	fi
 	if [ -n "$PG_STARTED" ]; then
 		as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null 2>&1 || true
 	fi
@@ -134,15 +137,8 @@ start_postgres() {
 }
 
 start_redis() {
-	mkdir -p "$STATE/redis"
-	redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$STATE/redis" \
-	    --save '' --appendonly no --protected-mode yes --loglevel warning \
-	    >"$STATE/redis.log" 2>&1 &
-	PIDS+=($!)
-	for _ in $(seq 1 50); do
-		redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
-		sleep 0.1
-	done
+	REDIS_STARTED=1
+	REDIS_PORT=$REDIS_PORT STATE=$STATE deploy/stackctl.sh redis-start
 	log "Redis on 127.0.0.1:$REDIS_PORT"
 }
 
@@ -152,6 +148,14 @@ if [ -z "${CONCORD_DATABASE_URL:-}" ]; then
 	export CONCORD_WORKER_DATABASE_URL="postgresql://concord_worker@127.0.0.1:$PG_PORT/concord"
 	export CONCORD_ADMIN_DATABASE_URL="postgresql://concord@127.0.0.1:$PG_PORT/concord"
 fi
+# Where things are, for deploy/stackctl.sh (crash tests restart services).
+cat > "$STATE/stack.env" <<ENV
+PG_PORT=$PG_PORT
+REDIS_PORT=$REDIS_PORT
+PGDATA=$PGDATA
+PG_USER=$PG_USER
+STATE=$STATE
+ENV
 if [ -z "${CONCORD_REDIS_URL:-}" ]; then
 	start_redis
 	export CONCORD_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
