@@ -17,7 +17,7 @@ COMMON_SRC	= common/config.c common/log.c common/auth.c common/taxonomy.c \
 		  common/rds.c common/db.c common/job.c common/match.c
 COMMON_HDR	= $(wildcard common/*.h)
 API_SRC		= $(wildcard api/*.c)
-WORKER_SRC	= worker/worker.c
+WORKER_SRC	= worker/worker.c worker/match.c
 ADMIN_SRC	= worker/admin.c
 UNIT_SRC	= $(wildcard tests/unit/test_*.c)
 
@@ -41,7 +41,7 @@ build/concord_api.so: $(API_SRC) $(COMMON_SRC) $(COMMON_HDR) api/api.h sql
 	$(CC) $(CFLAGS_BASE) $(KORE_FEATURES) -fPIC -shared -o $@ \
 	    $(API_SRC) $(COMMON_SRC) $(LIBS)
 
-bin/concord-worker: $(WORKER_SRC) $(COMMON_SRC) $(COMMON_HDR)
+bin/concord-worker: $(WORKER_SRC) $(COMMON_SRC) $(COMMON_HDR) worker/jobs.h
 	@mkdir -p bin
 	$(CC) $(CFLAGS_BASE) -o $@ $(WORKER_SRC) $(COMMON_SRC) $(LIBS)
 

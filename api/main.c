@@ -24,6 +24,7 @@ static size_t		 openapi_len;
 void	kore_parent_configure(int, char **);
 void	kore_worker_configure(void);
 static void	openapi_load(void);
+static char	*api_dsn_with_key(const char *, const char *);
 
 /* Keep the contract in memory; absent file = 404 at /openapi.yaml. */
 static void
@@ -40,6 +41,32 @@ openapi_load(void)
 		openapi_len = fread(openapi_doc, 1, (size_t)sz, fp);
 	}
 	fclose(fp);
+}
+
+/*
+ * The API's DSN with the personal-data key as a session setting
+ * (concord.data_key, read by SQL through current_setting) so that the
+ * key never appears in SQL text. Handles both libpq forms: a URI gets
+ * an options query parameter, a keyword/value string an options word.
+ * The key holds only [A-Za-z0-9-_.] (config.c), so needs no quoting.
+ * Returns a kore_malloc'd string; can't fail.
+ */
+static char *
+api_dsn_with_key(const char *dsn, const char *key)
+{
+	char	*out;
+	size_t	 len;
+
+	len = strlen(dsn) + strlen(key) + 64;
+	out = kore_malloc(len);
+	if (strstr(dsn, "://") != NULL) {
+		snprintf(out, len, "%s%soptions=-c%%20concord.data_key%%3D%s",
+		    dsn, strchr(dsn, '?') != NULL ? "&" : "?", key);
+	} else {
+		snprintf(out, len, "%s options='-c concord.data_key=%s'",
+		    dsn, key);
+	}
+	return (out);
 }
 
 int
@@ -88,6 +115,7 @@ kore_parent_configure(int argc, char **argv)
 {
 	struct kore_server	*srv;
 	char			 err[256];
+	char			*dsn;
 
 	(void)argc;
 	(void)argv;
@@ -120,8 +148,14 @@ kore_parent_configure(int argc, char **argv)
 	 */
 	http_body_max = api_cfg.body_max * 4;
 	openapi_load();
-	if (!kore_pgsql_register(API_DB, api_cfg.database_url))
+	if (api_cfg.data_key == NULL)
+		fatal("configuration: CONCORD_DATA_KEY is required");
+	dsn = api_dsn_with_key(api_cfg.database_url, api_cfg.data_key);
+	if (!kore_pgsql_register(API_DB, dsn))
 		fatal("cannot register database");
+	/* Kore keeps its own copy of the connection string. */
+	explicit_bzero(dsn, strlen(dsn));
+	kore_free(dsn);
 
 	concord_log(LOG_LVL_INFO, "api configured", json_pack(
 	    "{s:s, s:s, s:i, s:i}", "listen_host", api_cfg.listen_host,

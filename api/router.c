@@ -260,9 +260,9 @@ static int
 router_query(struct http_request *req, struct api_call *c)
 {
 	json_t		*path, *query, *prev, *val, *arr;
-	char		*qs = NULL, *item, *save = NULL, *eq, name[32];
+	char		*qs = NULL, *item, *save = NULL, *eq, name[32], *colon;
 	const char	*p, *h;
-	int		 i, n = 0, ok = 0;
+	int		 i, n = 0, ok = 0, isint;
 
 	c->args = json_object();
 	path = json_object();
@@ -277,7 +277,16 @@ router_query(struct http_request *req, struct api_call *c)
 		snprintf(name, sizeof(name), "%.*s",
 		    (int)(strchr(p, '}') - p - 1), p + 1);
 		p = strchr(p, '}');
-		if (!auth_is_uuid(c->params[i])) {
+		/* {x:int} is a positive integer id, any other {x} a UUID. */
+		if ((colon = strchr(name, ':')) != NULL) {
+			*colon = '\0';
+			isint = 1;
+		} else
+			isint = 0;
+		if (isint ? (strlen(c->params[i]) > 18 ||
+		    strspn(c->params[i], "0123456789") !=
+		    strlen(c->params[i]) || c->params[i][0] == '0') :
+		    !auth_is_uuid(c->params[i])) {
 			api_problem(req, 404, "not-found", NULL,
 			    "No resource lives at this path.", NULL);
 			goto out;
@@ -341,7 +350,11 @@ router_body(struct http_request *req, struct api_call *c)
 
 	if (!(c->route->flags & ROUTE_BODY))
 		return (1);
-	len = req->http_body != NULL ? req->http_body->offset : 0;
+	/*
+	 * Kore rewinds the body once it is complete (the buffer's offset
+	 * goes back to 0): its length is http_body_length.
+	 */
+	len = req->http_body != NULL ? req->http_body_length : 0;
 	if (len > api_cfg.body_max) {
 		snprintf(detail, sizeof(detail), "The request body is larger "
 		    "than %zu bytes.", api_cfg.body_max);

@@ -7,6 +7,9 @@
 #include <kore/kore.h>
 #include <kore/http.h>
 
+#include <stdio.h>
+#include <string.h>
+
 #include "api.h"
 
 #define GET	HTTP_METHOD_GET
@@ -14,6 +17,23 @@
 #define PUT	HTTP_METHOD_PUT
 #define PATCH	HTTP_METHOD_PATCH
 #define DELETE	HTTP_METHOD_DELETE
+
+/* Who may write a service; SQL narrows providers and case managers. */
+#define DIRECTORY_WRITERS	(ROLE_ADMIN | ROLE_COORDINATOR | \
+				    ROLE_PROVIDER | ROLE_CASE_MANAGER)
+
+/* Who may read cases (SQL narrows to visible ones) and who holds them. */
+#define CASE_READERS		(ROLE_ADMIN | ROLE_COORDINATOR | \
+				    ROLE_CASE_MANAGER | ROLE_PROVIDER | \
+				    ROLE_INVESTIGATOR | ROLE_PROSECUTOR)
+#define CASE_HOLDERS		(ROLE_CASE_MANAGER | ROLE_PROVIDER)
+/* Who may send a referral and who answers offers (SQL narrows both). */
+#define REFERRAL_SENDERS	(ROLE_HOTLINE | ROLE_COORDINATOR | \
+				    ROLE_CASE_MANAGER | ROLE_PROVIDER | \
+				    ROLE_INVESTIGATOR | ROLE_PROSECUTOR)
+#define OFFER_ANSWERERS		(ROLE_PROVIDER | ROLE_CASE_MANAGER)
+#define INVESTIGATION_READERS	(ROLE_ADMIN | ROLE_COORDINATOR | \
+				    ROLE_INVESTIGATOR | ROLE_PROSECUTOR)
 
 const struct api_route api_routes[] = {
 	{ GET, "/livez", 0, ROUTE_PUBLIC, api_livez, NULL },
@@ -23,6 +43,99 @@ const struct api_route api_routes[] = {
 	{ GET, "/v1/me", ROLE_ANY, 0, NULL, "me" },
 	{ GET, "/v1/admin/routes", ROLE_ADMIN, 0, api_routes_list, NULL },
 	{ GET, "/v1/admin/debug/sleep", ROLE_ADMIN, 0, api_debug_sleep, NULL },
+
+	/* Partner directory (sql/0002_directory.sql). */
+	{ GET, "/v1/organizations", ROLE_ANY, 0, NULL, "org_list" },
+	{ POST, "/v1/organizations", ROLE_ADMIN | ROLE_COORDINATOR, ROUTE_BODY,
+	    NULL, "org_create" },
+	{ GET, "/v1/organizations/{id}", ROLE_ANY, 0, NULL, "org_get" },
+	{ PATCH, "/v1/organizations/{id}", ROLE_ANY, ROUTE_BODY, NULL,
+	    "org_patch" },
+	{ POST, "/v1/organizations/{id}/services", DIRECTORY_WRITERS,
+	    ROUTE_BODY, NULL, "service_create" },
+	{ GET, "/v1/services", ROLE_ANY, 0, NULL, "service_search" },
+	{ GET, "/v1/services/{id}", ROLE_ANY, 0, NULL, "service_get" },
+	{ PATCH, "/v1/services/{id}", DIRECTORY_WRITERS, ROUTE_BODY, NULL,
+	    "service_patch" },
+	{ DELETE, "/v1/services/{id}", DIRECTORY_WRITERS, 0,
+	    api_directory_delete, "service_delete" },
+	{ PUT, "/v1/services/{id}/capacity", DIRECTORY_WRITERS, ROUTE_BODY,
+	    NULL, "service_capacity" },
+	{ GET, "/v1/hsds/", ROLE_ANY, 0, NULL, "hsds_root" },
+	{ GET, "/v1/hsds/services", ROLE_ANY, 0, NULL, "hsds_services" },
+	{ GET, "/v1/hsds/services/{id}", ROLE_ANY, 0, NULL, "hsds_service" },
+	{ GET, "/v1/hsds/organizations", ROLE_ANY, 0, NULL,
+	    "hsds_organizations" },
+	{ GET, "/v1/hsds/organizations/{id}", ROLE_ANY, 0, NULL,
+	    "hsds_organization" },
+
+	/* Cases, consents, needs, tasks, audit (sql/0003_cases.sql). */
+	{ POST, "/v1/cases", ROLE_CASE_MANAGER, ROUTE_BODY, NULL,
+	    "case_create" },
+	{ GET, "/v1/cases", CASE_READERS, 0, NULL, "case_list" },
+	{ GET, "/v1/cases/{id}", CASE_READERS, 0, NULL, "case_get" },
+	{ PATCH, "/v1/cases/{id}", CASE_HOLDERS, ROUTE_BODY, NULL,
+	    "case_update" },
+	{ POST, "/v1/cases/{id}/needs", CASE_HOLDERS, ROUTE_BODY, NULL,
+	    "case_need_create" },
+	{ GET, "/v1/cases/{id}/needs", CASE_READERS, 0, NULL,
+	    "case_need_list" },
+	{ PATCH, "/v1/cases/{id}/needs/{nid}", CASE_HOLDERS, ROUTE_BODY,
+	    NULL, "case_need_update" },
+	{ POST, "/v1/cases/{id}/tasks", CASE_HOLDERS | ROLE_COORDINATOR,
+	    ROUTE_BODY, NULL, "case_task_create" },
+	{ GET, "/v1/cases/{id}/tasks", CASE_READERS, 0, NULL,
+	    "case_task_list" },
+	{ PATCH, "/v1/cases/{id}/tasks/{tid}", CASE_READERS & ~ROLE_ADMIN,
+	    ROUTE_BODY, NULL, "case_task_update" },
+	{ POST, "/v1/cases/{id}/consents", CASE_HOLDERS, ROUTE_BODY, NULL,
+	    "case_consent_create" },
+	{ GET, "/v1/cases/{id}/consents", CASE_READERS, 0, NULL,
+	    "case_consent_list" },
+	{ POST, "/v1/cases/{id}/consents/{cid}/revoke",
+	    CASE_HOLDERS | ROLE_COORDINATOR | ROLE_ADMIN, 0, NULL,
+	    "case_consent_revoke" },
+	{ POST, "/v1/cases/{id}/transfer", ROLE_CASE_MANAGER |
+	    ROLE_COORDINATOR, ROUTE_BODY, NULL, "case_transfer_request" },
+	{ POST, "/v1/cases/{id}/transfer/accept", ROLE_CASE_MANAGER, 0, NULL,
+	    "case_transfer_accept" },
+	{ POST, "/v1/cases/{id}/transfer/decline", ROLE_CASE_MANAGER, 0, NULL,
+	    "case_transfer_decline" },
+	{ POST, "/v1/investigations", ROLE_INVESTIGATOR | ROLE_COORDINATOR,
+	    ROUTE_BODY, NULL, "investigation_create" },
+	{ GET, "/v1/investigations", INVESTIGATION_READERS, 0, NULL,
+	    "investigation_list" },
+	{ GET, "/v1/investigations/{id}", INVESTIGATION_READERS, 0, NULL,
+	    "investigation_get" },
+	{ PATCH, "/v1/investigations/{id}", INVESTIGATION_READERS & ~ROLE_ADMIN,
+	    ROUTE_BODY, NULL, "investigation_update" },
+	{ POST, "/v1/investigations/{id}/cases", INVESTIGATION_READERS &
+	    ~ROLE_ADMIN, ROUTE_BODY, NULL, "investigation_case_link" },
+	{ GET, "/v1/investigations/{id}/cases", INVESTIGATION_READERS, 0, NULL,
+	    "investigation_case_list" },
+	{ GET, "/v1/audit", ROLE_ADMIN | ROLE_COORDINATOR, 0, NULL,
+	    "audit_list" },
+	{ GET, "/v1/audit/verify", ROLE_ADMIN, 0, NULL, "audit_check" },
+
+	/* Referrals (sql/0004_referrals.sql). */
+	{ POST, "/v1/referrals", REFERRAL_SENDERS, ROUTE_BODY, NULL,
+	    "referral_create" },
+	{ GET, "/v1/referrals", REFERRAL_SENDERS | ROLE_ADMIN, 0, NULL,
+	    "referral_list" },
+	{ GET, "/v1/referrals/{id}", REFERRAL_SENDERS | ROLE_ADMIN, 0, NULL,
+	    "referral_get" },
+	{ POST, "/v1/referrals/{id}/offers/{oid}/accept", OFFER_ANSWERERS, 0,
+	    NULL, "referral_offer_accept" },
+	{ POST, "/v1/referrals/{id}/offers/{oid}/decline", OFFER_ANSWERERS,
+	    ROUTE_BODY, NULL, "referral_offer_decline" },
+	{ POST, "/v1/referrals/{id}/complete", OFFER_ANSWERERS |
+	    ROLE_COORDINATOR | ROLE_ADMIN, ROUTE_BODY, NULL,
+	    "referral_complete" },
+	{ POST, "/v1/referrals/{id}/cancel", REFERRAL_SENDERS | ROLE_ADMIN,
+	    ROUTE_BODY, NULL, "referral_cancel" },
+	{ GET, "/v1/admin/jobs", ROLE_ADMIN, 0, NULL, "admin_jobs" },
+	{ POST, "/v1/admin/jobs/{id:int}/retry", ROLE_ADMIN, 0, NULL,
+	    "admin_job_retry" },
 };
 
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
@@ -31,6 +144,7 @@ int
 api_routes_list(struct http_request *req, struct api_call *c)
 {
 	json_t		*items, *roles;
+	char		 path[256], *colon;
 	size_t		 i;
 	uint32_t	 bit;
 
@@ -43,9 +157,13 @@ api_routes_list(struct http_request *req, struct api_call *c)
 				json_array_append_new(roles,
 				    json_string(auth_role_name(bit)));
 		}
+		/* The contract spells {id:int} as {id}. */
+		snprintf(path, sizeof(path), "%s", api_routes[i].pattern);
+		if ((colon = strstr(path, ":int}")) != NULL)
+			memmove(colon, colon + 4, strlen(colon + 4) + 1);
 		json_array_append_new(items, json_pack("{s:s, s:s, s:b, s:o}",
 		    "method", http_method_text(api_routes[i].method),
-		    "path", api_routes[i].pattern,
+		    "path", path,
 		    "public", (api_routes[i].flags & ROUTE_PUBLIC) != 0,
 		    "roles", roles));
 	}

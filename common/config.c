@@ -146,6 +146,16 @@ concord_config_load(struct concord_config *cfg, char *err, size_t elen)
 	cfg->heartbeat_path = config_str("CONCORD_WORKER_HEARTBEAT", NULL);
 	cfg->openapi_path = config_str("CONCORD_OPENAPI_PATH",
 	    "openapi/openapi.yaml");
+	cfg->data_key = config_str("CONCORD_DATA_KEY", NULL);
+	/* It travels in a libpq options string: keep it to safe bytes. */
+	if (cfg->data_key != NULL && (strlen(cfg->data_key) < 32 ||
+	    strlen(cfg->data_key) > 256 || strspn(cfg->data_key,
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+	    != strlen(cfg->data_key))) {
+		snprintf(err, elen, "CONCORD_DATA_KEY must be 32 to 256 "
+		    "characters of A-Za-z0-9-_.");
+		goto out;
+	}
 	if (cfg->jwt_hs256_secret != NULL &&
 	    strlen(cfg->jwt_hs256_secret) < 32) {
 		snprintf(err, elen,
@@ -176,5 +186,9 @@ concord_config_cleanup(struct concord_config *cfg)
 	free(cfg->log_level);
 	free(cfg->heartbeat_path);
 	free(cfg->openapi_path);
+	if (cfg->data_key != NULL) {
+		explicit_bzero(cfg->data_key, strlen(cfg->data_key));
+		free(cfg->data_key);
+	}
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -8,7 +8,7 @@
 int
 job_kind_known(const char *kind)
 {
-	static const char *kinds[] = { JOB_KIND_PING, JOB_KIND_MATCH,
+	static const char *kinds[] = { JOB_KIND_PING, JOB_KIND_MATCH, JOB_KIND_EXPIRE,
 	    JOB_KIND_REMIND, JOB_KIND_REPORT, NULL };
 	int	i;
 

@@ -15,6 +15,7 @@
 /* Job kinds, as stored in jobs.kind. */
 #define JOB_KIND_PING		"ping"		/* no-op, proves the path */
 #define JOB_KIND_MATCH		"referral.match"
+#define JOB_KIND_EXPIRE		"referral.expire"	/* offer window ended */
 #define JOB_KIND_REMIND		"deadline.remind"
 #define JOB_KIND_REPORT		"report.aggregate"
 

@@ -18,12 +18,13 @@ free_port() {
 	$PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-if [ "$mode" = test ]; then
+if [ "$mode" = test ] || [ "$mode" = dev ]; then
 	STATE=$(mktemp -d /tmp/concord-test.XXXXXX)
 	PG_PORT=${CONCORD_PG_PORT:-$(free_port)}
 	REDIS_PORT=${CONCORD_REDIS_PORT:-$(free_port)}
 	export CONCORD_LISTEN=${CONCORD_LISTEN:-127.0.0.1:$(free_port)}
 	export CONCORD_JWT_HS256_SECRET=${CONCORD_JWT_HS256_SECRET:-$(openssl rand -hex 32)}
+	export CONCORD_DATA_KEY=${CONCORD_DATA_KEY:-$(openssl rand -hex 32)}
 	export CONCORD_DEBUG_ROUTES=${CONCORD_DEBUG_ROUTES:-1}
 	if [ -z "${CONCORD_JWT_PUBLIC_KEYS:-}" ]; then
 		# Test keys for the RS256 and ES256 paths (tests sign with them).
@@ -34,6 +35,7 @@ if [ "$mode" = test ]; then
 		export CONCORD_JWT_PUBLIC_KEYS="rs1=$STATE/rs1.pub,es1=$STATE/es1.pub"
 	fi
 	WORKER_BIN=build/asan/concord-worker
+	[ "$mode" = dev ] && WORKER_BIN=bin/concord-worker
 else
 	STATE=${CONCORD_STATE_DIR:-$ROOT/.run}
 	PG_PORT=${CONCORD_PG_PORT:-55432}
@@ -45,6 +47,12 @@ else
 		CONCORD_JWT_HS256_SECRET=$(cat "$STATE/jwt_secret")
 	fi
 	export CONCORD_JWT_HS256_SECRET
+	if [ -z "${CONCORD_DATA_KEY:-}" ]; then
+		# Personal data is encrypted with it: losing it loses the data.
+		[ -s "$STATE/data_key" ] || (umask 077; openssl rand -hex 32 > "$STATE/data_key")
+		CONCORD_DATA_KEY=$(cat "$STATE/data_key")
+	fi
+	export CONCORD_DATA_KEY
 	WORKER_BIN=bin/concord-worker
 fi
 mkdir -p "$STATE"
@@ -70,7 +78,7 @@ cleanup() {
 	if [ -n "$PG_STARTED" ]; then
 		as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null 2>&1 || true
 	fi
-	if [ "$mode" = test ]; then
+	if [ "$mode" = test ] || [ "$mode" = dev ]; then
 		rm -rf "$STATE" "${PG_FALLBACK:-/nonexistent}"
 	fi
 	log "stopped"
@@ -163,7 +171,8 @@ fi
 
 bin/concord-admin migrate
 if [ "$mode" = run ]; then
-	bin/concord-admin sql deploy/demo.sql
+	# The demo's personal data is sealed with the data key (a session setting).
+	PGOPTIONS="-c concord.data_key=$CONCORD_DATA_KEY" bin/concord-admin sql deploy/demo.sql
 	log "demo task force loaded"
 fi
 
@@ -180,6 +189,15 @@ for i in $(seq 1 100); do
 done
 log "API ready at $BASE"
 
+if [ "$mode" = dev ]; then
+	# A throwaway stack for poking at by hand: its environment, then wait.
+	env | grep -E '^CONCORD_' | sed 's/^/export /' > "$STATE/dev.env"
+	echo "export CONCORD_TEST_BASE_URL=$BASE" >> "$STATE/dev.env"
+	echo "export CONCORD_TEST_STATE=$STATE" >> "$STATE/dev.env"
+	log "dev stack up; source $STATE/dev.env"
+	wait -n "${PIDS[@]}" || true
+	exit 0
+fi
 if [ "$mode" = test ]; then
 	export CONCORD_TEST_BASE_URL="$BASE"
 	export CONCORD_TEST_STATE="$STATE"

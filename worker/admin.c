@@ -34,6 +34,7 @@ static int	 name_cmp(const void *, const void *);
 static int	 cmd_migrate(int, char **);
 static int	 cmd_token(int, char **);
 static int	 cmd_sql(int, char **);
+static int	 cmd_audit_verify(int, char **);
 static PGconn	*admin_connect(void);
 static int	 taxonomy_sync(PGconn *);
 
@@ -44,7 +45,8 @@ usage(void)
 	    "usage: concord-admin migrate [--dir DIR]\n"
 	    "       concord-admin token --role ROLE [--role ROLE ...] "
 	    "[--org UUID] [--sub SUB] [--ttl SECONDS]\n"
-	    "       concord-admin sql FILE\n");
+	    "       concord-admin sql FILE\n"
+	    "       concord-admin audit-verify\n");
 	exit(2);
 }
 
@@ -376,6 +378,42 @@ cmd_sql(int argc, char **argv)
 	return (rc);
 }
 
+/*
+ * Walk the audit hash chain (SQL audit_verify()). Prints the outcome;
+ * exits 0 when intact, 1 at the first broken link or on error.
+ */
+static int
+cmd_audit_verify(int argc, char **argv)
+{
+	PGconn		*pg;
+	PGresult	*r;
+	char		 err[512];
+	int		 rc = 1;
+
+	(void)argv;
+	if (argc != 1)
+		usage();
+	if ((pg = admin_connect()) == NULL)
+		return (1);
+	if ((r = db_exec(pg, "SELECT ok, checked, broken_id, reason "
+	    "FROM audit_verify()", 0, NULL, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "concord-admin: %s\n", err);
+		goto out;
+	}
+	if (strcmp(PQgetvalue(r, 0, 0), "t") == 0) {
+		printf("audit chain intact: %s records\n", PQgetvalue(r, 0, 1));
+		rc = 0;
+	} else {
+		printf("audit chain broken at record %s: %s (%s records "
+		    "verified before it)\n", PQgetvalue(r, 0, 2),
+		    PQgetvalue(r, 0, 3), PQgetvalue(r, 0, 1));
+	}
+	PQclear(r);
+out:
+	PQfinish(pg);
+	return (rc);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -388,5 +426,7 @@ main(int argc, char **argv)
 		return (cmd_token(argc - 1, argv + 1));
 	if (strcmp(argv[1], "sql") == 0)
 		return (cmd_sql(argc - 1, argv + 1));
+	if (strcmp(argv[1], "audit-verify") == 0)
+		return (cmd_audit_verify(argc - 1, argv + 1));
 	usage();
 }

@@ -22,6 +22,7 @@
 #include "../common/job.h"
 #include "../common/log.h"
 #include "../common/rds.h"
+#include "jobs.h"
 
 #define SQL_CLAIM \
 	"SELECT id, kind, payload::text, attempts FROM jobs " \
@@ -45,8 +46,9 @@ static char			 consumer[64];
 static void	 worker_signal(int);
 static void	 worker_heartbeat(void);
 static int	 worker_run_one(PGconn *, int *);
-static int	 worker_job_exec(const char *, json_t *, json_t **, char *,
-		    size_t);
+static int	 worker_job_exec(PGconn *, const char *, json_t *, json_t **,
+		    char *, size_t);
+static void	 worker_housekeeping(PGconn *);
 static redisContext *worker_redis(void);
 static void	 worker_redis_wait(redisContext **);
 
@@ -77,9 +79,13 @@ worker_heartbeat(void)
  * commit with the job's state change.
  */
 static int
-worker_job_exec(const char *kind, json_t *payload, json_t **result,
-    char *err, size_t elen)
+worker_job_exec(PGconn *pg, const char *kind, json_t *payload,
+    json_t **result, char *err, size_t elen)
 {
+	if (strcmp(kind, JOB_KIND_MATCH) == 0)
+		return (job_referral_match(pg, payload, result, err, elen));
+	if (strcmp(kind, JOB_KIND_EXPIRE) == 0)
+		return (job_referral_expire(pg, payload, result, err, elen));
 	if (strcmp(kind, JOB_KIND_PING) == 0) {
 		*result = json_pack("{s:s, s:O}", "pong", consumer, "payload",
 		    payload);
@@ -125,8 +131,8 @@ worker_run_one(PGconn *pg, int *handled_id)
 	snprintf(idbuf, sizeof(idbuf), "%s", PQgetvalue(r, 0, 0));
 	payload = json_loads(PQgetvalue(r, 0, 2), 0, NULL);
 	jerr[0] = '\0';
-	ok = payload != NULL && worker_job_exec(PQgetvalue(r, 0, 1), payload,
-	    &result, jerr, sizeof(jerr)) == 0;
+	ok = payload != NULL && worker_job_exec(pg, PQgetvalue(r, 0, 1),
+	    payload, &result, jerr, sizeof(jerr)) == 0;
 	p[0] = idbuf;
 	if (ok) {
 		rtext = json_dumps(result, JSON_COMPACT);
@@ -177,6 +183,22 @@ out:
 	json_decref(payload);
 	json_decref(result);
 	return (rc);
+}
+
+/* Once a minute: forget idempotency keys past their retention. */
+static void
+worker_housekeeping(PGconn *pg)
+{
+	static time_t	 last;
+	PGresult	*r;
+	char		 err[256];
+
+	if (time(NULL) - last < 60)
+		return;
+	last = time(NULL);
+	if ((r = db_exec(pg, "SELECT worker.housekeeping()", 0, NULL, err,
+	    sizeof(err))) != NULL)
+		PQclear(r);
 }
 
 static redisContext *
@@ -296,6 +318,7 @@ main(int argc, char **argv)
 		}
 		if (once)
 			break;
+		worker_housekeeping(pg);
 		worker_redis_wait(&rc);
 	}
 	concord_log(LOG_LVL_INFO, "worker stopped", NULL);

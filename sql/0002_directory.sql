@@ -1,0 +1,1761 @@
+-- 0002 directory: the partner directory (GitHub issue 3). Organizations
+-- gain a description; services (what an organization offers, to whom,
+-- where, when, with how much room) are new. The api.* functions behind
+-- /v1/organizations, /v1/services and the Open Referral HSDS 3.0 export
+-- (/v1/hsds/...) live here, with their helpers in the private schema
+-- "directory" (no grants: only api.call, SECURITY DEFINER, reaches them).
+--
+-- Decisions (see the report / README):
+--  * Needs: a service lists need codes; need_cover (kept by a trigger,
+--    services_derive) adds every sub-kind of a listed parent and the parent of
+--    every listed sub-kind. A search for several needs keeps services
+--    covering ALL of them: need_cover @> wanted (GIN).
+--  * Geo without PostGIS: cube + earthdistance, GiST on the public
+--    point (geo_lat, geo_lon). The public point is the site for an open
+--    service, the service-area centre for a confidential one, so
+--    searching, ordering and distance_km never reveal a shelter's site.
+--  * Confidential services: site (lat/lon/address) only for members of
+--    the owning organization, coordinators and admins; never in HSDS.
+
+CREATE EXTENSION IF NOT EXISTS cube;
+CREATE EXTENSION IF NOT EXISTS earthdistance;
+
+CREATE SCHEMA directory;
+REVOKE ALL ON SCHEMA directory FROM PUBLIC;
+
+ALTER TABLE organizations
+	ADD COLUMN description text NOT NULL DEFAULT ''
+	    CHECK (length(description) <= 5000);
+CREATE INDEX organizations_name_idx ON organizations (name, id);
+
+CREATE TABLE services (
+	id		uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+	organization_id	uuid NOT NULL REFERENCES organizations (id),
+	name		text NOT NULL CHECK (length(name) BETWEEN 1 AND 300),
+	description	text NOT NULL DEFAULT '',
+	needs		text[] NOT NULL,
+	need_cover	text[] NOT NULL DEFAULT '{}',	/* see services_derive */
+	age_min		integer CHECK (age_min BETWEEN 0 AND 120),
+	age_max		integer CHECK (age_max BETWEEN 0 AND 120),
+	genders		text[] NOT NULL DEFAULT '{}',	/* '{}' = everyone */
+	trafficking_types text[] NOT NULL DEFAULT '{sex,labor}',
+	languages	text[] NOT NULL DEFAULT '{}',
+	lang_match	text[] NOT NULL DEFAULT '{}',	/* lower tags + primaries */
+	eligibility_notes text NOT NULL DEFAULT '',
+	eligibility	jsonb NOT NULL DEFAULT '{}',
+	area_jurisdictions text[] NOT NULL DEFAULT '{}',
+	area_lat	double precision CHECK (area_lat BETWEEN -90 AND 90),
+	area_lon	double precision CHECK (area_lon BETWEEN -180 AND 180),
+	area_radius_km	double precision CHECK (area_radius_km > 0),
+	site_lat	double precision CHECK (site_lat BETWEEN -90 AND 90),
+	site_lon	double precision CHECK (site_lon BETWEEN -180 AND 180),
+	address		jsonb,
+	confidential	boolean NOT NULL DEFAULT false,
+	open_24_7	boolean NOT NULL DEFAULT false,
+	hours		jsonb NOT NULL DEFAULT '[]',
+	timezone	text NOT NULL DEFAULT 'UTC',
+	capacity_total	integer CHECK (capacity_total >= 0),
+	capacity_available integer CHECK (capacity_available >= 0),
+	capacity_unit	text,
+	capacity_updated_at timestamptz,
+	accepts_referrals boolean NOT NULL DEFAULT true,
+	response_time_hours integer CHECK (response_time_hours BETWEEN 0 AND 720),
+	status		text NOT NULL DEFAULT 'active'
+			    CHECK (status IN ('active', 'inactive')),
+	/* The point search uses: never the site of a confidential service. */
+	geo_lat		double precision GENERATED ALWAYS AS (CASE WHEN
+			    confidential THEN area_lat ELSE coalesce(site_lat,
+			    area_lat) END) STORED,
+	geo_lon		double precision GENERATED ALWAYS AS (CASE WHEN
+			    confidential THEN area_lon ELSE coalesce(site_lon,
+			    area_lon) END) STORED,
+	version		integer NOT NULL DEFAULT 1,
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	updated_at	timestamptz NOT NULL DEFAULT now(),
+	deleted_at	timestamptz,
+	CHECK (capacity_available <= capacity_total),
+	CHECK (age_min <= age_max)
+);
+
+/* lat/lon -> earth, schema-qualified so it is safe in an index. */
+CREATE FUNCTION directory.ll_earth(p_lat double precision,
+    p_lon double precision) RETURNS public.earth
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+	SELECT public.cube(public.cube(public.cube(public.earth() *
+	    cos(radians(p_lat)) * cos(radians(p_lon))), public.earth() *
+	    cos(radians(p_lat)) * sin(radians(p_lon))), public.earth() *
+	    sin(radians(p_lat)))::public.earth
+$$;
+
+/* Great-circle distance in km (haversine); can't fail. */
+CREATE FUNCTION directory.km(a_lat double precision, a_lon double precision,
+    b_lat double precision, b_lon double precision) RETURNS double precision
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+	SELECT 2 * 6371.0088 * asin(least(1, sqrt(
+	    sin(radians(b_lat - a_lat) / 2) ^ 2 +
+	    cos(radians(a_lat)) * cos(radians(b_lat)) *
+	    sin(radians(b_lon - a_lon) / 2) ^ 2)))
+$$;
+
+/* Keep the derived match arrays whatever writes the row (API, demo, bench). */
+CREATE FUNCTION directory.services_derive() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+	NEW.need_cover := directory.need_cover(NEW.needs);
+	NEW.lang_match := directory.lang_keys(NEW.languages);
+	RETURN NEW;
+END $$;
+
+CREATE INDEX services_org_idx ON services (organization_id, name, id)
+    WHERE deleted_at IS NULL;
+CREATE INDEX services_name_idx ON services (name, id)
+    WHERE deleted_at IS NULL AND status = 'active';
+CREATE INDEX services_need_idx ON services USING gin (need_cover)
+    WHERE deleted_at IS NULL AND status = 'active';
+CREATE INDEX services_lang_idx ON services USING gin (lang_match)
+    WHERE deleted_at IS NULL AND status = 'active';
+CREATE INDEX services_area_idx ON services USING gin (area_jurisdictions)
+    WHERE deleted_at IS NULL AND status = 'active';
+CREATE INDEX services_geo_idx ON services USING gist
+    (directory.ll_earth(geo_lat, geo_lon))
+    WHERE deleted_at IS NULL AND status = 'active' AND geo_lat IS NOT NULL;
+
+GRANT SELECT ON services TO concord_worker;
+GRANT SELECT ON organizations TO concord_worker;
+
+-- ------------------------------------------------------------------
+-- Generic helpers.
+-- ------------------------------------------------------------------
+
+/* RFC 7396 JSON merge patch of target by patch; can't fail. */
+CREATE FUNCTION directory.merge_patch(p_target jsonb, p_patch jsonb)
+RETURNS jsonb LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+	k	text;
+	v	jsonb;
+	r	jsonb;
+BEGIN
+	IF jsonb_typeof(p_patch) IS DISTINCT FROM 'object' THEN
+		RETURN p_patch;
+	END IF;
+	r := CASE WHEN jsonb_typeof(p_target) = 'object' THEN p_target
+	    ELSE '{}'::jsonb END;
+	FOR k, v IN SELECT * FROM jsonb_each(p_patch) LOOP
+		IF v = 'null'::jsonb THEN
+			r := r - k;
+		ELSE
+			r := jsonb_set(r, ARRAY[k],
+			    directory.merge_patch(r->k, v));
+		END IF;
+	END LOOP;
+	RETURN r;
+END $$;
+
+/* '"<version>"', the ETag of a versioned record. */
+CREATE FUNCTION directory.etag(p_version integer) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT '"' || p_version || '"'
+$$;
+
+/* 428 without If-Match, 412 when it names another version. */
+CREATE FUNCTION directory.check_if_match(p_args jsonb, p_version integer)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+	v_im text := p_args->>'if_match';
+BEGIN
+	IF v_im IS NULL OR btrim(v_im) = '' THEN
+		PERFORM api.fail(428, 'precondition-required', 'Send the ETag '
+		    'you last read in If-Match.');
+	END IF;
+	IF btrim(v_im) <> '*' AND btrim(v_im) <> directory.etag(p_version)
+	    AND btrim(v_im) <> 'W/' || directory.etag(p_version) THEN
+		PERFORM api.fail(412, 'precondition-failed', 'The record '
+		    'changed since you read it; read it again.');
+	END IF;
+END $$;
+
+/* Unknown / read-only keys of an object body, as errors. */
+CREATE FUNCTION directory.check_keys(p_doc jsonb, p_prefix text,
+    p_allowed text[], p_readonly text[]) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT coalesce(jsonb_agg(api.err(p_prefix || k, CASE WHEN
+	    k = ANY (p_readonly) THEN 'read-only field' ELSE 'unknown field'
+	    END) ORDER BY k), '[]')
+	FROM jsonb_object_keys(CASE WHEN jsonb_typeof(p_doc) = 'object'
+	    THEN p_doc ELSE '{}' END) k
+	WHERE NOT k = ANY (p_allowed)
+$$;
+
+/* Errors for an optional string field (absent or null is fine). */
+CREATE FUNCTION directory.check_str(p_doc jsonb, p_key text, p_field text,
+    p_required boolean, p_min integer, p_max integer) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT CASE
+	    WHEN p_doc->p_key IS NULL OR p_doc->p_key = 'null' THEN
+		CASE WHEN p_required THEN jsonb_build_array(api.err(p_field,
+		    'is required')) ELSE '[]' END
+	    WHEN jsonb_typeof(p_doc->p_key) <> 'string' THEN
+		jsonb_build_array(api.err(p_field, 'must be a string'))
+	    WHEN length(p_doc->>p_key) < p_min OR
+		length(p_doc->>p_key) > p_max THEN
+		jsonb_build_array(api.err(p_field, format('must be %s to %s '
+		    'characters', p_min, p_max)))
+	    ELSE '[]' END
+$$;
+
+/* Errors for an optional boolean field. */
+CREATE FUNCTION directory.check_bool(p_doc jsonb, p_key text, p_field text)
+RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+	SELECT CASE WHEN p_doc->p_key IS NULL OR p_doc->p_key = 'null' OR
+	    jsonb_typeof(p_doc->p_key) = 'boolean' THEN '[]'::jsonb
+	    ELSE jsonb_build_array(api.err(p_field, 'must be a boolean')) END
+$$;
+
+/* Errors for an optional integer field in [lo, hi]. */
+CREATE FUNCTION directory.check_int(p_doc jsonb, p_key text, p_field text,
+    p_lo bigint, p_hi bigint) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT CASE
+	    WHEN p_doc->p_key IS NULL OR p_doc->p_key = 'null' THEN '[]'::jsonb
+	    WHEN jsonb_typeof(p_doc->p_key) <> 'number' OR
+		(p_doc->>p_key)::numeric <> trunc((p_doc->>p_key)::numeric) THEN
+		jsonb_build_array(api.err(p_field, 'must be an integer'))
+	    WHEN (p_doc->>p_key)::numeric < p_lo OR
+		(p_doc->>p_key)::numeric > p_hi THEN
+		jsonb_build_array(api.err(p_field, format('must be between %s '
+		    'and %s', p_lo, p_hi)))
+	    ELSE '[]' END
+$$;
+
+/* Errors for an optional number field in [lo, hi] (lo exclusive if ex). */
+CREATE FUNCTION directory.check_num(p_doc jsonb, p_key text, p_field text,
+    p_lo numeric, p_hi numeric, p_lo_exclusive boolean) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT CASE
+	    WHEN p_doc->p_key IS NULL OR p_doc->p_key = 'null' THEN '[]'::jsonb
+	    WHEN jsonb_typeof(p_doc->p_key) <> 'number' THEN
+		jsonb_build_array(api.err(p_field, 'must be a number'))
+	    WHEN (p_lo_exclusive AND (p_doc->>p_key)::numeric <= p_lo) OR
+		(NOT p_lo_exclusive AND (p_doc->>p_key)::numeric < p_lo) OR
+		(p_doc->>p_key)::numeric > p_hi THEN
+		jsonb_build_array(api.err(p_field, format('must be %s %s and '
+		    'at most %s', CASE WHEN p_lo_exclusive THEN 'above' ELSE
+		    'at least' END, p_lo, p_hi)))
+	    ELSE '[]' END
+$$;
+
+/*
+ * Errors for an optional array of strings: each must match p_re (when
+ * given) and, when p_enum is given, be one of it. At most p_max items.
+ */
+CREATE FUNCTION directory.check_str_array(p_doc jsonb, p_key text,
+    p_field text, p_re text, p_enum text[], p_max integer) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+	v	jsonb := p_doc->p_key;
+	e	jsonb := '[]';
+	i	integer;
+BEGIN
+	IF v IS NULL OR v = 'null' THEN
+		RETURN e;
+	END IF;
+	IF jsonb_typeof(v) <> 'array' THEN
+		RETURN jsonb_build_array(api.err(p_field, 'must be an array of '
+		    'strings'));
+	END IF;
+	IF jsonb_array_length(v) > p_max THEN
+		RETURN jsonb_build_array(api.err(p_field, format('at most %s '
+		    'items', p_max)));
+	END IF;
+	FOR i IN 0 .. jsonb_array_length(v) - 1 LOOP
+		IF jsonb_typeof(v->i) <> 'string' THEN
+			e := e || api.err(p_field || '[' || i || ']',
+			    'must be a string');
+		ELSIF p_re IS NOT NULL AND (v->>i) !~ p_re THEN
+			e := e || api.err(p_field || '[' || i || ']',
+			    'is not a valid value');
+		ELSIF p_enum IS NOT NULL AND NOT (v->>i) = ANY (p_enum) THEN
+			e := e || api.err(p_field || '[' || i || ']',
+			    'must be one of ' || array_to_string(p_enum, ', '));
+		END IF;
+	END LOOP;
+	RETURN e;
+END $$;
+
+/* A JSON array of strings as text[] (NULL/absent -> p_default). */
+CREATE FUNCTION directory.text_array(p_v jsonb, p_default text[])
+RETURNS text[] LANGUAGE sql IMMUTABLE AS $$
+	SELECT CASE WHEN p_v IS NULL OR p_v = 'null' THEN p_default
+	    ELSE ARRAY(SELECT DISTINCT jsonb_array_elements_text(p_v)
+	    ORDER BY 1) END
+$$;
+
+CREATE FUNCTION directory.jurisdiction_re() RETURNS text
+LANGUAGE sql IMMUTABLE AS $$ SELECT '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,31}$' $$;
+
+CREATE FUNCTION directory.language_re() RETURNS text
+LANGUAGE sql IMMUTABLE AS $$ SELECT '^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$' $$;
+
+/* Tags and their primary subtags, lower case: what language= matches. */
+CREATE FUNCTION directory.lang_keys(p_tags text[]) RETURNS text[]
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT coalesce(array_agg(DISTINCT k ORDER BY k), '{}')
+	FROM unnest(p_tags) t, LATERAL (VALUES (lower(t)),
+	    (lower(split_part(t, '-', 1)))) v(k)
+$$;
+
+/* Listed codes + sub-kinds of listed parents + parents of sub-kinds. */
+CREATE FUNCTION directory.need_cover(p_needs text[]) RETURNS text[]
+LANGUAGE sql STABLE AS $$
+	SELECT coalesce(array_agg(DISTINCT c ORDER BY c), '{}') FROM (
+	    SELECT unnest(p_needs) c
+	    UNION SELECT code FROM need_taxonomy WHERE parent = ANY (p_needs)
+	    UNION SELECT parent FROM need_taxonomy WHERE code = ANY (p_needs)
+		AND parent IS NOT NULL) x
+$$;
+
+CREATE TRIGGER services_derive BEFORE INSERT OR UPDATE OF needs, languages
+    ON services FOR EACH ROW EXECUTE FUNCTION directory.services_derive();
+
+/* Cursor: URL-safe base64 of a JSON sort key; decode or 422 on cursor. */
+CREATE FUNCTION directory.cursor_encode(p_key jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT rtrim(translate(encode(convert_to(p_key::text, 'UTF8'),
+	    'base64'), E'+/\n', '-_'), '=')
+$$;
+
+CREATE FUNCTION directory.cursor_decode(p_cursor text, p_kind text)
+RETURNS jsonb LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+	v_s	text;
+	v_k	jsonb;
+BEGIN
+	IF p_cursor IS NULL THEN
+		RETURN NULL;
+	END IF;
+	BEGIN
+		v_s := translate(p_cursor, '-_', '+/');
+		v_s := v_s || repeat('=', (4 - length(v_s) % 4) % 4);
+		v_k := convert_from(decode(v_s, 'base64'), 'UTF8')::jsonb;
+		IF v_k->>'k' IS DISTINCT FROM p_kind OR
+		    (v_k->>'i')::uuid IS NULL THEN
+			v_k := NULL;
+		END IF;
+	EXCEPTION WHEN OTHERS THEN
+		v_k := NULL;
+	END;
+	IF v_k IS NULL THEN
+		PERFORM api.fail(422, 'validation-error', 'The cursor is not '
+		    'one this list issued.', jsonb_build_array(api.err('cursor',
+		    'invalid cursor')));
+	END IF;
+	RETURN v_k;
+END $$;
+
+/* The single value of query param p_name, or 422 when repeated. */
+CREATE FUNCTION directory.q_one(p_args jsonb, p_name text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+	v jsonb := p_args->'query'->p_name;
+BEGIN
+	IF v IS NULL THEN
+		RETURN NULL;
+	END IF;
+	IF jsonb_typeof(v) = 'array' THEN
+		PERFORM api.fail(422, 'validation-error', 'A query parameter '
+		    'was given more than once.', jsonb_build_array(
+		    api.err(p_name, 'give it once')));
+	END IF;
+	RETURN v #>> '{}';
+END $$;
+
+/* Every value of a repeatable, comma-separable query param (or NULL). */
+CREATE FUNCTION directory.q_list(p_args jsonb, p_name text) RETURNS text[]
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT CASE WHEN p_args->'query'->p_name IS NULL THEN NULL ELSE
+	    ARRAY(SELECT btrim(x) FROM jsonb_array_elements_text(CASE WHEN
+	    jsonb_typeof(p_args->'query'->p_name) = 'array' THEN
+	    p_args->'query'->p_name ELSE jsonb_build_array(
+	    p_args->'query'->p_name) END) a(v),
+	    regexp_split_to_table(a.v, ',') x) END
+$$;
+
+/* 422 naming every query param outside p_allowed. */
+CREATE FUNCTION directory.q_check_known(p_args jsonb, p_allowed text[])
+RETURNS void LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+	e jsonb;
+BEGIN
+	SELECT jsonb_agg(api.err(k, 'unknown query parameter') ORDER BY k)
+	    INTO e FROM jsonb_object_keys(coalesce(p_args->'query', '{}')) k
+	    WHERE NOT k = ANY (p_allowed);
+	IF e IS NOT NULL THEN
+		PERFORM api.fail(422, 'validation-error', 'Unknown query '
+		    'parameters.', e);
+	END IF;
+END $$;
+
+/* limit (1..100, default 50), or 422 on limit. */
+CREATE FUNCTION directory.q_limit(p_args jsonb) RETURNS integer
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+	v text := directory.q_one(p_args, 'limit');
+BEGIN
+	IF v IS NULL THEN
+		RETURN 50;
+	END IF;
+	IF v !~ '^[0-9]{1,3}$' OR v::integer NOT BETWEEN 1 AND 100 THEN
+		PERFORM api.fail(422, 'validation-error', 'limit must be an '
+		    'integer from 1 to 100.', jsonb_build_array(api.err('limit',
+		    'must be an integer from 1 to 100')));
+	END IF;
+	RETURN v::integer;
+END $$;
+
+/* True when the caller may see a service's site and edit it. */
+CREATE FUNCTION directory.is_privileged(p_ctx jsonb, p_org uuid)
+RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
+	SELECT api.has_role(p_ctx, 'admin') OR
+	    api.has_role(p_ctx, 'coordinator') OR
+	    coalesce(api.ctx_org(p_ctx) = p_org, false)
+$$;
+
+/* Admin, coordinator, or a provider/case manager of the owning org. */
+CREATE FUNCTION directory.can_write_service(p_ctx jsonb, p_org uuid)
+RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
+	SELECT api.has_role(p_ctx, 'admin') OR
+	    api.has_role(p_ctx, 'coordinator') OR
+	    (coalesce(api.ctx_org(p_ctx) = p_org, false) AND
+	    (api.has_role(p_ctx, 'provider') OR
+	    api.has_role(p_ctx, 'case_manager')))
+$$;
+
+-- ------------------------------------------------------------------
+-- Organizations.
+-- ------------------------------------------------------------------
+
+CREATE FUNCTION directory.org_kinds() RETURNS text[]
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT '{law_enforcement,prosecution,victim_services,ngo,health,'
+	    'legal_aid,government,faith_based,other}'::text[]
+$$;
+
+/* Every error of an organization document (full, after merging). */
+CREATE FUNCTION directory.org_check(p jsonb) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+	e	jsonb := '[]';
+	c	jsonb := p->'contact';
+BEGIN
+	e := e || directory.check_keys(p, '', '{name,kind,description,'
+	    'jurisdictions,contact,task_force_member,status}',
+	    '{id,version,created_at,updated_at}');
+	e := e || directory.check_str(p, 'name', 'name', true, 1, 300);
+	IF p->'kind' IS NULL OR p->'kind' = 'null' THEN
+		e := e || api.err('kind', 'is required');
+	ELSIF jsonb_typeof(p->'kind') <> 'string' OR
+	    NOT (p->>'kind') = ANY (directory.org_kinds()) THEN
+		e := e || api.err('kind', 'must be one of ' ||
+		    array_to_string(directory.org_kinds(), ', '));
+	END IF;
+	e := e || directory.check_str(p, 'description', 'description', false,
+	    0, 5000);
+	e := e || directory.check_str_array(p, 'jurisdictions',
+	    'jurisdictions', directory.jurisdiction_re(), NULL, 500);
+	IF c IS NOT NULL AND c <> 'null' THEN
+		IF jsonb_typeof(c) <> 'object' THEN
+			e := e || api.err('contact', 'must be an object');
+		ELSE
+			e := e || directory.check_keys(c, 'contact.',
+			    '{name,email,phone,website,address}', '{}');
+			e := e || directory.check_str(c, 'name',
+			    'contact.name', false, 1, 300);
+			e := e || directory.check_str(c, 'phone',
+			    'contact.phone', false, 3, 40);
+			e := e || directory.check_str(c, 'address',
+			    'contact.address', false, 1, 500);
+			e := e || directory.check_str(c, 'website',
+			    'contact.website', false, 8, 500);
+			e := e || directory.check_str(c, 'email',
+			    'contact.email', false, 3, 254);
+			IF jsonb_typeof(c->'email') = 'string' AND
+			    (c->>'email') !~ '^[^@\s]+@[^@\s]+\.[^@\s]+$' THEN
+				e := e || api.err('contact.email',
+				    'must be an email address');
+			END IF;
+			IF jsonb_typeof(c->'website') = 'string' AND
+			    (c->>'website') !~ '^https?://[^\s]+$' THEN
+				e := e || api.err('contact.website',
+				    'must be an http(s) URL');
+			END IF;
+		END IF;
+	END IF;
+	e := e || directory.check_bool(p, 'task_force_member',
+	    'task_force_member');
+	IF p->'status' IS NOT NULL AND p->'status' <> 'null' AND
+	    (jsonb_typeof(p->'status') <> 'string' OR
+	    NOT (p->>'status') = ANY ('{active,inactive}')) THEN
+		e := e || api.err('status', 'must be active or inactive');
+	END IF;
+	RETURN e;
+END $$;
+
+/* The editable fields of an organization, as a document. */
+CREATE FUNCTION directory.org_doc(o organizations) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+	SELECT jsonb_build_object('name', o.name, 'kind', o.kind,
+	    'description', o.description, 'jurisdictions',
+	    to_jsonb(o.jurisdictions), 'contact', o.contact,
+	    'task_force_member', o.task_force_member, 'status', o.status)
+$$;
+
+CREATE FUNCTION directory.org_json(o organizations) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+	SELECT jsonb_build_object('id', o.id) || directory.org_doc(o) ||
+	    jsonb_build_object('version', o.version, 'created_at',
+	    o.created_at, 'updated_at', o.updated_at)
+$$;
+
+CREATE FUNCTION directory.org_summary(o organizations) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+	SELECT jsonb_build_object('id', o.id, 'name', o.name, 'kind', o.kind)
+$$;
+
+/* POST /v1/organizations (admin, coordinator). */
+CREATE FUNCTION api.org_create(p_ctx jsonb, p_args jsonb, p_body jsonb,
+    OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_org	uuid := api.require_org(p_ctx);
+	e	jsonb;
+	o	organizations;
+BEGIN
+	e := directory.org_check(p_body);
+	IF jsonb_array_length(e) > 0 THEN
+		PERFORM api.fail(422, 'validation-error', 'The organization '
+		    'is not valid.', e);
+	END IF;
+	INSERT INTO organizations (name, kind, description, jurisdictions,
+	    contact, task_force_member, status)
+	VALUES (p_body->>'name', p_body->>'kind',
+	    coalesce(p_body->>'description', ''),
+	    directory.text_array(p_body->'jurisdictions', '{}'),
+	    coalesce(nullif(p_body->'contact', 'null'), '{}'),
+	    coalesce((p_body->>'task_force_member')::boolean, true),
+	    coalesce(p_body->>'status', 'active'))
+	RETURNING * INTO o;
+	status := 201;
+	body := directory.org_json(o);
+	headers := jsonb_build_object('etag', directory.etag(o.version),
+	    'location', '/v1/organizations/' || o.id);
+END $$;
+
+/* GET /v1/organizations/{id} (any role). */
+CREATE FUNCTION api.org_get(p_ctx jsonb, p_args jsonb, p_body jsonb,
+    OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	v_org	uuid := api.require_org(p_ctx);
+	o	organizations;
+BEGIN
+	SELECT * INTO o FROM organizations
+	    WHERE id = (p_args->'path'->>'id')::uuid;
+	IF NOT FOUND THEN
+		PERFORM api.fail(404, 'not-found', 'No such organization.');
+	END IF;
+	status := 200;
+	body := directory.org_json(o);
+	headers := jsonb_build_object('etag', directory.etag(o.version));
+END $$;
+
+/* GET /v1/organizations?kind=&status=&jurisdiction=&limit=&cursor= */
+CREATE FUNCTION api.org_list(p_ctx jsonb, p_args jsonb, p_body jsonb,
+    OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	v_org	uuid := api.require_org(p_ctx);
+	v_lim	integer;
+	v_cur	jsonb;
+	v_kind	text[] := directory.q_list(p_args, 'kind');
+	v_stat	text := directory.q_one(p_args, 'status');
+	v_jur	text[] := directory.q_list(p_args, 'jurisdiction');
+	e	jsonb := '[]';
+	v_items	jsonb;
+	v_n	integer;
+	v_last	record;
+BEGIN
+	PERFORM directory.q_check_known(p_args, '{kind,status,jurisdiction,'
+	    'limit,cursor}');
+	v_lim := directory.q_limit(p_args);
+	v_cur := directory.cursor_decode(directory.q_one(p_args, 'cursor'),
+	    'org');
+	IF v_kind IS NOT NULL AND NOT v_kind <@ directory.org_kinds() THEN
+		e := e || api.err('kind', 'must be one of ' ||
+		    array_to_string(directory.org_kinds(), ', '));
+	END IF;
+	IF v_stat IS NOT NULL AND v_stat NOT IN ('active', 'inactive') THEN
+		e := e || api.err('status', 'must be active or inactive');
+	END IF;
+	IF v_jur IS NOT NULL AND EXISTS (SELECT 1 FROM unnest(v_jur) j
+	    WHERE j !~ directory.jurisdiction_re()) THEN
+		e := e || api.err('jurisdiction', 'is not a jurisdiction code');
+	END IF;
+	IF jsonb_array_length(e) > 0 THEN
+		PERFORM api.fail(422, 'validation-error', 'Bad filters.', e);
+	END IF;
+	WITH page AS (
+		SELECT o FROM organizations o
+		WHERE (v_kind IS NULL OR o.kind = ANY (v_kind))
+		  AND (v_stat IS NULL OR o.status = v_stat)
+		  AND (v_jur IS NULL OR o.jurisdictions && v_jur)
+		  AND (v_cur IS NULL OR (o.name, o.id) >
+		      (v_cur->>'n', (v_cur->>'i')::uuid))
+		ORDER BY o.name, o.id
+		LIMIT v_lim + 1)
+	SELECT coalesce(jsonb_agg(directory.org_json(p.o) ORDER BY
+	    (p.o).name, (p.o).id), '[]'), count(*) INTO v_items, v_n FROM page p;
+	status := 200;
+	IF v_n > v_lim THEN
+		v_items := v_items - v_lim;
+		body := jsonb_build_object('items', v_items, 'next_cursor',
+		    directory.cursor_encode(jsonb_build_object('k', 'org',
+		    'n', v_items->(v_lim - 1)->>'name',
+		    'i', v_items->(v_lim - 1)->>'id')));
+	ELSE
+		body := jsonb_build_object('items', v_items, 'next_cursor',
+		    NULL);
+	END IF;
+	headers := '{}';
+END $$;
+
+/*
+ * PATCH /v1/organizations/{id}: admin and coordinator change anything;
+ * the organization's own members change contact only (403 naming the
+ * other fields). JSON merge patch semantics, If-Match required.
+ */
+CREATE FUNCTION api.org_patch(p_ctx jsonb, p_args jsonb, p_body jsonb,
+    OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_org	uuid := api.require_org(p_ctx);
+	o	organizations;
+	d	jsonb;
+	e	jsonb;
+	v_staff	boolean := api.has_role(p_ctx, 'admin') OR
+		    api.has_role(p_ctx, 'coordinator');
+BEGIN
+	SELECT * INTO o FROM organizations
+	    WHERE id = (p_args->'path'->>'id')::uuid FOR UPDATE;
+	IF NOT FOUND THEN
+		PERFORM api.fail(404, 'not-found', 'No such organization.');
+	END IF;
+	IF NOT v_staff THEN
+		IF v_org IS DISTINCT FROM o.id THEN
+			PERFORM api.fail(403, 'forbidden', 'Only members of '
+			    'this organization, coordinators and admins may '
+			    'edit it.');
+		END IF;
+		SELECT jsonb_agg(api.err(k, 'only coordinators and admins '
+		    'may change this field') ORDER BY k) INTO e
+		    FROM jsonb_object_keys(p_body) k WHERE k <> 'contact';
+		IF e IS NOT NULL THEN
+			PERFORM api.fail(403, 'forbidden', 'Members may edit '
+			    'their organization''s contact details only.', e);
+		END IF;
+	END IF;
+	e := directory.check_keys(p_body, '', '{name,kind,description,'
+	    'jurisdictions,contact,task_force_member,status}',
+	    '{id,version,created_at,updated_at}');
+	IF jsonb_array_length(e) > 0 THEN
+		PERFORM api.fail(422, 'validation-error', 'The patch names '
+		    'fields that cannot be set.', e);
+	END IF;
+	PERFORM directory.check_if_match(p_args, o.version);
+	d := directory.merge_patch(directory.org_doc(o), p_body);
+	e := directory.org_check(d);
+	IF jsonb_array_length(e) > 0 THEN
+		PERFORM api.fail(422, 'validation-error', 'The organization '
+		    'is not valid.', e);
+	END IF;
+	UPDATE organizations SET name = d->>'name', kind = d->>'kind',
+	    description = coalesce(d->>'description', ''),
+	    jurisdictions = directory.text_array(d->'jurisdictions', '{}'),
+	    contact = coalesce(d->'contact', '{}'),
+	    task_force_member = coalesce((d->>'task_force_member')::boolean,
+	    true), status = coalesce(d->>'status', 'active'),
+	    version = version + 1, updated_at = now()
+	WHERE id = o.id RETURNING * INTO o;
+	status := 200;
+	body := directory.org_json(o);
+	headers := jsonb_build_object('etag', directory.etag(o.version));
+END $$;
+
+-- ------------------------------------------------------------------
+-- Services.
+-- ------------------------------------------------------------------
+
+CREATE FUNCTION directory.service_fields() RETURNS text[]
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT '{name,description,needs,age_min,age_max,genders,'
+	    'trafficking_types,languages,eligibility_notes,eligibility,'
+	    'service_area,location,confidential,open_24_7,hours,timezone,'
+	    'capacity,accepts_referrals,response_time_hours,status}'::text[]
+$$;
+
+CREATE FUNCTION directory.service_readonly() RETURNS text[]
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT '{id,version,created_at,updated_at,organization_id,'
+	    'organization,distance_km}'::text[]
+$$;
+
+CREATE FUNCTION directory.eligibility_flags() RETURNS text[]
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT '{no_immigration_status_requirement,lgbtq_affirming,'
+	    'no_id_required,no_law_enforcement_report_required,'
+	    'accepts_accompanying_children}'::text[]
+$$;
+
+/* Errors of {lat, lon} object p at field prefix f (both required). */
+CREATE FUNCTION directory.check_point(p jsonb, f text) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT CASE WHEN p->'lat' IS NULL OR p->'lat' = 'null' THEN
+	    jsonb_build_array(api.err(f || 'lat', 'is required')) ELSE '[]'
+	    END || CASE WHEN p->'lon' IS NULL OR p->'lon' = 'null' THEN
+	    jsonb_build_array(api.err(f || 'lon', 'is required')) ELSE '[]'
+	    END || directory.check_num(p, 'lat', f || 'lat', -90, 90, false) ||
+	    directory.check_num(p, 'lon', f || 'lon', -180, 180, false)
+$$;
+
+/* Every error of a service document (full, after merging). */
+CREATE FUNCTION directory.service_check(p jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	e	jsonb := '[]';
+	v	jsonb;
+	h	jsonb;
+	i	integer;
+	f	text;
+BEGIN
+	e := e || directory.check_keys(p, '', directory.service_fields(),
+	    directory.service_readonly());
+	e := e || directory.check_str(p, 'name', 'name', true, 1, 300);
+	e := e || directory.check_str(p, 'description', 'description', false,
+	    0, 5000);
+	e := e || directory.check_str(p, 'eligibility_notes',
+	    'eligibility_notes', false, 0, 2000);
+
+	/* needs: required, known codes */
+	v := p->'needs';
+	IF v IS NULL OR v = 'null' THEN
+		e := e || api.err('needs', 'is required');
+	ELSIF jsonb_typeof(v) <> 'array' OR jsonb_array_length(v) = 0 THEN
+		e := e || api.err('needs', 'must be a non-empty array of need '
+		    'codes');
+	ELSIF jsonb_array_length(v) > 60 THEN
+		e := e || api.err('needs', 'at most 60 items');
+	ELSE
+		FOR i IN 0 .. jsonb_array_length(v) - 1 LOOP
+			IF jsonb_typeof(v->i) <> 'string' OR NOT EXISTS (
+			    SELECT 1 FROM need_taxonomy WHERE code = v->>i) THEN
+				e := e || api.err('needs[' || i || ']',
+				    'unknown need code');
+			END IF;
+		END LOOP;
+	END IF;
+
+	e := e || directory.check_int(p, 'age_min', 'age_min', 0, 120);
+	e := e || directory.check_int(p, 'age_max', 'age_max', 0, 120);
+	IF jsonb_typeof(p->'age_min') = 'number' AND
+	    jsonb_typeof(p->'age_max') = 'number' AND
+	    (p->>'age_min')::numeric > (p->>'age_max')::numeric THEN
+		e := e || api.err('age_max', 'must not be below age_min');
+	END IF;
+	e := e || directory.check_str_array(p, 'genders', 'genders', NULL,
+	    '{female,male,transgender,non_binary}', 4);
+	e := e || directory.check_str_array(p, 'trafficking_types',
+	    'trafficking_types', NULL, '{sex,labor}', 2);
+	IF jsonb_typeof(p->'trafficking_types') = 'array' AND
+	    jsonb_array_length(p->'trafficking_types') = 0 THEN
+		e := e || api.err('trafficking_types', 'must name sex, labor '
+		    'or both');
+	END IF;
+	e := e || directory.check_str_array(p, 'languages', 'languages',
+	    directory.language_re(), NULL, 50);
+
+	v := p->'eligibility';
+	IF v IS NOT NULL AND v <> 'null' THEN
+		IF jsonb_typeof(v) <> 'object' THEN
+			e := e || api.err('eligibility', 'must be an object');
+		ELSE
+			e := e || directory.check_keys(v, 'eligibility.',
+			    directory.eligibility_flags(), '{}');
+			FOR f IN SELECT k FROM jsonb_object_keys(v) k
+			    WHERE k = ANY (directory.eligibility_flags()) LOOP
+				e := e || directory.check_bool(v, f,
+				    'eligibility.' || f);
+			END LOOP;
+		END IF;
+	END IF;
+
+	v := p->'service_area';
+	IF v IS NOT NULL AND v <> 'null' THEN
+		IF jsonb_typeof(v) <> 'object' THEN
+			e := e || api.err('service_area', 'must be an object');
+		ELSE
+			e := e || directory.check_keys(v, 'service_area.',
+			    '{jurisdictions,center,radius_km}', '{}');
+			e := e || directory.check_str_array(v, 'jurisdictions',
+			    'service_area.jurisdictions',
+			    directory.jurisdiction_re(), NULL, 500);
+			IF v->'center' IS NOT NULL AND v->'center' <> 'null' THEN
+				IF jsonb_typeof(v->'center') <> 'object' THEN
+					e := e || api.err('service_area.center',
+					    'must be an object {lat, lon}');
+				ELSE
+					e := e || directory.check_keys(
+					    v->'center', 'service_area.center.',
+					    '{lat,lon}', '{}') ||
+					    directory.check_point(v->'center',
+					    'service_area.center.');
+				END IF;
+			END IF;
+			e := e || directory.check_num(v, 'radius_km',
+			    'service_area.radius_km', 0, 2000, true);
+			IF (v->'center' IS NULL OR v->'center' = 'null') <>
+			    (v->'radius_km' IS NULL OR v->'radius_km' = 'null')
+			    THEN
+				e := e || api.err('service_area.radius_km',
+				    'center and radius_km go together');
+			END IF;
+		END IF;
+	END IF;
+
+	v := p->'location';
+	IF v IS NOT NULL AND v <> 'null' THEN
+		IF jsonb_typeof(v) <> 'object' THEN
+			e := e || api.err('location', 'must be an object');
+		ELSE
+			e := e || directory.check_keys(v, 'location.',
+			    '{lat,lon,address}', '{}') ||
+			    directory.check_point(v, 'location.');
+			h := v->'address';
+			IF h IS NOT NULL AND h <> 'null' THEN
+				IF jsonb_typeof(h) <> 'object' THEN
+					e := e || api.err('location.address',
+					    'must be an object');
+				ELSE
+					e := e || directory.check_keys(h,
+					    'location.address.', '{line1,line2,'
+					    'city,region,postal_code,country}',
+					    '{}');
+					FOREACH f IN ARRAY '{line1,line2,city,'
+					    'region,postal_code,country}'::text[]
+					LOOP
+						e := e || directory.check_str(h,
+						    f, 'location.address.' || f,
+						    f IN ('line1', 'city'), 1,
+						    200);
+					END LOOP;
+				END IF;
+			END IF;
+		END IF;
+	END IF;
+
+	e := e || directory.check_bool(p, 'confidential', 'confidential');
+	IF p->'confidential' = 'true' AND NOT (
+	    jsonb_array_length(coalesce(CASE WHEN jsonb_typeof(
+	    p->'service_area'->'jurisdictions') = 'array' THEN
+	    p->'service_area'->'jurisdictions' END, '[]')) > 0 OR
+	    coalesce(jsonb_typeof(p->'service_area'->'center') = 'object',
+	    false)) THEN
+		e := e || api.err('service_area', 'a confidential service '
+		    'needs a service area (jurisdictions or center) to be '
+		    'listed by');
+	END IF;
+
+	e := e || directory.check_bool(p, 'open_24_7', 'open_24_7');
+	e := e || directory.check_str(p, 'timezone', 'timezone', false, 1, 64);
+	IF jsonb_typeof(p->'timezone') = 'string' AND (p->>'timezone') <> 'UTC'
+	    AND NOT EXISTS (SELECT 1 FROM pg_timezone_names
+	    WHERE name = p->>'timezone') THEN
+		e := e || api.err('timezone', 'is not a known time zone name');
+	END IF;
+	v := p->'hours';
+	IF v IS NOT NULL AND v <> 'null' THEN
+		IF jsonb_typeof(v) <> 'array' THEN
+			e := e || api.err('hours', 'must be an array');
+		ELSIF jsonb_array_length(v) > 50 THEN
+			e := e || api.err('hours', 'at most 50 items');
+		ELSE
+			FOR i IN 0 .. jsonb_array_length(v) - 1 LOOP
+				h := v->i;
+				f := 'hours[' || i || '].';
+				IF jsonb_typeof(h) <> 'object' THEN
+					e := e || api.err('hours[' || i || ']',
+					    'must be an object');
+					CONTINUE;
+				END IF;
+				e := e || directory.check_keys(h, f,
+				    '{day,opens,closes}', '{}');
+				IF NOT coalesce(h->>'day' = ANY ('{mon,tue,wed,'
+				    'thu,fri,sat,sun}'::text[]) AND
+				    jsonb_typeof(h->'day') = 'string', false) THEN
+					e := e || api.err(f || 'day', 'must be '
+					    'mon, tue, wed, thu, fri, sat or sun');
+				END IF;
+				IF jsonb_typeof(h->'opens') IS DISTINCT FROM
+				    'string' OR (h->>'opens') !~
+				    '^([01][0-9]|2[0-3]):[0-5][0-9]$' THEN
+					e := e || api.err(f || 'opens',
+					    'must be HH:MM');
+				END IF;
+				IF jsonb_typeof(h->'closes') IS DISTINCT FROM
+				    'string' OR (h->>'closes') !~
+				    '^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$' THEN
+					e := e || api.err(f || 'closes',
+					    'must be HH:MM (24:00 allowed)');
+				ELSIF (h->>'opens') = (h->>'closes') THEN
+					e := e || api.err(f || 'closes',
+					    'must differ from opens');
+				END IF;
+			END LOOP;
+		END IF;
+	END IF;
+
+	v := p->'capacity';
+	IF v IS NOT NULL AND v <> 'null' THEN
+		IF jsonb_typeof(v) <> 'object' THEN
+			e := e || api.err('capacity', 'must be an object');
+		ELSE
+			e := e || directory.check_keys(v, 'capacity.',
+			    '{total,available,unit}', '{updated_at}');
+			IF v->'total' IS NULL OR v->'total' = 'null' THEN
+				e := e || api.err('capacity.total',
+				    'is required');
+			END IF;
+			e := e || directory.check_int(v, 'total',
+			    'capacity.total', 0, 1000000);
+			e := e || directory.check_int(v, 'available',
+			    'capacity.available', 0, 1000000);
+			e := e || directory.check_str(v, 'unit',
+			    'capacity.unit', false, 1, 40);
+			IF jsonb_typeof(v->'total') = 'number' AND
+			    jsonb_typeof(v->'available') = 'number' AND
+			    (v->>'available')::numeric >
+			    (v->>'total')::numeric THEN
+				e := e || api.err('capacity.available',
+				    'must not exceed capacity.total');
+			END IF;
+		END IF;
+	END IF;
+	e := e || directory.check_bool(p, 'accepts_referrals',
+	    'accepts_referrals');
+	e := e || directory.check_int(p, 'response_time_hours',
+	    'response_time_hours', 0, 720);
+	IF p->'status' IS NOT NULL AND p->'status' <> 'null' AND
+	    (jsonb_typeof(p->'status') <> 'string' OR
+	    NOT (p->>'status') = ANY ('{active,inactive}')) THEN
+		e := e || api.err('status', 'must be active or inactive');
+	END IF;
+	RETURN e;
+END $$;
+
+/* The editable fields of a service, unredacted, as a document. */
+CREATE FUNCTION directory.service_doc(s services) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+	SELECT jsonb_build_object(
+	    'name', s.name, 'description', s.description,
+	    'needs', to_jsonb(s.needs),
+	    'age_min', s.age_min, 'age_max', s.age_max,
+	    'genders', to_jsonb(s.genders),
+	    'trafficking_types', to_jsonb(s.trafficking_types),
+	    'languages', to_jsonb(s.languages),
+	    'eligibility_notes', s.eligibility_notes,
+	    'eligibility', s.eligibility,
+	    'service_area', jsonb_build_object(
+		'jurisdictions', to_jsonb(s.area_jurisdictions),
+		'center', CASE WHEN s.area_lat IS NOT NULL THEN
+		    jsonb_build_object('lat', s.area_lat, 'lon', s.area_lon)
+		    END,
+		'radius_km', s.area_radius_km),
+	    'location', CASE WHEN s.site_lat IS NOT NULL OR
+		s.address IS NOT NULL THEN jsonb_build_object('lat',
+		s.site_lat, 'lon', s.site_lon, 'address', s.address) END,
+	    'confidential', s.confidential,
+	    'open_24_7', s.open_24_7, 'hours', s.hours,
+	    'timezone', s.timezone,
+	    'capacity', CASE WHEN s.capacity_total IS NOT NULL THEN
+		jsonb_build_object('total', s.capacity_total,
+		'available', s.capacity_available, 'unit', s.capacity_unit)
+		END,
+	    'accepts_referrals', s.accepts_referrals,
+	    'response_time_hours', s.response_time_hours,
+	    'status', s.status)
+$$;
+
+/*
+ * A service as the caller may see it: the full record for privileged
+ * callers (see is_privileged), else the site of a confidential
+ * service (location) is null. Never fails.
+ */
+CREATE FUNCTION directory.service_json(s services, o organizations,
+    p_full boolean) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+	SELECT jsonb_build_object('id', s.id, 'organization',
+	    directory.org_summary(o)) ||
+	    directory.service_doc(s) ||
+	    jsonb_build_object(
+		'location', CASE WHEN s.confidential AND NOT p_full THEN NULL
+		    ELSE directory.service_doc(s)->'location' END,
+		'capacity', CASE WHEN s.capacity_total IS NOT NULL THEN
+		    jsonb_build_object('total', s.capacity_total, 'available',
+		    s.capacity_available, 'unit', s.capacity_unit,
+		    'updated_at', s.capacity_updated_at) END,
+		'version', s.version, 'created_at', s.created_at,
+		'updated_at', s.updated_at)
+$$;
+
+/* Write document d (already checked) into service row id. */
+CREATE FUNCTION directory.service_store(p_id uuid, d jsonb)
+RETURNS services LANGUAGE plpgsql AS $$
+DECLARE
+	s	services;
+	v_needs	text[] := directory.text_array(d->'needs', '{}');
+	v_langs	text[] := ARRAY(SELECT DISTINCT x FROM
+		    jsonb_array_elements_text(coalesce(nullif(d->'languages',
+		    'null'), '[]')) x ORDER BY 1);
+BEGIN
+	UPDATE services SET
+	    name = d->>'name',
+	    description = coalesce(d->>'description', ''),
+	    needs = v_needs,
+	    age_min = (d->>'age_min')::integer,
+	    age_max = (d->>'age_max')::integer,
+	    genders = directory.text_array(d->'genders', '{}'),
+	    trafficking_types = directory.text_array(d->'trafficking_types',
+		'{labor,sex}'),
+	    languages = v_langs,
+	    eligibility_notes = coalesce(d->>'eligibility_notes', ''),
+	    eligibility = coalesce(nullif(d->'eligibility', 'null'), '{}'),
+	    area_jurisdictions = directory.text_array(
+		d->'service_area'->'jurisdictions', '{}'),
+	    area_lat = (d->'service_area'->'center'->>'lat')::float8,
+	    area_lon = (d->'service_area'->'center'->>'lon')::float8,
+	    area_radius_km = (d->'service_area'->>'radius_km')::float8,
+	    site_lat = (d->'location'->>'lat')::float8,
+	    site_lon = (d->'location'->>'lon')::float8,
+	    address = nullif(d->'location'->'address', 'null'),
+	    confidential = coalesce((d->>'confidential')::boolean, false),
+	    open_24_7 = coalesce((d->>'open_24_7')::boolean, false),
+	    hours = coalesce(nullif(d->'hours', 'null'), '[]'),
+	    timezone = coalesce(d->>'timezone', 'UTC'),
+	    capacity_total = (d->'capacity'->>'total')::integer,
+	    capacity_available = CASE WHEN d->'capacity'->'total' IS NOT NULL
+		AND d->'capacity'->'total' <> 'null' THEN
+		coalesce((d->'capacity'->>'available')::integer,
+		(d->'capacity'->>'total')::integer) END,
+	    capacity_unit = d->'capacity'->>'unit',
+	    capacity_updated_at = CASE WHEN (d->'capacity'->>'available') IS
+		DISTINCT FROM capacity_available::text OR
+		(d->'capacity'->>'total') IS DISTINCT FROM
+		capacity_total::text THEN now() ELSE capacity_updated_at END,
+	    accepts_referrals = coalesce((d->>'accepts_referrals')::boolean,
+		true),
+	    response_time_hours = (d->>'response_time_hours')::integer,
+	    status = coalesce(d->>'status', 'active'),
+	    updated_at = now()
+	WHERE id = p_id RETURNING * INTO s;
+	RETURN s;
+END $$;
+
+/* The live service {id} FOR UPDATE with its organization, or 404. */
+CREATE FUNCTION directory.service_lock(p_args jsonb, OUT s services,
+    OUT o organizations) LANGUAGE plpgsql AS $$
+BEGIN
+	SELECT * INTO s FROM services WHERE id = (p_args->'path'->>'id')::uuid
+	    AND deleted_at IS NULL FOR UPDATE;
+	IF NOT FOUND THEN
+		PERFORM api.fail(404, 'not-found', 'No such service.');
+	END IF;
+	SELECT * INTO o FROM organizations WHERE id = s.organization_id;
+END $$;
+
+CREATE FUNCTION directory.require_write(p_ctx jsonb, p_org uuid)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	IF NOT directory.can_write_service(p_ctx, p_org) THEN
+		PERFORM api.fail(403, 'forbidden', 'Only the owning '
+		    'organization''s providers and case managers, '
+		    'coordinators and admins may change its services.');
+	END IF;
+END $$;
+
+/* POST /v1/organizations/{id}/services */
+CREATE FUNCTION api.service_create(p_ctx jsonb, p_args jsonb, p_body jsonb,
+    OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_org	uuid := api.require_org(p_ctx);
+	o	organizations;
+	s	services;
+	e	jsonb;
+BEGIN
+	SELECT * INTO o FROM organizations
+	    WHERE id = (p_args->'path'->>'id')::uuid;
+	IF NOT FOUND THEN
+		PERFORM api.fail(404, 'not-found', 'No such organization.');
+	END IF;
+	PERFORM directory.require_write(p_ctx, o.id);
+	e := directory.service_check(p_body);
+	IF jsonb_array_length(e) > 0 THEN
+		PERFORM api.fail(422, 'validation-error', 'The service is not '
+		    'valid.', e);
+	END IF;
+	INSERT INTO services (organization_id, name, needs)
+	    VALUES (o.id, p_body->>'name', '{}') RETURNING * INTO s;
+	s := directory.service_store(s.id, p_body);
+	status := 201;
+	body := directory.service_json(s, o, true);
+	headers := jsonb_build_object('etag', directory.etag(s.version),
+	    'location', '/v1/services/' || s.id);
+END $$;
+
+/* GET /v1/services/{id} (any role; redacted unless privileged). */
+CREATE FUNCTION api.service_get(p_ctx jsonb, p_args jsonb, p_body jsonb,
+    OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	v_org	uuid := api.require_org(p_ctx);
+	s	services;
+	o	organizations;
+BEGIN
+	SELECT * INTO s FROM services WHERE id = (p_args->'path'->>'id')::uuid
+	    AND deleted_at IS NULL;
+	IF NOT FOUND THEN
+		PERFORM api.fail(404, 'not-found', 'No such service.');
+	END IF;
+	SELECT * INTO o FROM organizations WHERE id = s.organization_id;
+	status := 200;
+	body := directory.service_json(s, o, directory.is_privileged(p_ctx,
+	    o.id));
+	headers := jsonb_build_object('etag', directory.etag(s.version));
+END $$;
+
+/* PATCH /v1/services/{id}: JSON merge patch, If-Match required. */
+CREATE FUNCTION api.service_patch(p_ctx jsonb, p_args jsonb, p_body jsonb,
+    OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_org	uuid := api.require_org(p_ctx);
+	r	record;
+	s	services;
+	d	jsonb;
+	e	jsonb;
+BEGIN
+	SELECT * INTO r FROM directory.service_lock(p_args);
+	PERFORM directory.require_write(p_ctx, (r.o).id);
+	e := directory.check_keys(p_body, '', directory.service_fields(),
+	    directory.service_readonly());
+	IF jsonb_typeof(p_body->'capacity') = 'object' THEN
+		e := e || directory.check_keys(p_body->'capacity', 'capacity.',
+		    '{total,available,unit}', '{updated_at}');
+	END IF;
+	IF jsonb_array_length(e) > 0 THEN
+		PERFORM api.fail(422, 'validation-error', 'The patch names '
+		    'fields that cannot be set.', e);
+	END IF;
+	PERFORM directory.check_if_match(p_args, (r.s).version);
+	d := directory.merge_patch(directory.service_doc(r.s), p_body);
+	e := directory.service_check(d);
+	IF jsonb_array_length(e) > 0 THEN
+		PERFORM api.fail(422, 'validation-error', 'The service is not '
+		    'valid.', e);
+	END IF;
+	s := directory.service_store((r.s).id, d);
+	UPDATE services SET version = version + 1 WHERE id = s.id
+	    RETURNING * INTO s;
+	status := 200;
+	body := directory.service_json(s, r.o, true);
+	headers := jsonb_build_object('etag', directory.etag(s.version));
+END $$;
+
+/* DELETE /v1/services/{id}: soft delete; answered 204 by the API. */
+CREATE FUNCTION api.service_delete(p_ctx jsonb, p_args jsonb, p_body jsonb,
+    OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_org	uuid := api.require_org(p_ctx);
+	r	record;
+BEGIN
+	SELECT * INTO r FROM directory.service_lock(p_args);
+	PERFORM directory.require_write(p_ctx, (r.o).id);
+	IF p_args ? 'if_match' THEN
+		PERFORM directory.check_if_match(p_args, (r.s).version);
+	END IF;
+	UPDATE services SET deleted_at = now(), updated_at = now(),
+	    version = version + 1 WHERE id = (r.s).id;
+	status := 204;
+	body := '{}';
+	headers := '{}';
+END $$;
+
+/*
+ * PUT /v1/services/{id}/capacity {"available": n[, "total": n]}: the
+ * cheap, frequent update. Does not bump the record's version (capacity
+ * is live state with its own updated_at), so editors' ETags survive.
+ */
+CREATE FUNCTION api.service_capacity(p_ctx jsonb, p_args jsonb,
+    p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_org	uuid := api.require_org(p_ctx);
+	r	record;
+	e	jsonb;
+	v_total	integer;
+BEGIN
+	SELECT * INTO r FROM directory.service_lock(p_args);
+	PERFORM directory.require_write(p_ctx, (r.o).id);
+	e := directory.check_keys(p_body, '', '{available,total}', '{}');
+	IF p_body->'available' IS NULL OR p_body->'available' = 'null' THEN
+		e := e || api.err('available', 'is required');
+	END IF;
+	e := e || directory.check_int(p_body, 'available', 'available', 0,
+	    1000000) || directory.check_int(p_body, 'total', 'total', 0,
+	    1000000);
+	IF jsonb_array_length(e) = 0 THEN
+		v_total := coalesce((p_body->>'total')::integer,
+		    (r.s).capacity_total);
+		IF v_total IS NULL AND NOT p_body ? 'total' THEN
+			e := e || api.err('total', 'the service tracks no '
+			    'capacity yet: give total');
+		ELSIF (p_body->>'available')::integer > v_total THEN
+			e := e || api.err('available', 'must not exceed total ('
+			    || v_total || ')');
+		END IF;
+	END IF;
+	IF jsonb_array_length(e) > 0 THEN
+		PERFORM api.fail(422, 'validation-error', 'The capacity is not '
+		    'valid.', e);
+	END IF;
+	UPDATE services SET capacity_total = v_total,
+	    capacity_available = (p_body->>'available')::integer,
+	    capacity_updated_at = now()
+	WHERE id = (r.s).id;
+	status := 200;
+	body := (SELECT jsonb_build_object('id', s.id, 'capacity',
+	    jsonb_build_object('total', s.capacity_total, 'available',
+	    s.capacity_available, 'unit', s.capacity_unit, 'updated_at',
+	    s.capacity_updated_at)) FROM services s WHERE s.id = (r.s).id);
+	headers := '{}';
+END $$;
+
+/* Is a weekly schedule open at instant p_at in time zone p_tz? */
+CREATE FUNCTION directory.open_at(p_hours jsonb, p_tz text,
+    p_at timestamptz) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+	WITH t AS (SELECT (p_at AT TIME ZONE p_tz) AS lt)
+	SELECT coalesce(bool_or(
+	    /* same-day interval, or the evening part of an overnight one */
+	    (h->>'day' = lower(to_char(t.lt, 'dy')) AND
+		to_char(t.lt, 'HH24:MI') >= h->>'opens' AND
+		(h->>'closes' > h->>'opens' AND to_char(t.lt, 'HH24:MI') <
+		h->>'closes' OR h->>'closes' < h->>'opens'))
+	    OR
+	    /* the morning part of yesterday's overnight interval */
+	    (h->>'closes' < h->>'opens' AND h->>'day' =
+		lower(to_char(t.lt - interval '1 day', 'dy')) AND
+		to_char(t.lt, 'HH24:MI') < h->>'closes')), false)
+	FROM t, jsonb_array_elements(p_hours) h
+$$;
+
+/*
+ * GET /v1/services: directory search. Filters (all optional, ANDed):
+ * need (every code must be covered), language (any), age, gender,
+ * trafficking_type (sex|labor|both), near=lat,lon + radius_km
+ * (default 50), jurisdiction (any), open_now, available_only,
+ * organization (any). Only active services of active organizations.
+ * Ordered by distance when near is given, else by name, id.
+ */
+CREATE FUNCTION api.service_search(p_ctx jsonb, p_args jsonb, p_body jsonb,
+    OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	v_org	uuid := api.require_org(p_ctx);
+	v_lim	integer;
+	v_cur	jsonb;
+	e	jsonb := '[]';
+	v_need	text[] := directory.q_list(p_args, 'need');
+	v_lang	text[] := directory.q_list(p_args, 'language');
+	v_jur	text[] := directory.q_list(p_args, 'jurisdiction');
+	v_orgs	text[] := directory.q_list(p_args, 'organization');
+	v_age	text := directory.q_one(p_args, 'age');
+	v_gen	text := directory.q_one(p_args, 'gender');
+	v_tt	text := directory.q_one(p_args, 'trafficking_type');
+	v_near	text := directory.q_one(p_args, 'near');
+	v_rad	text := directory.q_one(p_args, 'radius_km');
+	v_open	text := directory.q_one(p_args, 'open_now');
+	v_avail	text := directory.q_one(p_args, 'available_only');
+	v_lat	float8;
+	v_lon	float8;
+	v_r	float8;
+	v_tts	text[];
+	v_sql	text;
+	v_where	text := '';
+	v_items	jsonb := '[]';
+	v_n	integer := 0;
+	v_last	record;
+	x	record;
+BEGIN
+	PERFORM directory.q_check_known(p_args, '{need,language,age,gender,'
+	    'trafficking_type,near,radius_km,jurisdiction,open_now,'
+	    'available_only,organization,limit,cursor}');
+	v_lim := directory.q_limit(p_args);
+	IF v_need IS NOT NULL AND (cardinality(v_need) = 0 OR EXISTS (
+	    SELECT 1 FROM unnest(v_need) c WHERE NOT EXISTS (SELECT 1
+	    FROM need_taxonomy t WHERE t.code = c))) THEN
+		e := e || api.err('need', 'unknown need code');
+	END IF;
+	IF v_lang IS NOT NULL AND (cardinality(v_lang) = 0 OR EXISTS (
+	    SELECT 1 FROM unnest(v_lang) l WHERE l !~
+	    directory.language_re())) THEN
+		e := e || api.err('language', 'must be BCP 47 language tags');
+	END IF;
+	IF v_jur IS NOT NULL AND (cardinality(v_jur) = 0 OR EXISTS (
+	    SELECT 1 FROM unnest(v_jur) j WHERE j !~
+	    directory.jurisdiction_re())) THEN
+		e := e || api.err('jurisdiction', 'is not a jurisdiction code');
+	END IF;
+	IF v_orgs IS NOT NULL AND (cardinality(v_orgs) = 0 OR EXISTS (
+	    SELECT 1 FROM unnest(v_orgs) j WHERE j !~*
+	    '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'))
+	    THEN
+		e := e || api.err('organization', 'must be organization ids');
+	END IF;
+	IF v_age IS NOT NULL AND (v_age !~ '^[0-9]{1,3}$' OR
+	    v_age::integer > 120) THEN
+		e := e || api.err('age', 'must be an integer from 0 to 120');
+	END IF;
+	IF v_gen IS NOT NULL AND v_gen NOT IN ('female', 'male', 'transgender',
+	    'non_binary') THEN
+		e := e || api.err('gender', 'must be female, male, transgender '
+		    'or non_binary');
+	END IF;
+	IF v_tt IS NOT NULL AND v_tt NOT IN ('sex', 'labor', 'both') THEN
+		e := e || api.err('trafficking_type', 'must be sex, labor or '
+		    'both');
+	END IF;
+	v_tts := CASE v_tt WHEN 'both' THEN '{labor,sex}'::text[]
+	    ELSE ARRAY[v_tt] END;
+	IF v_open IS NOT NULL AND v_open NOT IN ('true', 'false') THEN
+		e := e || api.err('open_now', 'must be true or false');
+	END IF;
+	IF v_avail IS NOT NULL AND v_avail NOT IN ('true', 'false') THEN
+		e := e || api.err('available_only', 'must be true or false');
+	END IF;
+	IF v_near IS NOT NULL THEN
+		IF v_near !~ '^\s*-?[0-9]{1,3}(\.[0-9]{1,12})?\s*,\s*-?[0-9]{1,3}(\.[0-9]{1,12})?\s*$'
+		    THEN
+			e := e || api.err('near', 'must be lat,lon in decimal '
+			    'degrees');
+		ELSE
+			v_lat := split_part(v_near, ',', 1)::float8;
+			v_lon := split_part(v_near, ',', 2)::float8;
+			IF v_lat NOT BETWEEN -90 AND 90 THEN
+				e := e || api.err('near', 'latitude must be '
+				    '-90..90');
+			END IF;
+			IF v_lon NOT BETWEEN -180 AND 180 THEN
+				e := e || api.err('near', 'longitude must be '
+				    '-180..180');
+			END IF;
+		END IF;
+	END IF;
+	IF v_rad IS NOT NULL THEN
+		IF v_rad !~ '^-?[0-9]{1,5}(\.[0-9]{1,6})?$' THEN
+			e := e || api.err('radius_km', 'must be a number');
+		ELSIF v_rad::float8 <= 0 OR v_rad::float8 > 2000 THEN
+			e := e || api.err('radius_km', 'must be above 0 and at '
+			    'most 2000');
+		ELSIF v_near IS NULL THEN
+			e := e || api.err('radius_km', 'needs near');
+		END IF;
+	END IF;
+	IF jsonb_array_length(e) > 0 THEN
+		PERFORM api.fail(422, 'validation-error', 'Bad search '
+		    'filters.', e);
+	END IF;
+	v_r := coalesce(v_rad::float8, 50);
+	v_cur := directory.cursor_decode(directory.q_one(p_args, 'cursor'),
+	    CASE WHEN v_near IS NULL THEN 'name' ELSE 'dist' END);
+
+	/* Fixed fragments only; every value travels as a $n parameter. */
+	IF v_need IS NOT NULL THEN
+		v_where := v_where || ' AND s.need_cover @> $1';
+	END IF;
+	IF v_lang IS NOT NULL THEN
+		v_where := v_where || ' AND s.lang_match && $2';
+		v_lang := ARRAY(SELECT lower(l) FROM unnest(v_lang) l);
+	END IF;
+	IF v_age IS NOT NULL THEN
+		v_where := v_where || ' AND coalesce(s.age_min, 0) <= $3 AND '
+		    'coalesce(s.age_max, 200) >= $3';
+	END IF;
+	IF v_gen IS NOT NULL THEN
+		v_where := v_where || ' AND (s.genders = ''{}'' OR $4 = '
+		    'ANY (s.genders))';
+	END IF;
+	IF v_tt IS NOT NULL THEN
+		v_where := v_where || ' AND s.trafficking_types @> $5';
+	END IF;
+	IF v_jur IS NOT NULL THEN
+		v_where := v_where || ' AND s.area_jurisdictions && $6';
+	END IF;
+	IF v_orgs IS NOT NULL THEN
+		v_where := v_where || ' AND s.organization_id = ANY ($7::uuid[])';
+	END IF;
+	IF v_avail = 'true' THEN
+		v_where := v_where || ' AND s.accepts_referrals AND '
+		    '(s.capacity_total IS NULL OR s.capacity_available > 0)';
+	END IF;
+	IF v_open = 'true' THEN
+		v_where := v_where || ' AND (s.open_24_7 OR '
+		    'directory.open_at(s.hours, s.timezone, now()))';
+	END IF;
+	IF v_near IS NOT NULL THEN
+		v_where := v_where || ' AND s.geo_lat IS NOT NULL AND '
+		    'public.earth_box(directory.ll_earth($8, $9), $10 * 1000) '
+		    'OPERATOR(public.@>) directory.ll_earth(s.geo_lat, '
+		    's.geo_lon) AND directory.km($8, $9, s.geo_lat, s.geo_lon) '
+		    '<= $10';
+		IF v_cur IS NOT NULL THEN
+			v_where := v_where || ' AND (directory.km($8, $9, '
+			    's.geo_lat, s.geo_lon), s.id) > ((($11)->>''d'')'
+			    '::float8, (($11)->>''i'')::uuid)';
+		END IF;
+		v_sql := 'SELECT s, o, directory.km($8, $9, s.geo_lat, '
+		    's.geo_lon) AS dist FROM services s JOIN organizations o '
+		    'ON o.id = s.organization_id WHERE s.deleted_at IS NULL '
+		    'AND s.status = ''active'' AND o.status = ''active''' ||
+		    v_where || ' ORDER BY dist, s.id LIMIT $12';
+	ELSE
+		IF v_cur IS NOT NULL THEN
+			v_where := v_where || ' AND (s.name, s.id) > '
+			    '((($11)->>''n''), (($11)->>''i'')::uuid)';
+		END IF;
+		v_sql := 'SELECT s, o, NULL::float8 AS dist FROM services s '
+		    'JOIN organizations o ON o.id = s.organization_id WHERE '
+		    's.deleted_at IS NULL AND s.status = ''active'' AND '
+		    'o.status = ''active''' || v_where ||
+		    ' ORDER BY s.name, s.id LIMIT $12';
+	END IF;
+	FOR x IN EXECUTE v_sql USING v_need, v_lang, v_age::integer, v_gen,
+	    v_tts, v_jur, v_orgs, v_lat, v_lon, v_r, v_cur, v_lim + 1 LOOP
+		v_n := v_n + 1;
+		EXIT WHEN v_n > v_lim;
+		v_items := v_items || (directory.service_json(x.s, x.o,
+		    directory.is_privileged(p_ctx, (x.o).id)) ||
+		    CASE WHEN x.dist IS NOT NULL THEN jsonb_build_object(
+		    'distance_km', round(x.dist::numeric, 3)) ELSE '{}' END);
+		v_last := x;
+	END LOOP;
+	status := 200;
+	body := jsonb_build_object('items', v_items, 'next_cursor', NULL);
+	IF v_n > v_lim AND v_near IS NULL THEN
+		body := body || jsonb_build_object('next_cursor',
+		    directory.cursor_encode(jsonb_build_object('k', 'name',
+		    'n', (v_last.s).name, 'i', (v_last.s).id)));
+	ELSIF v_n > v_lim THEN
+		body := body || jsonb_build_object('next_cursor',
+		    directory.cursor_encode(jsonb_build_object('k', 'dist',
+		    'd', v_last.dist, 'i', (v_last.s).id)));
+	END IF;
+	headers := '{}';
+END $$;
+
+-- ------------------------------------------------------------------
+-- Open Referral HSDS 3.0 export (HSDA).
+-- ------------------------------------------------------------------
+
+/* A stable UUID derived from a name (for HSDS sub-records). */
+CREATE FUNCTION directory.hsds_id(p_name text) RETURNS uuid
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT (substr(md5(p_name), 1, 12) || '4' || substr(md5(p_name), 14,
+	    3) || '8' || substr(md5(p_name), 18, 15))::uuid
+$$;
+
+CREATE FUNCTION directory.hsds_organization(o organizations) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+	SELECT jsonb_strip_nulls(jsonb_build_object(
+	    'id', o.id, 'name', o.name,
+	    'description', coalesce(nullif(o.description, ''),
+		o.name || ' (' || replace(o.kind, '_', ' ') || ')'),
+	    'email', CASE WHEN o.contact->>'email' ~ '^[^@\s]+@[^@\s]+$' THEN
+		o.contact->>'email' END,
+	    'website', o.contact->>'website',
+	    'phones', CASE WHEN o.contact ? 'phone' THEN jsonb_build_array(
+		jsonb_build_object('id', directory.hsds_id(o.id || ':phone'),
+		'organization_id', o.id, 'number', o.contact->>'phone')) END,
+	    'attributes', jsonb_build_array(jsonb_build_object(
+		'id', directory.hsds_id(o.id || ':kind'),
+		'link_id', o.id, 'link_type', 'organization_kind',
+		'link_entity', 'organization', 'value', o.kind,
+		'taxonomy_term', jsonb_build_object(
+		    'id', directory.hsds_id('concord-org-kind:' || o.kind),
+		    'code', o.kind, 'name', replace(o.kind, '_', ' '),
+		    'description', 'Concord organization kind',
+		    'taxonomy', 'Concord organization kinds'))))) ||
+	    jsonb_build_object('status', o.status,
+	    'task_force_member', o.task_force_member)
+$$;
+
+CREATE FUNCTION directory.hsds_taxonomy() RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT jsonb_build_object('id',
+	    directory.hsds_id('concord-needs-taxonomy'), 'name',
+	    'Concord needs', 'description', 'Needs of trafficking victims '
+	    'and of the criminal justice process (Concord need taxonomy).',
+	    'version', '1')
+$$;
+
+/*
+ * A service as HSDS 3.0. Needs become attributes whose taxonomy_term
+ * belongs to the "Concord needs" taxonomy. A confidential service has
+ * no service_at_locations: its service areas alone place it.
+ */
+CREATE FUNCTION directory.hsds_service(s services, o organizations)
+RETURNS jsonb LANGUAGE sql STABLE AS $$
+	SELECT jsonb_strip_nulls(jsonb_build_object(
+	    'id', s.id, 'organization_id', s.organization_id,
+	    'name', s.name, 'description', s.description,
+	    'email', CASE WHEN o.contact->>'email' ~ '^[^@\s]+@[^@\s]+$' THEN
+		o.contact->>'email' END,
+	    'status', s.status,
+	    'eligibility_description', nullif(s.eligibility_notes, ''),
+	    'minimum_age', s.age_min, 'maximum_age', s.age_max,
+	    'wait_time', CASE WHEN s.response_time_hours IS NOT NULL THEN
+		'Response within ' || s.response_time_hours || ' hours' END,
+	    'last_modified', to_char(s.updated_at AT TIME ZONE 'UTC',
+		'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+	    'languages', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+		'id', directory.hsds_id(s.id || ':lang:' || l),
+		'service_id', s.id, 'code', l) ORDER BY l), '[]')
+		FROM unnest(s.languages) l),
+	    'service_areas', (SELECT coalesce(jsonb_agg(a ORDER BY
+		a->>'name'), '[]') FROM (
+		SELECT jsonb_build_object('id', directory.hsds_id(s.id ||
+		    ':area:' || j), 'service_id', s.id, 'name', j,
+		    'description', 'Jurisdiction ' || j, 'extent_type',
+		    'text', 'extent', j) a
+		FROM unnest(s.area_jurisdictions) j
+		UNION ALL
+		SELECT jsonb_build_object('id', directory.hsds_id(s.id ||
+		    ':area:circle'), 'service_id', s.id, 'name',
+		    'Within ' || s.area_radius_km || ' km',
+		    'description', format('Within %s km of %s,%s',
+		    s.area_radius_km, s.area_lat, s.area_lon),
+		    'extent_type', 'geojson', 'extent', jsonb_build_object(
+		    'type', 'Point', 'coordinates', jsonb_build_array(
+		    s.area_lon, s.area_lat), 'radius_km',
+		    s.area_radius_km)::text)
+		WHERE s.area_lat IS NOT NULL) x),
+	    'schedules', CASE WHEN s.open_24_7 THEN jsonb_build_array(
+		jsonb_build_object('id', directory.hsds_id(s.id ||
+		':sched:24/7'), 'service_id', s.id, 'freq', 'WEEKLY',
+		'wkst', 'MO', 'byday', 'MO,TU,WE,TH,FR,SA,SU',
+		'opens_at', '00:00', 'closes_at', '23:59',
+		'description', 'Open 24 hours a day, 7 days a week',
+		'notes', 'Time zone ' || s.timezone))
+		ELSE (SELECT coalesce(jsonb_agg(jsonb_build_object(
+		'id', directory.hsds_id(s.id || ':sched:' || n), 'service_id',
+		s.id, 'freq', 'WEEKLY', 'wkst', 'MO',
+		'byday', upper(substr(h->>'day', 1, 2)),
+		'opens_at', h->>'opens', 'closes_at', h->>'closes',
+		'notes', 'Time zone ' || s.timezone) ORDER BY n), '[]')
+		FROM jsonb_array_elements(s.hours) WITH ORDINALITY x(h, n)) END,
+	    'attributes', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+		'id', directory.hsds_id(s.id || ':need:' || t.code),
+		'link_id', s.id, 'link_type', 'need',
+		'link_entity', 'service',
+		'taxonomy_term_id', directory.hsds_id('concord-need:' ||
+		    t.code),
+		'value', t.code,
+		'taxonomy_term', jsonb_strip_nulls(jsonb_build_object(
+		    'id', directory.hsds_id('concord-need:' || t.code),
+		    'code', t.code, 'name', t.label,
+		    'description', t.seed_label,
+		    'parent_id', CASE WHEN t.parent IS NOT NULL THEN
+			directory.hsds_id('concord-need:' || t.parent) END,
+		    'taxonomy', 'Concord needs',
+		    'taxonomy_id', directory.hsds_taxonomy()->>'id',
+		    'taxonomy_detail', directory.hsds_taxonomy())))
+		ORDER BY t.code), '[]')
+		FROM need_taxonomy t WHERE t.code = ANY (s.needs)),
+	    'service_at_locations', CASE WHEN NOT s.confidential AND
+		s.site_lat IS NOT NULL THEN jsonb_build_array(
+		jsonb_build_object('id', directory.hsds_id(s.id || ':sal'),
+		'service_id', s.id,
+		'location_id', directory.hsds_id(s.id || ':loc'),
+		'location', jsonb_strip_nulls(jsonb_build_object(
+		    'id', directory.hsds_id(s.id || ':loc'),
+		    'location_type', 'physical',
+		    'organization_id', s.organization_id,
+		    'name', s.name, 'latitude', s.site_lat,
+		    'longitude', s.site_lon,
+		    'addresses', CASE WHEN s.address IS NOT NULL THEN
+			jsonb_build_array(jsonb_strip_nulls(jsonb_build_object(
+			'id', directory.hsds_id(s.id || ':addr'),
+			'location_id', directory.hsds_id(s.id || ':loc'),
+			'address_1', s.address->>'line1',
+			'address_2', s.address->>'line2',
+			'city', s.address->>'city',
+			'state_province', coalesce(s.address->>'region', ''),
+			'region', s.address->>'region',
+			'postal_code', coalesce(s.address->>'postal_code', ''),
+			'country', coalesce(s.address->>'country', 'US'),
+			'address_type', 'physical'))) END))))
+		END,
+	    'organization', jsonb_build_object('id', o.id, 'name', o.name,
+		'description', coalesce(nullif(o.description, ''),
+		o.name || ' (' || replace(o.kind, '_', ' ') || ')'))))
+$$;
+
+/* page (>= 1, default 1), per_page (1..100, default 50), or 422. */
+CREATE FUNCTION directory.hsds_paging(p_args jsonb, OUT page integer,
+    OUT per_page integer) LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+	v_p	text := directory.q_one(p_args, 'page');
+	v_pp	text := directory.q_one(p_args, 'per_page');
+	e	jsonb := '[]';
+BEGIN
+	IF v_p IS NOT NULL AND (v_p !~ '^[0-9]{1,7}$' OR v_p::integer < 1) THEN
+		e := e || api.err('page', 'must be an integer from 1');
+	END IF;
+	IF v_pp IS NOT NULL AND (v_pp !~ '^[0-9]{1,3}$' OR
+	    v_pp::integer NOT BETWEEN 1 AND 100) THEN
+		e := e || api.err('per_page', 'must be an integer from 1 to '
+		    '100');
+	END IF;
+	IF jsonb_array_length(e) > 0 THEN
+		PERFORM api.fail(422, 'validation-error', 'Bad paging.', e);
+	END IF;
+	page := coalesce(v_p::integer, 1);
+	per_page := coalesce(v_pp::integer, 50);
+END $$;
+
+CREATE FUNCTION directory.hsds_page(p_total bigint, p_page integer,
+    p_per integer, p_contents jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT jsonb_build_object('total_items', p_total,
+	    'total_pages', ceil(p_total::numeric / p_per)::integer,
+	    'page_number', p_page, 'size', jsonb_array_length(p_contents),
+	    'first_page', p_page = 1,
+	    'last_page', p_page >= ceil(p_total::numeric / p_per),
+	    'empty', jsonb_array_length(p_contents) = 0,
+	    'contents', p_contents)
+$$;
+
+/* GET /v1/hsds/ */
+CREATE FUNCTION api.hsds_root(p_ctx jsonb, p_args jsonb, p_body jsonb,
+    OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	v_org	uuid := api.require_org(p_ctx);
+BEGIN
+	status := 200;
+	body := jsonb_build_object('version', '3.0', 'profile',
+	    'https://openreferral.org', 'openapi_url', '/openapi.yaml');
+	headers := '{}';
+END $$;
+
+/* GET /v1/hsds/services?page=&per_page=&organization_id= */
+CREATE FUNCTION api.hsds_services(p_ctx jsonb, p_args jsonb, p_body jsonb,
+    OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	v_org	uuid := api.require_org(p_ctx);
+	pg	record := directory.hsds_paging(p_args);
+	v_oid	text := directory.q_one(p_args, 'organization_id');
+	v_total	bigint;
+	v_c	jsonb;
+BEGIN
+	IF v_oid IS NOT NULL AND v_oid !~*
+	    '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
+		PERFORM api.fail(422, 'validation-error', 'Bad filter.',
+		    jsonb_build_array(api.err('organization_id',
+		    'must be an organization id')));
+	END IF;
+	SELECT count(*) INTO v_total FROM services s WHERE s.deleted_at IS NULL
+	    AND (v_oid IS NULL OR s.organization_id = v_oid::uuid);
+	SELECT coalesce(jsonb_agg(directory.hsds_service(x.s, x.o)
+	    ORDER BY (x.s).name, (x.s).id), '[]') INTO v_c FROM (
+		SELECT s, o FROM services s JOIN organizations o
+		    ON o.id = s.organization_id
+		WHERE s.deleted_at IS NULL AND (v_oid IS NULL OR
+		    s.organization_id = v_oid::uuid)
+		ORDER BY s.name, s.id
+		LIMIT pg.per_page OFFSET (pg.page - 1)::bigint * pg.per_page) x;
+	status := 200;
+	body := directory.hsds_page(v_total, pg.page, pg.per_page, v_c);
+	headers := '{}';
+END $$;
+
+/* GET /v1/hsds/services/{id} */
+CREATE FUNCTION api.hsds_service(p_ctx jsonb, p_args jsonb, p_body jsonb,
+    OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	v_org	uuid := api.require_org(p_ctx);
+BEGIN
+	SELECT directory.hsds_service(s, o) INTO body FROM services s
+	    JOIN organizations o ON o.id = s.organization_id
+	    WHERE s.id = (p_args->'path'->>'id')::uuid AND s.deleted_at IS NULL;
+	IF body IS NULL THEN
+		PERFORM api.fail(404, 'not-found', 'No such service.');
+	END IF;
+	status := 200;
+	headers := '{}';
+END $$;
+
+/* GET /v1/hsds/organizations?page=&per_page= */
+CREATE FUNCTION api.hsds_organizations(p_ctx jsonb, p_args jsonb,
+    p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	v_org	uuid := api.require_org(p_ctx);
+	pg	record := directory.hsds_paging(p_args);
+	v_total	bigint;
+	v_c	jsonb;
+BEGIN
+	SELECT count(*) INTO v_total FROM organizations;
+	SELECT coalesce(jsonb_agg(directory.hsds_organization(x.o)
+	    ORDER BY (x.o).name, (x.o).id), '[]') INTO v_c FROM (
+		SELECT o FROM organizations o ORDER BY o.name, o.id
+		LIMIT pg.per_page OFFSET (pg.page - 1)::bigint * pg.per_page) x;
+	status := 200;
+	body := directory.hsds_page(v_total, pg.page, pg.per_page, v_c);
+	headers := '{}';
+END $$;
+
+/* GET /v1/hsds/organizations/{id}: with its services (HSDS, full). */
+CREATE FUNCTION api.hsds_organization(p_ctx jsonb, p_args jsonb,
+    p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	v_org	uuid := api.require_org(p_ctx);
+	o	organizations;
+BEGIN
+	SELECT * INTO o FROM organizations
+	    WHERE id = (p_args->'path'->>'id')::uuid;
+	IF NOT FOUND THEN
+		PERFORM api.fail(404, 'not-found', 'No such organization.');
+	END IF;
+	status := 200;
+	body := directory.hsds_organization(o) || jsonb_build_object(
+	    'services', (SELECT coalesce(jsonb_agg(directory.hsds_service(s,
+	    o) - 'organization' ORDER BY s.name, s.id), '[]') FROM services s
+	    WHERE s.organization_id = o.id AND s.deleted_at IS NULL));
+	headers := '{}';
+END $$;
+
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA api FROM PUBLIC;
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA directory FROM PUBLIC;

@@ -1,0 +1,1408 @@
+-- 0004 referrals (GitHub issue 5): intake from hotlines and partners with
+-- idempotency keys, the matching job handed to the worker, offers and
+-- their life cycle (accept takes capacity atomically, decline and expiry
+-- re-offer to the next ranked candidate), completion and cancellation,
+-- and the admin view of dead jobs.
+--
+-- Statuses. Referral: received -> matching -> offered -> in_progress ->
+-- completed | cancelled, or unmatched when no need found a provider.
+-- Need: pending -> offered -> accepted -> completed | unmatched |
+-- cancelled. Offer: offered -> accepted | declined | expired | withdrawn.
+--
+-- The worker (role concord_worker) reaches these tables only through the
+-- SECURITY DEFINER functions of schema "worker".
+
+CREATE SCHEMA referral;
+REVOKE ALL ON SCHEMA referral FROM PUBLIC;
+CREATE SCHEMA worker;
+REVOKE ALL ON SCHEMA worker FROM PUBLIC;
+ALTER DEFAULT PRIVILEGES IN SCHEMA worker REVOKE EXECUTE ON FUNCTIONS
+    FROM PUBLIC;
+ALTER DEFAULT PRIVILEGES IN SCHEMA referral REVOKE EXECUTE ON FUNCTIONS
+    FROM PUBLIC;
+
+CREATE TABLE referrals (
+	id		uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+	sender_org	uuid NOT NULL REFERENCES organizations (id),
+	sender_sub	text NOT NULL,
+	reference	text CHECK (length(reference) <= 200),
+	case_id		uuid,
+	age		integer CHECK (age BETWEEN 0 AND 120),
+	minor		boolean,
+	gender		text,
+	languages	text[] NOT NULL DEFAULT '{}',
+	trafficking_type text NOT NULL DEFAULT 'unknown'
+			    CHECK (trafficking_type IN ('sex', 'labor', 'both',
+			    'unknown')),
+	lat		double precision CHECK (lat BETWEEN -90 AND 90),
+	lon		double precision CHECK (lon BETWEEN -180 AND 180),
+	jurisdiction	text,
+	contact_enc	bytea,		/* safe contact method, encrypted */
+	notes_enc	bytea,		/* free-text notes, encrypted */
+	urgency		text NOT NULL CHECK (urgency IN ('emergency', 'urgent',
+			    'routine')),
+	consent_categories text[] NOT NULL,
+	consent_expires_at timestamptz NOT NULL,
+	consent_form_reference text NOT NULL,
+	consent_purpose	text,
+	status		text NOT NULL DEFAULT 'received' CHECK (status IN
+			    ('received', 'matching', 'offered', 'in_progress',
+			    'completed', 'cancelled', 'unmatched')),
+	cancel_reason	text,
+	match_runs	integer NOT NULL DEFAULT 0,
+	matched_at	timestamptz,
+	version		integer NOT NULL DEFAULT 1,
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	updated_at	timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX referrals_sender_idx ON referrals (sender_org, created_at DESC, id);
+CREATE INDEX referrals_created_idx ON referrals (created_at DESC, id);
+CREATE INDEX referrals_case_idx ON referrals (case_id) WHERE case_id IS NOT NULL;
+
+CREATE TABLE referral_needs (
+	id		uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+	referral_id	uuid NOT NULL REFERENCES referrals (id),
+	position	integer NOT NULL,
+	need_code	text NOT NULL REFERENCES need_taxonomy (code),
+	waitlist	boolean NOT NULL DEFAULT false,
+	status		text NOT NULL DEFAULT 'pending' CHECK (status IN
+			    ('pending', 'offered', 'accepted', 'completed',
+			    'unmatched', 'cancelled')),
+	unmatched_reason text,
+	outcome		text CHECK (outcome IN ('need_met', 'need_not_met',
+			    'client_declined')),
+	updated_at	timestamptz NOT NULL DEFAULT now(),
+	UNIQUE (referral_id, need_code),
+	UNIQUE (referral_id, position)
+);
+
+/* Every candidate the matcher ranked, for explanations and re-offers. */
+CREATE TABLE referral_candidates (
+	referral_need_id uuid NOT NULL REFERENCES referral_needs (id),
+	rank		integer NOT NULL,
+	service_id	uuid NOT NULL REFERENCES services (id),
+	organization_id	uuid NOT NULL REFERENCES organizations (id),
+	score		double precision NOT NULL,
+	components	jsonb NOT NULL,
+	distance_km	double precision,
+	PRIMARY KEY (referral_need_id, rank)
+);
+
+CREATE TABLE referral_offers (
+	id		uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+	referral_id	uuid NOT NULL REFERENCES referrals (id),
+	service_id	uuid NOT NULL REFERENCES services (id),
+	organization_id	uuid NOT NULL REFERENCES organizations (id),
+	need_ids	uuid[] NOT NULL,
+	status		text NOT NULL DEFAULT 'offered' CHECK (status IN
+			    ('offered', 'accepted', 'declined', 'expired',
+			    'withdrawn')),
+	score		double precision,
+	decline_reason	text,
+	capacity_taken	boolean NOT NULL DEFAULT false,
+	expires_at	timestamptz NOT NULL,
+	responded_at	timestamptz,
+	responded_by	text,
+	created_at	timestamptz NOT NULL DEFAULT now()
+);
+/* A service is offered a given referral at most once: no duplicates. */
+CREATE UNIQUE INDEX referral_offers_once ON referral_offers (referral_id,
+    service_id);
+CREATE INDEX referral_offers_org_idx ON referral_offers (organization_id,
+    created_at DESC);
+CREATE INDEX referral_offers_record_idx ON referral_offers (organization_id,
+    responded_at DESC) WHERE responded_at IS NOT NULL;
+
+/* Idempotency-Key replay store, scoped by the sender's organization. */
+CREATE TABLE idempotency_keys (
+	org_id		uuid NOT NULL,
+	key		text NOT NULL,
+	request_hash	text NOT NULL,
+	status		integer NOT NULL,
+	body		jsonb NOT NULL,
+	headers		jsonb,
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (org_id, key)
+);
+CREATE INDEX idempotency_keys_age_idx ON idempotency_keys (created_at);
+
+/* Messages for coordinators and partners; the deadlines issue sends them. */
+CREATE TABLE notifications (
+	id		bigserial PRIMARY KEY,
+	audience_role	text,		/* e.g. coordinator: all of them */
+	organization_id	uuid REFERENCES organizations (id),
+	kind		text NOT NULL,
+	payload		jsonb NOT NULL DEFAULT '{}',
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	sent_at		timestamptz
+);
+CREATE INDEX notifications_unsent_idx ON notifications (created_at)
+    WHERE sent_at IS NULL;
+
+-- ------------------------------------------------------------------
+-- Helpers
+
+CREATE FUNCTION referral.data_key() RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	k text := current_setting('concord.data_key', true);
+BEGIN
+	IF k IS NULL OR length(k) < 32 THEN
+		RAISE EXCEPTION 'concord.data_key is not configured';
+	END IF;
+	RETURN k;
+END $$;
+
+CREATE FUNCTION referral.seal(p_text text) RETURNS bytea
+LANGUAGE sql STABLE AS $$
+	SELECT CASE WHEN p_text IS NULL THEN NULL
+	    ELSE pgp_sym_encrypt(p_text, referral.data_key(),
+	    'cipher-algo=aes256') END
+$$;
+
+CREATE FUNCTION referral.unseal(p_data bytea) RETURNS text
+LANGUAGE sql STABLE AS $$
+	SELECT CASE WHEN p_data IS NULL THEN NULL
+	    ELSE pgp_sym_decrypt(p_data, referral.data_key()) END
+$$;
+
+CREATE FUNCTION referral.q(p_args jsonb, p_name text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT CASE jsonb_typeof(p_args->'query'->p_name)
+	    WHEN 'array' THEN p_args->'query'->p_name->>-1
+	    ELSE p_args->'query'->>p_name END
+$$;
+
+/* Offer response window by urgency, capped by the service's promise. */
+CREATE FUNCTION referral.offer_window(p_urgency text, p_hours integer)
+RETURNS interval
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT least(CASE p_urgency WHEN 'emergency' THEN interval '1 hour'
+	    WHEN 'urgent' THEN interval '4 hours' ELSE interval '48 hours' END,
+	    CASE WHEN p_hours IS NULL OR p_hours = 0 THEN interval '48 hours'
+	    ELSE make_interval(hours => p_hours) END)
+$$;
+
+/* What the caller's organization is to this referral. */
+CREATE FUNCTION referral.relation(p_ctx jsonb, r referrals) RETURNS text
+LANGUAGE sql STABLE AS $$
+	SELECT CASE
+	    WHEN api.has_role(p_ctx, 'coordinator') OR
+		api.has_role(p_ctx, 'admin') THEN 'coordinator'
+	    WHEN r.sender_org = api.ctx_org(p_ctx) THEN 'sender'
+	    WHEN EXISTS (SELECT 1 FROM referral_offers o WHERE o.referral_id =
+		r.id AND o.organization_id = api.ctx_org(p_ctx)) AND
+		NOT api.has_role(p_ctx, 'hotline') AND
+		NOT api.has_role(p_ctx, 'analyst') THEN 'offered'
+	    ELSE NULL END
+$$;
+
+/*
+ * A referral the caller may see, or 404. STABLE, so a read uses one
+ * snapshot for the referral and everything referral.doc() adds to it.
+ */
+CREATE FUNCTION referral.get(p_ctx jsonb, p_id uuid) RETURNS referrals
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	r referrals;
+BEGIN
+	SELECT * INTO r FROM referrals WHERE id = p_id;
+	IF r.id IS NULL OR referral.relation(p_ctx, r) IS NULL THEN
+		PERFORM api.fail(404, 'not-found', 'No such referral.');
+	END IF;
+	RETURN r;
+END $$;
+
+/* The same, locked for an update in the caller's transaction. */
+CREATE FUNCTION referral.lock(p_ctx jsonb, p_id uuid) RETURNS referrals
+LANGUAGE plpgsql AS $$
+DECLARE
+	r referrals;
+BEGIN
+	SELECT * INTO r FROM referrals WHERE id = p_id FOR UPDATE;
+	IF r.id IS NULL OR referral.relation(p_ctx, r) IS NULL THEN
+		PERFORM api.fail(404, 'not-found', 'No such referral.');
+	END IF;
+	RETURN r;
+END $$;
+
+/*
+ * The referral as the caller may see it. Sender and coordinators see
+ * the profile they sent; an offered organization sees the categories
+ * the client's consent covers (and always the needs of its own offers),
+ * never another organization's decline reasons or the sender's
+ * reference; candidates and scores are for sender and coordinators.
+ */
+CREATE FUNCTION referral.doc(p_ctx jsonb, r referrals) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	v_rel		text := referral.relation(p_ctx, r);
+	v_org		uuid := api.ctx_org(p_ctx);
+	v_full		boolean := v_rel IN ('coordinator', 'sender');
+	v_consent	boolean := r.consent_expires_at > now();
+	v_cats		text[] := CASE WHEN v_full THEN
+			    '{identity,contact,location,case_details,needs}'
+			    WHEN v_consent THEN r.consent_categories
+			    ELSE '{}' END;
+	v_redacted	text[] := '{}';
+	v_client	jsonb := '{}';
+	v_needs		jsonb;
+	v_offers	jsonb;
+	v_mine		uuid[];
+BEGIN
+	SELECT coalesce(array_agg(n), '{}') INTO v_mine FROM referral_offers o,
+	    unnest(o.need_ids) n WHERE o.referral_id = r.id AND
+	    o.organization_id = v_org;
+	IF 'case_details' = ANY (v_cats) THEN
+		v_client := v_client || jsonb_build_object('age', r.age,
+		    'minor', r.minor, 'gender', r.gender, 'languages',
+		    to_jsonb(r.languages), 'trafficking_type',
+		    r.trafficking_type, 'notes', referral.unseal(r.notes_enc));
+	ELSE
+		v_redacted := v_redacted || '{case_details}'::text[];
+	END IF;
+	IF 'location' = ANY (v_cats) THEN
+		v_client := v_client || jsonb_build_object('location',
+		    jsonb_strip_nulls(jsonb_build_object('lat', r.lat, 'lon',
+		    r.lon, 'jurisdiction', r.jurisdiction)));
+	ELSE
+		v_redacted := v_redacted || '{location}'::text[];
+	END IF;
+	IF 'contact' = ANY (v_cats) THEN
+		v_client := v_client || jsonb_build_object(
+		    'safe_contact_method', referral.unseal(r.contact_enc));
+	ELSE
+		v_redacted := v_redacted || '{contact}'::text[];
+	END IF;
+	IF NOT 'needs' = ANY (v_cats) THEN
+		v_redacted := v_redacted || '{needs}'::text[];
+	END IF;
+
+	SELECT coalesce(jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+	    'id', n.id, 'code', n.need_code, 'status', n.status,
+	    'waitlist', n.waitlist,
+	    'unmatched_reason', n.unmatched_reason, 'outcome', n.outcome,
+	    'candidates', CASE WHEN v_full THEN (SELECT coalesce(jsonb_agg(
+		jsonb_build_object('rank', c.rank, 'service_id', c.service_id,
+		'organization', jsonb_build_object('id', o.id, 'name', o.name),
+		'score', round(c.score::numeric, 4), 'components',
+		c.components, 'distance_km', round(c.distance_km::numeric, 3),
+		'offered', EXISTS (SELECT 1 FROM referral_offers f WHERE
+		f.referral_id = r.id AND f.service_id = c.service_id))
+		ORDER BY c.rank), '[]') FROM referral_candidates c JOIN
+		organizations o ON o.id = c.organization_id
+		WHERE c.referral_need_id = n.id) END))
+	    ORDER BY n.position), '[]') INTO v_needs
+	FROM referral_needs n WHERE n.referral_id = r.id AND
+	    ('needs' = ANY (v_cats) OR n.id = ANY (v_mine));
+
+	SELECT coalesce(jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+	    'id', f.id, 'service', jsonb_build_object('id', s.id, 'name',
+	    s.name), 'organization', jsonb_build_object('id', o.id, 'name',
+	    o.name), 'needs', (SELECT jsonb_agg(n.need_code ORDER BY
+	    n.position) FROM referral_needs n WHERE n.id = ANY (f.need_ids)),
+	    'status', f.status, 'expires_at', f.expires_at,
+	    'responded_at', f.responded_at,
+	    'decline_reason', CASE WHEN v_rel = 'coordinator' OR
+		f.organization_id = v_org THEN f.decline_reason END,
+	    'score', CASE WHEN v_full THEN round(f.score::numeric, 4) END))
+	    ORDER BY f.created_at, f.id), '[]') INTO v_offers
+	FROM referral_offers f JOIN services s ON s.id = f.service_id
+	JOIN organizations o ON o.id = f.organization_id
+	WHERE f.referral_id = r.id AND (v_rel <> 'offered' OR
+	    f.organization_id = v_org);
+
+	RETURN jsonb_strip_nulls(jsonb_build_object(
+	    'id', r.id, 'status', r.status, 'urgency', r.urgency,
+	    'reference', CASE WHEN v_full THEN r.reference END,
+	    'sender', (SELECT jsonb_build_object('id', o.id, 'name', o.name,
+		'kind', o.kind) FROM organizations o WHERE o.id = r.sender_org),
+	    'case_id', CASE WHEN v_full THEN r.case_id END,
+	    'client', v_client, 'needs', v_needs, 'offers', v_offers,
+	    'consent', CASE WHEN v_full THEN jsonb_build_object(
+		'categories', to_jsonb(r.consent_categories), 'expires_at',
+		r.consent_expires_at, 'form_reference',
+		r.consent_form_reference, 'purpose', r.consent_purpose) END,
+	    'cancel_reason', r.cancel_reason,
+	    'created_at', r.created_at, 'updated_at', r.updated_at)) ||
+	    jsonb_build_object('redacted', to_jsonb(v_redacted));
+END $$;
+
+/* Validate a POST /v1/referrals body; returns the list of errors. */
+CREATE FUNCTION referral.check(p jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	e	jsonb := '[]';
+	k	text;
+	c	jsonb := p->'client';
+	cs	jsonb := p->'consent';
+	n	jsonb;
+	v_code	text;
+	v_codes	text[] := '{}';
+	i	integer := 0;
+BEGIN
+	FOR k IN SELECT jsonb_object_keys(p) LOOP
+		IF k <> ALL ('{case_id,client,needs,urgency,consent,notes,'
+		    'reference}'::text[]) THEN
+			e := e || api.err(k, 'is not a field of a referral');
+		END IF;
+	END LOOP;
+	IF (p ? 'case_id') = (p ? 'client') THEN
+		e := e || api.err('client', 'send exactly one of case_id or '
+		    'client');
+	END IF;
+	IF p ? 'case_id' AND (jsonb_typeof(p->'case_id') <> 'string' OR
+	    p->>'case_id' !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-'
+	    '[0-9a-f]{4}-[0-9a-f]{12}$') THEN
+		e := e || api.err('case_id', 'must be a case id');
+	END IF;
+	IF p ? 'client' THEN
+		IF jsonb_typeof(c) <> 'object' THEN
+			e := e || api.err('client', 'must be an object');
+			c := '{}';
+		END IF;
+		FOR k IN SELECT jsonb_object_keys(c) LOOP
+			IF k <> ALL ('{age,minor,gender,languages,'
+			    'trafficking_type,location,'
+			    'safe_contact_method}'::text[]) THEN
+				e := e || api.err('client.' || k,
+				    'is not a field of a client profile');
+			END IF;
+		END LOOP;
+		IF c ? 'age' AND (jsonb_typeof(c->'age') <> 'number' OR
+		    (c->>'age')::numeric <> trunc((c->>'age')::numeric) OR
+		    (c->>'age')::numeric NOT BETWEEN 0 AND 120) THEN
+			e := e || api.err('client.age', 'must be an integer '
+			    '0..120');
+		END IF;
+		IF c ? 'minor' AND jsonb_typeof(c->'minor') <> 'boolean' THEN
+			e := e || api.err('client.minor', 'must be a boolean');
+		END IF;
+		IF c ? 'age' AND c ? 'minor' AND
+		    jsonb_typeof(c->'age') = 'number' AND
+		    jsonb_typeof(c->'minor') = 'boolean' AND
+		    ((c->>'age')::numeric < 18) <> (c->>'minor')::boolean THEN
+			e := e || api.err('client.minor', 'contradicts age');
+		END IF;
+		IF c ? 'gender' AND (jsonb_typeof(c->'gender') <> 'string' OR
+		    c->>'gender' <> ALL ('{female,male,transgender,'
+		    'non_binary,unknown}'::text[])) THEN
+			e := e || api.err('client.gender', 'must be female, '
+			    'male, transgender, non_binary or unknown');
+		END IF;
+		IF c ? 'languages' AND (jsonb_typeof(c->'languages') <> 'array'
+		    OR EXISTS (SELECT 1 FROM jsonb_array_elements(
+		    c->'languages') l WHERE jsonb_typeof(l) <> 'string' OR
+		    l #>> '{}' !~ '^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$')
+		    OR jsonb_array_length(c->'languages') > 10) THEN
+			e := e || api.err('client.languages', 'must be up to 10 '
+			    'BCP 47 language tags');
+		END IF;
+		IF c ? 'trafficking_type' AND (jsonb_typeof(
+		    c->'trafficking_type') <> 'string' OR c->>'trafficking_type'
+		    <> ALL ('{sex,labor,both,unknown}'::text[])) THEN
+			e := e || api.err('client.trafficking_type', 'must be '
+			    'sex, labor, both or unknown');
+		END IF;
+		IF NOT c ? 'location' OR jsonb_typeof(c->'location') <>
+		    'object' THEN
+			e := e || api.err('client.location', 'is required: '
+			    '{lat, lon} and/or {jurisdiction}');
+		ELSE
+			FOR k IN SELECT jsonb_object_keys(c->'location') LOOP
+				IF k <> ALL ('{lat,lon,jurisdiction}'::text[])
+				    THEN
+					e := e || api.err('client.location.' ||
+					    k, 'is not a location field');
+				END IF;
+			END LOOP;
+			IF (c->'location' ? 'lat') <> (c->'location' ? 'lon')
+			    THEN
+				e := e || api.err('client.location', 'lat and '
+				    'lon go together');
+			END IF;
+			IF c->'location' ? 'lat' AND (jsonb_typeof(
+			    c->'location'->'lat') <> 'number' OR
+			    (c->'location'->>'lat')::float8 NOT BETWEEN -90
+			    AND 90) THEN
+				e := e || api.err('client.location.lat',
+				    'must be -90..90');
+			END IF;
+			IF c->'location' ? 'lon' AND (jsonb_typeof(
+			    c->'location'->'lon') <> 'number' OR
+			    (c->'location'->>'lon')::float8 NOT BETWEEN -180
+			    AND 180) THEN
+				e := e || api.err('client.location.lon',
+				    'must be -180..180');
+			END IF;
+			IF c->'location' ? 'jurisdiction' AND (jsonb_typeof(
+			    c->'location'->'jurisdiction') <> 'string' OR
+			    c->'location'->>'jurisdiction' !~
+			    '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,31}$') THEN
+				e := e || api.err('client.location.'
+				    'jurisdiction', 'must be a jurisdiction '
+				    'code such as a county FIPS code');
+			END IF;
+			IF NOT c->'location' ? 'lat' AND NOT c->'location' ?
+			    'jurisdiction' THEN
+				e := e || api.err('client.location', 'needs '
+				    'lat/lon or a jurisdiction');
+			END IF;
+		END IF;
+		IF c ? 'safe_contact_method' AND (jsonb_typeof(
+		    c->'safe_contact_method') <> 'string' OR
+		    length(c->>'safe_contact_method') > 500) THEN
+			e := e || api.err('client.safe_contact_method', 'must '
+			    'be text of at most 500 characters');
+		END IF;
+	END IF;
+	IF jsonb_typeof(p->'needs') IS DISTINCT FROM 'array' OR
+	    jsonb_array_length(p->'needs') NOT BETWEEN 1 AND 16 THEN
+		e := e || api.err('needs', 'must be an array of 1 to 16 needs');
+	ELSE
+		FOR n IN SELECT * FROM jsonb_array_elements(p->'needs') LOOP
+			v_code := CASE jsonb_typeof(n) WHEN 'string' THEN
+			    n #>> '{}' WHEN 'object' THEN n->>'code' END;
+			IF jsonb_typeof(n) = 'object' AND (EXISTS (SELECT 1
+			    FROM jsonb_object_keys(n) x WHERE x NOT IN ('code',
+			    'waitlist')) OR (n ? 'waitlist' AND
+			    jsonb_typeof(n->'waitlist') <> 'boolean')) THEN
+				e := e || api.err('needs[' || i || ']', 'is '
+				    'a code or {code, waitlist}');
+			END IF;
+			IF v_code IS NULL OR NOT EXISTS (SELECT 1 FROM
+			    need_taxonomy t WHERE t.code = v_code AND
+			    t.grp = 'victim') THEN
+				e := e || api.err('needs[' || i || ']',
+				    'is not a victim need code');
+			ELSIF v_code = ANY (v_codes) THEN
+				e := e || api.err('needs[' || i || ']',
+				    'is listed twice');
+			END IF;
+			v_codes := v_codes || v_code;
+			i := i + 1;
+		END LOOP;
+	END IF;
+	IF jsonb_typeof(p->'urgency') IS DISTINCT FROM 'string' OR
+	    p->>'urgency' <> ALL ('{emergency,urgent,routine}'::text[]) THEN
+		e := e || api.err('urgency', 'must be emergency, urgent or '
+		    'routine');
+	END IF;
+	IF jsonb_typeof(cs) IS DISTINCT FROM 'object' THEN
+		e := e || api.err('consent', 'is required: the client''s '
+		    'informed, written consent to be referred');
+	ELSE
+		FOR k IN SELECT jsonb_object_keys(cs) LOOP
+			IF k <> ALL ('{categories,expires_at,form_reference,'
+			    'purpose,informed,written}'::text[]) THEN
+				e := e || api.err('consent.' || k, 'is not a '
+				    'consent field');
+			END IF;
+		END LOOP;
+		IF jsonb_typeof(cs->'categories') IS DISTINCT FROM 'array' OR
+		    jsonb_array_length(cs->'categories') = 0 OR EXISTS (
+		    SELECT 1 FROM jsonb_array_elements(cs->'categories') x
+		    WHERE x #>> '{}' <> ALL ('{identity,contact,location,'
+		    'case_details,needs}'::text[]) OR jsonb_typeof(x) <>
+		    'string') THEN
+			e := e || api.err('consent.categories', 'must list '
+			    'identity, contact, location, case_details, needs');
+		END IF;
+		IF jsonb_typeof(cs->'expires_at') IS DISTINCT FROM 'string' OR
+		    cs->>'expires_at' !~ '^\d{4}-\d\d-\d\dT\d\d:\d\d' THEN
+			e := e || api.err('consent.expires_at', 'is required: '
+			    'an RFC 3339 time (consent is time-limited)');
+		ELSIF (cs->>'expires_at')::timestamptz <= now() THEN
+			e := e || api.err('consent.expires_at', 'must be in '
+			    'the future');
+		END IF;
+		IF jsonb_typeof(cs->'form_reference') IS DISTINCT FROM 'string'
+		    OR length(cs->>'form_reference') NOT BETWEEN 1 AND 200 THEN
+			e := e || api.err('consent.form_reference', 'is '
+			    'required: the signed form''s reference');
+		END IF;
+		IF cs->'informed' IS DISTINCT FROM 'true'::jsonb THEN
+			e := e || api.err('consent.informed', 'must be true');
+		END IF;
+		IF cs->'written' IS DISTINCT FROM 'true'::jsonb THEN
+			e := e || api.err('consent.written', 'must be true');
+		END IF;
+		IF cs ? 'purpose' AND (jsonb_typeof(cs->'purpose') <> 'string'
+		    OR length(cs->>'purpose') > 500) THEN
+			e := e || api.err('consent.purpose', 'must be text');
+		END IF;
+	END IF;
+	IF p ? 'notes' AND (jsonb_typeof(p->'notes') <> 'string' OR
+	    length(p->>'notes') > 5000) THEN
+		e := e || api.err('notes', 'must be text of at most 5000 '
+		    'characters');
+	END IF;
+	IF p ? 'reference' AND (jsonb_typeof(p->'reference') <> 'string' OR
+	    length(p->>'reference') NOT BETWEEN 1 AND 200) THEN
+		e := e || api.err('reference', 'must be text of 1 to 200 '
+		    'characters');
+	END IF;
+	RETURN e;
+END $$;
+
+-- ------------------------------------------------------------------
+-- API
+
+/*
+ * POST /v1/referrals. Idempotency-Key is required: the first request
+ * with a key stores its response; a retry with the same key and body
+ * gets that response again (Idempotent-Replayed: true), the same key
+ * with another body 422. A concurrent duplicate waits on the key's row
+ * and then replays, so a retry storm creates one referral.
+ */
+CREATE FUNCTION api.referral_create(p_ctx jsonb, p_args jsonb, p_body jsonb,
+    OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+	v_org	uuid := api.require_org(p_ctx);
+	v_key	text := p_args->>'idempotency_key';
+	v_hash	text := md5(p_body::text);
+	v_prev	idempotency_keys;
+	v_errs	jsonb;
+	v_id	uuid;
+	v_job	bigint;
+	v_c	jsonb := p_body->'client';
+	v_cs	jsonb := p_body->'consent';
+	r	referrals;
+	n	jsonb;
+	i	integer := 0;
+BEGIN
+	IF v_key IS NULL OR length(v_key) NOT BETWEEN 1 AND 200 OR
+	    v_key !~ '^[\x21-\x7e]+$' THEN
+		PERFORM api.fail(422, 'idempotency-key-required', 'Send an '
+		    'Idempotency-Key header (1-200 visible ASCII characters) '
+		    'so retries cannot create duplicates.',
+		    jsonb_build_array(api.err('Idempotency-Key',
+		    'is required')));
+	END IF;
+	INSERT INTO idempotency_keys (org_id, key, request_hash, status, body)
+	    VALUES (v_org, v_key, v_hash, 0, '{}')
+	    ON CONFLICT DO NOTHING;
+	IF NOT FOUND THEN
+		SELECT * INTO v_prev FROM idempotency_keys WHERE org_id = v_org
+		    AND key = v_key;
+		IF v_prev.request_hash <> v_hash THEN
+			PERFORM api.fail(422, 'idempotency-key-reused', 'This '
+			    'Idempotency-Key was used with a different body.',
+			    jsonb_build_array(api.err('Idempotency-Key',
+			    'was used with a different body')));
+		END IF;
+		status := v_prev.status;
+		body := v_prev.body;
+		headers := coalesce(v_prev.headers, '{}') ||
+		    '{"idempotent-replayed": "true"}';
+		RETURN;
+	END IF;
+
+	v_errs := referral.check(p_body);
+	IF jsonb_array_length(v_errs) > 0 THEN
+		PERFORM api.fail(422, 'validation-error', 'The referral is not '
+		    'valid.', v_errs);
+	END IF;
+	IF p_body ? 'case_id' THEN
+		/* Cases come with the cases issue; until then none is visible. */
+		PERFORM api.fail(422, 'validation-error', 'No visible case has '
+		    'this id.', jsonb_build_array(api.err('case_id',
+		    'is not a case you can see')));
+	END IF;
+
+	INSERT INTO referrals (sender_org, sender_sub, reference, age, minor,
+	    gender, languages, trafficking_type, lat, lon, jurisdiction,
+	    contact_enc, notes_enc, urgency, consent_categories,
+	    consent_expires_at, consent_form_reference, consent_purpose)
+	VALUES (v_org, p_ctx->>'sub', p_body->>'reference',
+	    (v_c->>'age')::integer,
+	    coalesce((v_c->>'minor')::boolean, (v_c->>'age')::integer < 18),
+	    v_c->>'gender',
+	    coalesce(ARRAY(SELECT jsonb_array_elements_text(v_c->'languages')),
+	    '{}'), coalesce(v_c->>'trafficking_type', 'unknown'),
+	    (v_c->'location'->>'lat')::float8,
+	    (v_c->'location'->>'lon')::float8,
+	    v_c->'location'->>'jurisdiction',
+	    referral.seal(v_c->>'safe_contact_method'),
+	    referral.seal(p_body->>'notes'), p_body->>'urgency',
+	    ARRAY(SELECT DISTINCT jsonb_array_elements_text(
+	    v_cs->'categories')), (v_cs->>'expires_at')::timestamptz,
+	    v_cs->>'form_reference', v_cs->>'purpose')
+	RETURNING * INTO r;
+	FOR n IN SELECT * FROM jsonb_array_elements(p_body->'needs') LOOP
+		INSERT INTO referral_needs (referral_id, position, need_code,
+		    waitlist)
+		VALUES (r.id, i, CASE jsonb_typeof(n) WHEN 'string' THEN
+		    n #>> '{}' ELSE n->>'code' END,
+		    coalesce((n->>'waitlist')::boolean, false));
+		i := i + 1;
+	END LOOP;
+	INSERT INTO jobs (kind, payload) VALUES ('referral.match',
+	    jsonb_build_object('referral_id', r.id)) RETURNING id INTO v_job;
+
+	status := 201;
+	body := referral.doc(p_ctx, r);
+	headers := jsonb_build_object('location', '/v1/referrals/' || r.id);
+	UPDATE idempotency_keys k SET status = 201, body = v_doc.body,
+	    headers = v_doc.headers FROM (SELECT referral.doc(p_ctx, r) AS body,
+	    jsonb_build_object('location', '/v1/referrals/' || r.id) AS headers)
+	    v_doc WHERE k.org_id = v_org AND k.key = v_key;
+	headers := headers || jsonb_build_object('x-concord-jobs',
+	    jsonb_build_array(v_job));
+END $$;
+
+/* GET /v1/referrals/{id} */
+CREATE FUNCTION api.referral_get(p_ctx jsonb, p_args jsonb, p_body jsonb,
+    OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
+DECLARE
+	v_org	uuid := api.require_org(p_ctx);
+	r	referrals;
+BEGIN
+	r := referral.get(p_ctx, (p_args->'path'->>'id')::uuid);
+	status := 200;
+	body := referral.doc(p_ctx, r);
+	headers := '{}';
+END $$;
+
+/*
+ * GET /v1/referrals: what the caller sent, what was offered to the
+ * caller's organization, or everything for coordinators and admins.
+ * Filters: status, since (created at or after); newest first.
+ */
+CREATE FUNCTION api.referral_list(p_ctx jsonb, p_args jsonb, p_body jsonb,
+    OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
+DECLARE
+	v_org	uuid := api.require_org(p_ctx);
+	v_all	boolean := api.has_role(p_ctx, 'coordinator') OR
+		    api.has_role(p_ctx, 'admin');
+	v_lim	text := referral.q(p_args, 'limit');
+	v_st	text := referral.q(p_args, 'status');
+	v_since	text := referral.q(p_args, 'since');
+	v_cur	text := referral.q(p_args, 'cursor');
+	v_ct	timestamptz;
+	v_cid	uuid;
+	v_n	integer;
+	v_items	jsonb := '[]';
+	v_last	referrals;
+	e	jsonb := '[]';
+	k	text;
+	r	referrals;
+	v_i	integer := 0;
+BEGIN
+	FOR k IN SELECT jsonb_object_keys(coalesce(p_args->'query', '{}')) LOOP
+		IF k <> ALL ('{limit,cursor,status,since}'::text[]) THEN
+			e := e || api.err(k, 'is not a filter of this list');
+		END IF;
+	END LOOP;
+	IF v_lim IS NOT NULL AND (v_lim !~ '^[0-9]{1,3}$' OR v_lim::integer
+	    NOT BETWEEN 1 AND 100) THEN
+		e := e || api.err('limit', 'must be 1..100');
+	END IF;
+	IF v_st IS NOT NULL AND v_st <> ALL ('{received,matching,offered,'
+	    'in_progress,completed,cancelled,unmatched}'::text[]) THEN
+		e := e || api.err('status', 'is not a referral status');
+	END IF;
+	IF v_since IS NOT NULL AND v_since !~
+	    '^\d{4}-\d\d-\d\d(T\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?)?$'
+	    THEN
+		e := e || api.err('since', 'must be an RFC 3339 date or time');
+	END IF;
+	IF v_cur IS NOT NULL THEN
+		BEGIN
+			v_ct := split_part(convert_from(decode(v_cur, 'base64'),
+			    'UTF8'), '|', 1)::timestamptz;
+			v_cid := split_part(convert_from(decode(v_cur,
+			    'base64'), 'UTF8'), '|', 2)::uuid;
+		EXCEPTION WHEN OTHERS THEN
+			e := e || api.err('cursor', 'is not a cursor from this '
+			    'list');
+		END;
+	END IF;
+	IF jsonb_array_length(e) > 0 THEN
+		PERFORM api.fail(422, 'validation-error', 'Bad list filters.',
+		    e);
+	END IF;
+	v_n := coalesce(v_lim::integer, 50);
+	FOR r IN SELECT * FROM referrals x
+	    WHERE (v_all OR x.sender_org = v_org OR (NOT api.has_role(p_ctx,
+		'hotline') AND NOT api.has_role(p_ctx, 'analyst') AND EXISTS (
+		SELECT 1 FROM referral_offers o WHERE o.referral_id = x.id AND
+		o.organization_id = v_org)))
+	    AND (v_st IS NULL OR x.status = v_st)
+	    AND (v_since IS NULL OR x.created_at >= v_since::timestamptz)
+	    AND (v_ct IS NULL OR (x.created_at, x.id) < (v_ct, v_cid))
+	    ORDER BY x.created_at DESC, x.id DESC LIMIT v_n + 1 LOOP
+		v_i := v_i + 1;
+		EXIT WHEN v_i > v_n;
+		v_items := v_items || referral.doc(p_ctx, r);
+		v_last := r;
+	END LOOP;
+	status := 200;
+	body := jsonb_build_object('items', v_items, 'next_cursor',
+	    CASE WHEN v_i > v_n THEN encode(convert_to(v_last.created_at::text
+	    || '|' || v_last.id, 'UTF8'), 'base64') END);
+	headers := '{}';
+END $$;
+
+/* Load an offer of this referral addressed to the caller's org (404). */
+CREATE FUNCTION referral.offer_for_caller(p_ctx jsonb, p_args jsonb)
+RETURNS referral_offers
+LANGUAGE plpgsql AS $$
+DECLARE
+	f referral_offers;
+BEGIN
+	SELECT * INTO f FROM referral_offers WHERE id = (p_args->'path'->>
+	    'oid')::uuid AND referral_id = (p_args->'path'->>'id')::uuid
+	    FOR UPDATE;
+	IF f.id IS NULL OR f.organization_id IS DISTINCT FROM
+	    api.ctx_org(p_ctx) THEN
+		PERFORM api.fail(404, 'not-found', 'No such offer for your '
+		    'organization.');
+	END IF;
+	RETURN f;
+END $$;
+
+/* Recompute a referral's status from its needs. */
+CREATE FUNCTION referral.refresh(p_id uuid) RETURNS void
+LANGUAGE sql AS $$
+	UPDATE referrals r SET status = CASE
+	    WHEN r.status IN ('cancelled', 'received', 'matching') THEN r.status
+	    WHEN NOT EXISTS (SELECT 1 FROM referral_needs n WHERE
+		n.referral_id = r.id AND n.status <> 'unmatched') THEN
+		'unmatched'
+	    WHEN NOT EXISTS (SELECT 1 FROM referral_needs n WHERE
+		n.referral_id = r.id AND n.status IN ('pending', 'offered',
+		'accepted')) AND EXISTS (SELECT 1 FROM referral_needs n WHERE
+		n.referral_id = r.id AND n.status = 'completed') THEN
+		'completed'
+	    WHEN EXISTS (SELECT 1 FROM referral_needs n WHERE n.referral_id =
+		r.id AND n.status IN ('accepted', 'completed')) THEN
+		'in_progress'
+	    ELSE 'offered' END,
+	    version = r.version + 1, updated_at = now()
+	WHERE r.id = p_id
+$$;
+
+/*
+ * Offer the given needs of a referral to their next ranked candidates
+ * that were not offered yet and can still take them; needs left without
+ * one become unmatched (and coordinators are told). Returns the ids of
+ * the expiry jobs created.
+ */
+CREATE FUNCTION referral.reoffer(p_referral uuid, p_needs uuid[])
+RETURNS bigint[]
+LANGUAGE plpgsql AS $$
+DECLARE
+	r	referrals;
+	n	referral_needs;
+	c	record;
+	f	referral_offers;
+	v_jobs	bigint[] := '{}';
+	v_job	bigint;
+BEGIN
+	SELECT * INTO r FROM referrals WHERE id = p_referral;
+	FOR n IN SELECT * FROM referral_needs WHERE id = ANY (p_needs) AND
+	    status IN ('pending', 'offered') ORDER BY position LOOP
+		SELECT rc.*, s.response_time_hours INTO c
+		FROM referral_candidates rc JOIN services s ON
+		    s.id = rc.service_id
+		WHERE rc.referral_need_id = n.id AND s.deleted_at IS NULL AND
+		    s.status = 'active' AND s.accepts_referrals AND (n.waitlist
+		    OR s.capacity_total IS NULL OR s.capacity_available > 0)
+		    AND NOT EXISTS (SELECT 1 FROM referral_offers o WHERE
+		    o.referral_id = p_referral AND o.service_id = rc.service_id)
+		ORDER BY rc.rank LIMIT 1;
+		IF c.service_id IS NULL THEN
+			UPDATE referral_needs SET status = 'unmatched',
+			    unmatched_reason = 'every eligible provider '
+			    'declined, did not answer in time or is full',
+			    updated_at = now() WHERE id = n.id;
+			INSERT INTO notifications (audience_role, kind, payload)
+			    VALUES ('coordinator', 'referral.unmatched',
+			    jsonb_build_object('referral_id', p_referral,
+			    'need', n.need_code));
+			CONTINUE;
+		END IF;
+		INSERT INTO referral_offers (referral_id, service_id,
+		    organization_id, need_ids, score, expires_at)
+		VALUES (p_referral, c.service_id, c.organization_id,
+		    ARRAY[n.id], c.score, now() + referral.offer_window(
+		    r.urgency, c.response_time_hours))
+		RETURNING * INTO f;
+		UPDATE referral_needs SET status = 'offered', updated_at = now()
+		    WHERE id = n.id;
+		INSERT INTO jobs (kind, payload, run_after) VALUES
+		    ('referral.expire', jsonb_build_object('offer_id', f.id),
+		    f.expires_at) RETURNING id INTO v_job;
+		v_jobs := v_jobs || v_job;
+		INSERT INTO notifications (organization_id, kind, payload)
+		    VALUES (f.organization_id, 'referral.offered',
+		    jsonb_build_object('referral_id', p_referral, 'offer_id',
+		    f.id));
+	END LOOP;
+	PERFORM referral.refresh(p_referral);
+	RETURN v_jobs;
+END $$;
+
+/*
+ * POST /v1/referrals/{id}/offers/{oid}/accept: only the organization
+ * the offer is addressed to. Takes one unit of the service's capacity
+ * in the same statement that checks it, so parallel accepts can never
+ * drive it below zero (409 when none is left, unless waitlisted).
+ */
+CREATE FUNCTION api.referral_offer_accept(p_ctx jsonb, p_args jsonb,
+    p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+	v_org	uuid := api.require_org(p_ctx);
+	f	referral_offers;
+	r	referrals;
+	v_wait	boolean;
+	v_taken	boolean := false;
+BEGIN
+	f := referral.offer_for_caller(p_ctx, p_args);
+	SELECT * INTO r FROM referrals WHERE id = f.referral_id FOR UPDATE;
+	IF p_body IS NOT NULL AND p_body <> '{}' THEN
+		PERFORM api.fail(422, 'validation-error', 'Accept takes no '
+		    'fields.', (SELECT jsonb_agg(api.err(k, 'is not accepted '
+		    'here')) FROM jsonb_object_keys(p_body) k));
+	END IF;
+	IF r.status IN ('cancelled', 'completed') OR f.status <> 'offered' THEN
+		PERFORM api.fail(409, 'invalid-transition', 'This offer is ' ||
+		    f.status || ' and the referral ' || r.status ||
+		    '; it cannot be accepted.');
+	END IF;
+	IF f.expires_at <= now() THEN
+		PERFORM api.fail(409, 'offer-expired', 'This offer expired at '
+		    || f.expires_at || '.');
+	END IF;
+	SELECT bool_or(waitlist) INTO v_wait FROM referral_needs
+	    WHERE id = ANY (f.need_ids);
+	UPDATE services SET capacity_available = capacity_available - 1,
+	    capacity_updated_at = now()
+	    WHERE id = f.service_id AND capacity_total IS NOT NULL AND
+	    capacity_available > 0;
+	v_taken := FOUND;
+	IF NOT v_taken AND NOT coalesce(v_wait, false) AND EXISTS (SELECT 1
+	    FROM services WHERE id = f.service_id AND capacity_total IS NOT
+	    NULL) THEN
+		PERFORM api.fail(409, 'no-capacity', 'The service has no '
+		    'capacity left; update its capacity or decline.');
+	END IF;
+	UPDATE referral_offers SET status = 'accepted', responded_at = now(),
+	    responded_by = p_ctx->>'sub', capacity_taken = v_taken
+	    WHERE id = f.id;
+	UPDATE referral_needs SET status = 'accepted', updated_at = now()
+	    WHERE id = ANY (f.need_ids);
+	PERFORM referral.refresh(r.id);
+	INSERT INTO notifications (organization_id, kind, payload) VALUES
+	    (r.sender_org, 'referral.accepted', jsonb_build_object(
+	    'referral_id', r.id, 'offer_id', f.id));
+	SELECT * INTO r FROM referrals WHERE id = r.id;
+	status := 200;
+	body := referral.doc(p_ctx, r);
+	headers := '{}';
+END $$;
+
+/* POST /v1/referrals/{id}/offers/{oid}/decline {reason}: re-offers. */
+CREATE FUNCTION api.referral_offer_decline(p_ctx jsonb, p_args jsonb,
+    p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+	v_org	uuid := api.require_org(p_ctx);
+	f	referral_offers;
+	r	referrals;
+	v_jobs	bigint[];
+	e	jsonb := '[]';
+BEGIN
+	f := referral.offer_for_caller(p_ctx, p_args);
+	SELECT * INTO r FROM referrals WHERE id = f.referral_id FOR UPDATE;
+	e := coalesce((SELECT jsonb_agg(api.err(k, 'is not a field of a '
+	    'decline')) FROM jsonb_object_keys(p_body) k WHERE k <> 'reason'),
+	    '[]');
+	IF jsonb_typeof(p_body->'reason') IS DISTINCT FROM 'string' OR
+	    length(btrim(p_body->>'reason')) NOT BETWEEN 1 AND 1000 THEN
+		e := e || api.err('reason', 'is required (1-1000 characters)');
+	END IF;
+	IF jsonb_array_length(e) > 0 THEN
+		PERFORM api.fail(422, 'validation-error', 'A decline needs a '
+		    'reason.', e);
+	END IF;
+	IF r.status IN ('cancelled', 'completed') OR f.status <> 'offered' THEN
+		PERFORM api.fail(409, 'invalid-transition', 'This offer is ' ||
+		    f.status || '; it cannot be declined.');
+	END IF;
+	UPDATE referral_offers SET status = 'declined', responded_at = now(),
+	    responded_by = p_ctx->>'sub', decline_reason = p_body->>'reason'
+	    WHERE id = f.id;
+	UPDATE referral_needs SET status = 'pending', updated_at = now()
+	    WHERE id = ANY (f.need_ids);
+	v_jobs := referral.reoffer(r.id, f.need_ids);
+	SELECT * INTO r FROM referrals WHERE id = r.id;
+	status := 200;
+	body := referral.doc(p_ctx, r);
+	headers := jsonb_build_object('x-concord-jobs', to_jsonb(v_jobs));
+END $$;
+
+/*
+ * POST /v1/referrals/{id}/complete {outcomes: [{need, outcome}]}: by an
+ * organization that accepted those needs, or a coordinator. Needs not
+ * listed stay as they are; the referral completes when nothing is open.
+ */
+CREATE FUNCTION api.referral_complete(p_ctx jsonb, p_args jsonb,
+    p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+	v_org	uuid := api.require_org(p_ctx);
+	v_coord	boolean := api.has_role(p_ctx, 'coordinator') OR
+		    api.has_role(p_ctx, 'admin');
+	r	referrals;
+	n	referral_needs;
+	x	jsonb;
+	e	jsonb := '[]';
+	i	integer := 0;
+BEGIN
+	r := referral.lock(p_ctx, (p_args->'path'->>'id')::uuid);
+	IF NOT v_coord AND NOT EXISTS (SELECT 1 FROM referral_offers WHERE
+	    referral_id = r.id AND organization_id = v_org AND
+	    status = 'accepted') THEN
+		PERFORM api.fail(404, 'not-found', 'No such referral.');
+	END IF;
+	e := coalesce((SELECT jsonb_agg(api.err(k, 'is not a field of a '
+	    'completion')) FROM jsonb_object_keys(p_body) k WHERE
+	    k <> 'outcomes'), '[]');
+	IF jsonb_typeof(p_body->'outcomes') IS DISTINCT FROM 'array' OR
+	    jsonb_array_length(p_body->'outcomes') = 0 THEN
+		e := e || api.err('outcomes', 'must list {need, outcome}');
+	ELSE
+		FOR x IN SELECT * FROM jsonb_array_elements(
+		    p_body->'outcomes') LOOP
+			IF jsonb_typeof(x) <> 'object' OR x->>'outcome' IS NULL
+			    OR x->>'outcome' <> ALL ('{need_met,need_not_met,'
+			    'client_declined}'::text[]) THEN
+				e := e || api.err('outcomes[' || i ||
+				    '].outcome', 'must be need_met, '
+				    'need_not_met or client_declined');
+			END IF;
+			IF jsonb_typeof(x) = 'object' AND NOT EXISTS (
+			    SELECT 1 FROM referral_needs WHERE referral_id =
+			    r.id AND need_code = x->>'need') THEN
+				e := e || api.err('outcomes[' || i || '].need',
+				    'is not a need of this referral');
+			END IF;
+			i := i + 1;
+		END LOOP;
+	END IF;
+	IF jsonb_array_length(e) > 0 THEN
+		PERFORM api.fail(422, 'validation-error', 'Bad completion.', e);
+	END IF;
+	IF r.status <> 'in_progress' THEN
+		PERFORM api.fail(409, 'invalid-transition', 'Only a referral in '
+		    'progress can be completed; this one is ' || r.status ||
+		    '.');
+	END IF;
+	FOR x IN SELECT * FROM jsonb_array_elements(p_body->'outcomes') LOOP
+		SELECT * INTO n FROM referral_needs WHERE referral_id = r.id AND
+		    need_code = x->>'need' FOR UPDATE;
+		IF n.status <> 'accepted' OR (NOT v_coord AND NOT EXISTS (
+		    SELECT 1 FROM referral_offers WHERE referral_id = r.id AND
+		    organization_id = v_org AND status = 'accepted' AND
+		    n.id = ANY (need_ids))) THEN
+			PERFORM api.fail(409, 'invalid-transition', 'Need ' ||
+			    n.need_code || ' is ' || n.status || ' and not '
+			    'accepted by your organization.');
+		END IF;
+		UPDATE referral_needs SET status = 'completed', outcome =
+		    x->>'outcome', updated_at = now() WHERE id = n.id;
+	END LOOP;
+	PERFORM referral.refresh(r.id);
+	SELECT * INTO r FROM referrals WHERE id = r.id;
+	status := 200;
+	body := referral.doc(p_ctx, r);
+	headers := '{}';
+END $$;
+
+/*
+ * POST /v1/referrals/{id}/cancel {reason}: the sender or a coordinator.
+ * Open offers are withdrawn and capacity taken by accepted ones is
+ * given back.
+ */
+CREATE FUNCTION api.referral_cancel(p_ctx jsonb, p_args jsonb,
+    p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+	v_org	uuid := api.require_org(p_ctx);
+	r	referrals;
+	e	jsonb := '[]';
+BEGIN
+	r := referral.lock(p_ctx, (p_args->'path'->>'id')::uuid);
+	IF referral.relation(p_ctx, r) NOT IN ('sender', 'coordinator') THEN
+		PERFORM api.fail(404, 'not-found', 'No such referral.');
+	END IF;
+	e := coalesce((SELECT jsonb_agg(api.err(k, 'is not a field of a '
+	    'cancellation')) FROM jsonb_object_keys(p_body) k WHERE
+	    k <> 'reason'), '[]');
+	IF jsonb_typeof(p_body->'reason') IS DISTINCT FROM 'string' OR
+	    length(btrim(p_body->>'reason')) NOT BETWEEN 1 AND 1000 THEN
+		e := e || api.err('reason', 'is required (1-1000 characters)');
+	END IF;
+	IF jsonb_array_length(e) > 0 THEN
+		PERFORM api.fail(422, 'validation-error', 'A cancellation '
+		    'needs a reason.', e);
+	END IF;
+	IF r.status IN ('cancelled', 'completed') THEN
+		PERFORM api.fail(409, 'invalid-transition', 'This referral is '
+		    || r.status || ' already.');
+	END IF;
+	UPDATE services s SET capacity_available = least(s.capacity_total,
+	    s.capacity_available + 1), capacity_updated_at = now()
+	    FROM referral_offers f WHERE f.referral_id = r.id AND
+	    f.status = 'accepted' AND f.capacity_taken AND s.id = f.service_id;
+	UPDATE referral_offers SET status = 'withdrawn' WHERE referral_id =
+	    r.id AND status IN ('offered', 'accepted');
+	UPDATE referral_needs SET status = 'cancelled', updated_at = now()
+	    WHERE referral_id = r.id AND status IN ('pending', 'offered',
+	    'accepted');
+	UPDATE referrals SET status = 'cancelled', cancel_reason =
+	    p_body->>'reason', version = version + 1, updated_at = now()
+	    WHERE id = r.id RETURNING * INTO r;
+	status := 200;
+	body := referral.doc(p_ctx, r);
+	headers := '{}';
+END $$;
+
+/* GET /v1/admin/jobs?state=&kind=&limit=: the queue, newest first. */
+CREATE FUNCTION api.admin_jobs(p_ctx jsonb, p_args jsonb, p_body jsonb,
+    OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
+DECLARE
+	v_st	text := referral.q(p_args, 'state');
+	v_kind	text := referral.q(p_args, 'kind');
+	v_lim	text := referral.q(p_args, 'limit');
+	e	jsonb := '[]';
+BEGIN
+	IF v_st IS NOT NULL AND v_st <> ALL ('{pending,running,done,dead}'
+	    ::text[]) THEN
+		e := e || api.err('state', 'must be pending, running, done or '
+		    'dead');
+	END IF;
+	IF v_lim IS NOT NULL AND (v_lim !~ '^[0-9]{1,3}$' OR v_lim::integer
+	    NOT BETWEEN 1 AND 100) THEN
+		e := e || api.err('limit', 'must be 1..100');
+	END IF;
+	IF jsonb_array_length(e) > 0 THEN
+		PERFORM api.fail(422, 'validation-error', 'Bad filters.', e);
+	END IF;
+	status := 200;
+	body := jsonb_build_object('items', coalesce((SELECT jsonb_agg(
+	    jsonb_build_object('id', j.id, 'kind', j.kind, 'state', j.state,
+	    'attempts', j.attempts, 'run_after', j.run_after, 'last_error',
+	    j.last_error, 'created_at', j.created_at, 'updated_at',
+	    j.updated_at) ORDER BY j.id DESC) FROM (SELECT * FROM jobs WHERE
+	    (v_st IS NULL OR state = v_st) AND (v_kind IS NULL OR kind =
+	    v_kind) ORDER BY id DESC LIMIT coalesce(v_lim::integer, 50)) j),
+	    '[]'));
+	headers := '{}';
+END $$;
+
+/* POST /v1/admin/jobs/{id}/retry: a dead (or failed) job runs again. */
+CREATE FUNCTION api.admin_job_retry(p_ctx jsonb, p_args jsonb, p_body jsonb,
+    OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+	j jobs;
+BEGIN
+	SELECT * INTO j FROM jobs WHERE id = (p_args->'path'->>'id')::bigint
+	    FOR UPDATE;
+	IF j.id IS NULL THEN
+		PERFORM api.fail(404, 'not-found', 'No such job.');
+	END IF;
+	IF j.state NOT IN ('dead', 'pending') THEN
+		PERFORM api.fail(409, 'invalid-transition', 'Only dead or '
+		    'pending jobs can be retried; this one is ' || j.state ||
+		    '.');
+	END IF;
+	UPDATE jobs SET state = 'pending', attempts = 0, run_after = now(),
+	    last_error = NULL, updated_at = now() WHERE id = j.id
+	    RETURNING * INTO j;
+	status := 200;
+	body := jsonb_build_object('id', j.id, 'kind', j.kind, 'state',
+	    j.state, 'attempts', j.attempts, 'run_after', j.run_after,
+	    'last_error', j.last_error, 'created_at', j.created_at,
+	    'updated_at', j.updated_at);
+	headers := jsonb_build_object('x-concord-jobs', jsonb_build_array(j.id));
+END $$;
+
+-- ------------------------------------------------------------------
+-- Worker side (role concord_worker)
+
+/*
+ * Start matching: the referral and its needs, marked 'matching'.
+ * Returns NULL when there is nothing to do (cancelled or already done).
+ */
+CREATE FUNCTION worker.match_begin(p_id uuid) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+	r referrals;
+BEGIN
+	SELECT * INTO r FROM referrals WHERE id = p_id FOR UPDATE;
+	IF r.id IS NULL OR r.status NOT IN ('received', 'matching') THEN
+		RETURN NULL;
+	END IF;
+	UPDATE referrals SET status = 'matching' WHERE id = p_id;
+	RETURN jsonb_build_object('id', r.id, 'urgency', r.urgency,
+	    'needs', (SELECT jsonb_agg(jsonb_build_object('id', n.id, 'code',
+	    n.need_code, 'waitlist', n.waitlist, 'lang_decisive',
+	    n.need_code = 'translation_interpretation' OR (r.languages <> '{}'
+	    AND NOT directory.lang_keys(r.languages) &&
+	    referral.majority_languages())) ORDER BY n.position)
+	    FROM referral_needs n WHERE n.referral_id = r.id));
+END $$;
+
+/* The task force's majority languages (primary subtags). */
+CREATE FUNCTION referral.majority_languages() RETURNS text[]
+LANGUAGE sql STABLE AS $$
+	SELECT coalesce(nullif(string_to_array(current_setting(
+	    'concord.majority_languages', true), ','), '{}'), '{en}')
+$$;
+
+/*
+ * Services that pass every hard filter for at least one need: active,
+ * accepting referrals, covering the need, serving the client's age,
+ * gender and trafficking type, with the client inside the service area
+ * and capacity left (or the need waitlisted). needs_mask bit i = need i.
+ * The 200 nearest at most.
+ */
+CREATE FUNCTION worker.match_candidates(p_id uuid)
+RETURNS TABLE (service_id uuid, organization_id uuid, needs_mask integer,
+    distance_km double precision, lang_match boolean, open_now boolean,
+    open_24_7 boolean, available integer, total integer,
+    accept_rate double precision, median_response_h double precision)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+	WITH r AS (SELECT * FROM referrals WHERE id = p_id),
+	n AS (SELECT position, need_code, waitlist FROM referral_needs
+	    WHERE referral_id = p_id),
+	s AS (
+	    SELECT s.*, (SELECT bit_or(1 << n.position) FROM n WHERE
+		s.need_cover @> ARRAY[n.need_code] AND (n.waitlist OR
+		s.capacity_total IS NULL OR s.capacity_available > 0))
+		AS mask,
+		CASE WHEN r.lat IS NOT NULL AND s.geo_lat IS NOT NULL THEN
+		directory.km(r.lat, r.lon, s.geo_lat, s.geo_lon) END AS km
+	    FROM services s JOIN organizations o ON o.id = s.organization_id
+	    CROSS JOIN r
+	    WHERE o.status = 'active' AND
+		s.deleted_at IS NULL AND s.status = 'active' AND
+		s.accepts_referrals AND
+		s.need_cover && (SELECT array_agg(need_code) FROM n) AND
+		(r.age IS NULL OR (coalesce(s.age_min, 0) <= r.age AND
+		    coalesce(s.age_max, 200) >= r.age)) AND
+		(r.age IS NOT NULL OR r.minor IS NULL OR (r.minor AND
+		    coalesce(s.age_min, 0) < 18) OR (NOT r.minor AND
+		    coalesce(s.age_max, 200) >= 18)) AND
+		(r.gender IS NULL OR r.gender = 'unknown' OR s.genders = '{}'
+		    OR r.gender = ANY (s.genders)) AND
+		(r.trafficking_type = 'unknown' OR s.trafficking_types @>
+		    CASE r.trafficking_type WHEN 'both' THEN '{sex,labor}'
+		    ELSE ARRAY[r.trafficking_type] END) AND
+		(
+		    (s.area_jurisdictions = '{}' AND s.area_radius_km IS NULL)
+		    OR (r.jurisdiction IS NOT NULL AND EXISTS (SELECT 1 FROM
+			unnest(s.area_jurisdictions) j WHERE r.jurisdiction =
+			j OR r.jurisdiction LIKE j || '%'))
+		    OR (r.lat IS NOT NULL AND s.area_radius_km IS NOT NULL AND
+			directory.km(r.lat, r.lon, s.area_lat, s.area_lon) <=
+			s.area_radius_km)
+		)
+	)
+	SELECT s.id, s.organization_id, s.mask, s.km,
+	    s.lang_match && directory.lang_keys(r.languages),
+	    directory.open_at(s.hours, s.timezone, now()), s.open_24_7,
+	    s.capacity_available, s.capacity_total,
+	    rec.rate, rec.median_h
+	FROM s, r, LATERAL (
+	    SELECT avg(CASE WHEN x.status = 'accepted' THEN 1.0 ELSE 0.0 END)
+		AS rate,
+		percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM
+		x.responded_at - x.created_at) / 3600.0) FILTER (WHERE
+		x.status IN ('accepted', 'declined')) AS median_h
+	    FROM (SELECT status, responded_at, created_at FROM referral_offers
+		WHERE referral_offers.organization_id = s.organization_id AND
+		responded_at IS NOT NULL ORDER BY responded_at DESC LIMIT 100)
+		x) rec
+	WHERE s.mask IS NOT NULL
+	ORDER BY s.km NULLS LAST, s.id
+	LIMIT 200
+$$;
+
+/* Why nobody can take this need: the first hard filter that leaves none. */
+CREATE FUNCTION worker.match_unmatched_reason(p_id uuid, p_code text)
+RETURNS text
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp
+AS $$
+DECLARE
+	r	referrals;
+	v_n	integer;
+	v_label	text;
+	v_who	text;
+BEGIN
+	SELECT * INTO r FROM referrals WHERE id = p_id;
+	SELECT label INTO v_label FROM need_taxonomy WHERE code = p_code;
+	v_who := CASE r.trafficking_type WHEN 'sex' THEN 'sex trafficking '
+	    'survivors' WHEN 'labor' THEN 'labor trafficking survivors'
+	    WHEN 'both' THEN 'survivors of sex and labor trafficking'
+	    ELSE 'this client' END;
+	SELECT count(*) INTO v_n FROM services s JOIN organizations o ON
+	    o.id = s.organization_id WHERE s.need_cover @> ARRAY[p_code] AND
+	    s.deleted_at IS NULL AND s.status = 'active' AND o.status =
+	    'active' AND s.accepts_referrals;
+	IF v_n = 0 THEN
+		RETURN 'no active provider accepting referrals offers ' ||
+		    v_label;
+	END IF;
+	SELECT count(*) INTO v_n FROM services s JOIN organizations o ON
+	    o.id = s.organization_id WHERE s.need_cover @> ARRAY[p_code] AND
+	    s.deleted_at IS NULL AND s.status = 'active' AND o.status =
+	    'active' AND s.accepts_referrals AND
+	    (r.age IS NULL OR (coalesce(s.age_min, 0) <= r.age AND
+		coalesce(s.age_max, 200) >= r.age)) AND
+	    (r.gender IS NULL OR r.gender = 'unknown' OR s.genders = '{}' OR
+		r.gender = ANY (s.genders)) AND
+	    (r.trafficking_type = 'unknown' OR s.trafficking_types @>
+		CASE r.trafficking_type WHEN 'both' THEN '{sex,labor}'
+		ELSE ARRAY[r.trafficking_type] END);
+	IF v_n = 0 THEN
+		RETURN 'no provider of ' || v_label || ' serves ' || v_who ||
+		    CASE WHEN r.age IS NOT NULL THEN ' aged ' || r.age ELSE ''
+		    END || CASE WHEN r.gender IS NOT NULL AND r.gender <>
+		    'unknown' THEN ' (' || r.gender || ')' ELSE '' END;
+	END IF;
+	RETURN 'no provider of ' || v_label || ' serving ' || v_who ||
+	    ' covers ' || coalesce(CASE WHEN r.lat IS NOT NULL THEN
+	    'the client''s location' END, 'jurisdiction ' || r.jurisdiction) ||
+	    ' with capacity left' || CASE WHEN r.languages <> '{}' THEN
+	    ' in ' || array_to_string(r.languages, '/') ELSE '' END;
+END $$;
+
+/*
+ * Record the matcher's result and make the first offers, in the
+ * worker's job transaction. p_result: {"needs": [{"id", "assigned":
+ * service id or null, "ranked": [{"service_id", "organization_id",
+ * "score", "components", "distance_km"}]}]}. Needs assigned to the same
+ * service share one offer. Returns the expiry job ids.
+ */
+CREATE FUNCTION worker.match_apply(p_id uuid, p_result jsonb)
+RETURNS bigint[]
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+	r	referrals;
+	x	jsonb;
+	c	jsonb;
+	k	integer;
+	g	record;
+	f	referral_offers;
+	v_job	bigint;
+	v_jobs	bigint[] := '{}';
+BEGIN
+	SELECT * INTO r FROM referrals WHERE id = p_id FOR UPDATE;
+	FOR x IN SELECT * FROM jsonb_array_elements(p_result->'needs') LOOP
+		k := 0;
+		FOR c IN SELECT * FROM jsonb_array_elements(x->'ranked') LOOP
+			INSERT INTO referral_candidates (referral_need_id, rank,
+			    service_id, organization_id, score, components,
+			    distance_km)
+			VALUES ((x->>'id')::uuid, k, (c->>'service_id')::uuid,
+			    (c->>'organization_id')::uuid,
+			    (c->>'score')::float8, c->'components',
+			    (c->>'distance_km')::float8);
+			k := k + 1;
+		END LOOP;
+		IF x->>'assigned' IS NULL THEN
+			UPDATE referral_needs SET status = 'unmatched',
+			    unmatched_reason = worker.match_unmatched_reason(
+			    p_id, need_code), updated_at = now()
+			    WHERE id = (x->>'id')::uuid;
+			INSERT INTO notifications (audience_role, kind, payload)
+			    SELECT 'coordinator', 'referral.unmatched',
+			    jsonb_build_object('referral_id', p_id, 'need',
+			    need_code) FROM referral_needs WHERE id =
+			    (x->>'id')::uuid;
+		END IF;
+	END LOOP;
+	FOR g IN SELECT (a->>'assigned')::uuid AS service_id,
+	    array_agg((a->>'id')::uuid) AS needs
+	    FROM jsonb_array_elements(p_result->'needs') a
+	    WHERE a->>'assigned' IS NOT NULL GROUP BY 1 LOOP
+		INSERT INTO referral_offers (referral_id, service_id,
+		    organization_id, need_ids, score, expires_at)
+		SELECT p_id, s.id, s.organization_id, g.needs,
+		    (SELECT max(score) FROM referral_candidates WHERE
+		    referral_need_id = ANY (g.needs) AND service_id = s.id),
+		    now() + referral.offer_window(r.urgency,
+		    s.response_time_hours)
+		FROM services s WHERE s.id = g.service_id
+		RETURNING * INTO f;
+		UPDATE referral_needs SET status = 'offered', updated_at = now()
+		    WHERE id = ANY (g.needs);
+		INSERT INTO jobs (kind, payload, run_after) VALUES
+		    ('referral.expire', jsonb_build_object('offer_id', f.id),
+		    f.expires_at) RETURNING id INTO v_job;
+		v_jobs := v_jobs || v_job;
+		INSERT INTO notifications (organization_id, kind, payload)
+		    VALUES (f.organization_id, 'referral.offered',
+		    jsonb_build_object('referral_id', p_id, 'offer_id', f.id));
+	END LOOP;
+	UPDATE referrals SET status = 'offered', match_runs = match_runs + 1,
+	    matched_at = now() WHERE id = p_id;
+	PERFORM referral.refresh(p_id);
+	RETURN v_jobs;
+END $$;
+
+/*
+ * An offer's response window ended: if it is still open it expires and
+ * its needs go to the next candidates. Returns the new expiry job ids.
+ */
+CREATE FUNCTION worker.offer_expire(p_offer uuid) RETURNS bigint[]
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+	f	referral_offers;
+BEGIN
+	SELECT * INTO f FROM referral_offers WHERE id = p_offer FOR UPDATE;
+	IF f.id IS NULL OR f.status <> 'offered' OR f.expires_at > now() THEN
+		RETURN '{}';
+	END IF;
+	PERFORM 1 FROM referrals WHERE id = f.referral_id FOR UPDATE;
+	UPDATE referral_offers SET status = 'expired' WHERE id = f.id;
+	UPDATE referral_needs SET status = 'pending', updated_at = now()
+	    WHERE id = ANY (f.need_ids) AND status = 'offered';
+	INSERT INTO notifications (audience_role, kind, payload) VALUES
+	    ('coordinator', 'referral.offer_expired', jsonb_build_object(
+	    'referral_id', f.referral_id, 'offer_id', f.id));
+	RETURN referral.reoffer(f.referral_id, f.need_ids);
+END $$;
+
+/* Housekeeping: idempotency keys are kept 48 hours (at least 24). */
+CREATE FUNCTION worker.housekeeping() RETURNS integer
+LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+	WITH d AS (DELETE FROM idempotency_keys WHERE created_at < now() -
+	    interval '48 hours' RETURNING 1)
+	SELECT count(*)::integer FROM d
+$$;
+
+GRANT USAGE ON SCHEMA worker TO concord_worker;
+GRANT EXECUTE ON FUNCTION worker.match_begin(uuid),
+    worker.match_candidates(uuid), worker.match_apply(uuid, jsonb),
+    worker.offer_expire(uuid), worker.housekeeping(),
+    worker.match_unmatched_reason(uuid, text) TO concord_worker;

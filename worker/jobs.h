@@ -1,0 +1,16 @@
+/*
+ * jobs: the worker's job handlers. Each runs inside the job's
+ * transaction on pg and must make all its effects through pg, so they
+ * commit or vanish together with the job's state change. Each returns 0
+ * with *result set (the caller decrefs), or -1 with a reason in err.
+ */
+#ifndef CONCORD_WORKER_JOBS_H
+#define CONCORD_WORKER_JOBS_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+int	job_referral_match(PGconn *, json_t *, json_t **, char *, size_t);
+int	job_referral_expire(PGconn *, json_t *, json_t **, char *, size_t);
+
+#endif

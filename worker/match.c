@@ -1,0 +1,171 @@
+/*
+ * match: the referral.match and referral.expire jobs. Matching loads
+ * the candidates that pass the hard filters (worker.match_candidates,
+ * one indexed query), scores and assigns them with common/match.c and
+ * hands the result to worker.match_apply, which writes candidates and
+ * offers; all of it inside the job's transaction.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/db.h"
+#include "../common/match.h"
+#include "jobs.h"
+
+#define MATCH_MAX_CANDIDATES	200
+
+static json_t	*match_components(const struct match_candidate *);
+
+static json_t *
+match_components(const struct match_candidate *c)
+{
+	return (json_pack("{s:f, s:f, s:f, s:f, s:f}",
+	    "language", c->c_language, "distance", c->c_distance,
+	    "open", c->c_open, "load", c->c_load, "record", c->c_record));
+}
+
+int
+job_referral_match(PGconn *pg, json_t *payload, json_t **result, char *err,
+    size_t elen)
+{
+	struct match_candidate		 cand[MATCH_MAX_CANDIDATES];
+	struct match_need_result	 out[MATCH_MAX_NEEDS];
+	struct match_request		 req;
+	const char			*id, *p[2];
+	PGresult			*r = NULL, *c = NULL, *a = NULL;
+	json_t				*ref = NULL, *needs, *n, *res = NULL;
+	json_t				*rneeds, *ranked;
+	char				*text = NULL;
+	const char			*urg;
+	size_t				 i, ncand;
+	int				 j, rc = -1, providers;
+
+	id = json_string_value(json_object_get(payload, "referral_id"));
+	if (id == NULL) {
+		snprintf(err, elen, "payload has no referral_id");
+		goto out;
+	}
+	p[0] = id;
+	if ((r = db_exec(pg, "SELECT worker.match_begin($1)::text", 1, p, err,
+	    elen)) == NULL)
+		goto out;
+	if (PQgetisnull(r, 0, 0)) {
+		*result = json_pack("{s:s}", "skipped", "not awaiting a match");
+		rc = 0;
+		goto out;
+	}
+	if ((ref = json_loads(PQgetvalue(r, 0, 0), 0, NULL)) == NULL) {
+		snprintf(err, elen, "match_begin returned bad JSON");
+		goto out;
+	}
+	needs = json_object_get(ref, "needs");
+	memset(&req, 0, sizeof(req));
+	req.nneeds = json_array_size(needs);
+	if (req.nneeds == 0 || req.nneeds > MATCH_MAX_NEEDS) {
+		snprintf(err, elen, "referral has %zu needs", req.nneeds);
+		goto out;
+	}
+	urg = json_string_value(json_object_get(ref, "urgency"));
+	req.urgency = urg != NULL && strcmp(urg, "emergency") == 0 ?
+	    MATCH_EMERGENCY : (urg != NULL && strcmp(urg, "urgent") == 0 ?
+	    MATCH_URGENT : MATCH_ROUTINE);
+	json_array_foreach(needs, i, n) {
+		if (json_is_true(json_object_get(n, "lang_decisive")))
+			req.lang_decisive |= 1u << i;
+	}
+
+	if ((c = db_exec(pg, "SELECT service_id, organization_id, needs_mask, "
+	    "distance_km, lang_match, open_now, open_24_7, available, total, "
+	    "accept_rate, median_response_h FROM worker.match_candidates($1)",
+	    1, p, err, elen)) == NULL)
+		goto out;
+	ncand = (size_t)PQntuples(c);
+	if (ncand > MATCH_MAX_CANDIDATES)
+		ncand = MATCH_MAX_CANDIDATES;
+	for (i = 0; i < ncand; i++) {
+		memset(&cand[i], 0, sizeof(cand[i]));
+		snprintf(cand[i].service_id, sizeof(cand[i].service_id), "%s",
+		    PQgetvalue(c, (int)i, 0));
+		snprintf(cand[i].org_id, sizeof(cand[i].org_id), "%s",
+		    PQgetvalue(c, (int)i, 1));
+		cand[i].needs = (uint32_t)strtoul(PQgetvalue(c, (int)i, 2),
+		    NULL, 10);
+		cand[i].distance_km = PQgetisnull(c, (int)i, 3) ? -1 :
+		    strtod(PQgetvalue(c, (int)i, 3), NULL);
+		cand[i].lang_match = PQgetvalue(c, (int)i, 4)[0] == 't';
+		cand[i].open_now = PQgetvalue(c, (int)i, 5)[0] == 't';
+		cand[i].open_24_7 = PQgetvalue(c, (int)i, 6)[0] == 't';
+		cand[i].available = PQgetisnull(c, (int)i, 7) ? -1 :
+		    atoi(PQgetvalue(c, (int)i, 7));
+		cand[i].total = PQgetisnull(c, (int)i, 8) ? -1 :
+		    atoi(PQgetvalue(c, (int)i, 8));
+		cand[i].accept_rate = PQgetisnull(c, (int)i, 9) ? -1 :
+		    strtod(PQgetvalue(c, (int)i, 9), NULL);
+		cand[i].median_response_h = PQgetisnull(c, (int)i, 10) ? -1 :
+		    strtod(PQgetvalue(c, (int)i, 10), NULL);
+	}
+	providers = match_assign(&req, cand, ncand, out);
+
+	rneeds = json_array();
+	json_array_foreach(needs, i, n) {
+		ranked = json_array();
+		for (j = 0; j < out[i].nranked; j++) {
+			const struct match_candidate *m = &cand[out[i].ranked[j]];
+
+			json_array_append_new(ranked, json_pack(
+			    "{s:s, s:s, s:f, s:o, s:o}",
+			    "service_id", m->service_id,
+			    "organization_id", m->org_id, "score", m->score,
+			    "components", match_components(m),
+			    "distance_km", m->distance_km < 0 ? json_null() :
+			    json_real(m->distance_km)));
+		}
+		json_array_append_new(rneeds, json_pack("{s:O, s:o, s:o}",
+		    "id", json_object_get(n, "id"),
+		    "assigned", out[i].assigned < 0 ? json_null() :
+		    json_string(cand[out[i].assigned].service_id),
+		    "ranked", ranked));
+	}
+	res = json_pack("{s:o}", "needs", rneeds);
+	text = json_dumps(res, JSON_COMPACT);
+	p[1] = text;
+	if ((a = db_exec(pg, "SELECT worker.match_apply($1, $2::jsonb)", 2, p,
+	    err, elen)) == NULL)
+		goto out;
+	*result = json_pack("{s:i, s:i}", "candidates", (int)ncand,
+	    "providers", providers);
+	rc = 0;
+out:
+	if (r != NULL)
+		PQclear(r);
+	if (c != NULL)
+		PQclear(c);
+	if (a != NULL)
+		PQclear(a);
+	free(text);
+	json_decref(ref);
+	json_decref(res);
+	return (rc);
+}
+
+int
+job_referral_expire(PGconn *pg, json_t *payload, json_t **result, char *err,
+    size_t elen)
+{
+	const char	*p[1];
+	PGresult	*r;
+
+	p[0] = json_string_value(json_object_get(payload, "offer_id"));
+	if (p[0] == NULL) {
+		snprintf(err, elen, "payload has no offer_id");
+		return (-1);
+	}
+	if ((r = db_exec(pg, "SELECT worker.offer_expire($1)::text", 1, p, err,
+	    elen)) == NULL)
+		return (-1);
+	*result = json_pack("{s:s}", "reoffer_jobs", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return (0);
+}
