@@ -44,7 +44,7 @@ static int
 health_done(struct http_request *req, struct api_call *c, int status,
     const char *body, json_t *hdrs)
 {
-	json_t	*doc;
+	json_t	*doc, *checks;
 	char	*text;
 	int	 version, ok;
 
@@ -52,17 +52,26 @@ health_done(struct http_request *req, struct api_call *c, int status,
 	(void)hdrs;
 	version = body != NULL ? atoi(body) : 0;
 	ok = (version == CONCORD_SCHEMA_VERSION) && c->scratch == 0;
-	doc = json_pack("{s:s, s:{s:s, s:s, s:{s:i, s:i}}}",
-	    "status", ok ? "ready" : "unavailable",
-	    "checks",
+	checks = json_pack("{s:s, s:s, s:{s:i, s:i}}",
 	    "postgres", "ok",
 	    "redis", c->scratch == 0 ? "ok" : "unreachable",
 	    "schema", "expected", CONCORD_SCHEMA_VERSION, "found", version);
-	if (!ok)
+	if (!ok) {
+		/* Every 5xx is a problem; the checks ride along as a member. */
 		http_response_header(req, "retry-after", "1");
+		doc = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:o}",
+		    "type", "urn:concord:problem:not-ready",
+		    "title", "Service Unavailable", "status", 503,
+		    "detail", c->scratch != 0 ? "Redis is unreachable." :
+		    "The database schema is not at this build's version.",
+		    "instance", req->path, "request_id", c->reqid,
+		    "checks", checks);
+		return (api_respond_json(req, 503, doc));
+	}
+	doc = json_pack("{s:s, s:o}", "status", "ready", "checks", checks);
 	text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(doc);
-	api_respond(req, ok ? 200 : 503, "application/json", text,
+	api_respond(req, 200, "application/json", text,
 	    text != NULL ? strlen(text) : 0);
 	free(text);
 	return (KORE_RESULT_OK);

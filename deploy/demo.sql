@@ -111,3 +111,93 @@ INSERT INTO services (id, organization_id, name, description, needs,
   '{06037,06059,06065}', 34.05, -118.25, 250, NULL, NULL, NULL,
   false, true, '[]', 'UTC', NULL, NULL, NULL, NULL, true, 0)
 ON CONFLICT (id) DO NOTHING;
+
+-- Cases (sql/0003_cases.sql): two survivors, their needs, tasks and
+-- consents (one active, one expired), and an investigation linked to the
+-- second case under its law-enforcement consent. Personal data is sealed
+-- with the data key when the session has it (stack.sh sets PGOPTIONS);
+-- without it the cases load without personal data.
+INSERT INTO cases (id, case_number, lead_org, identified_on, identified_by_org,
+    identified_how, age, age_group, gender, nationality, languages, trafficking_type,
+    jurisdiction, created_by) OVERRIDING SYSTEM VALUE VALUES
+ ('30000000-0000-4000-8000-000000000001', 'CT-2026-900001', '10000000-0000-4000-8000-000000000004',
+  '2026-02-14', '10000000-0000-4000-8000-00000000000b', 'hotline', 16, 'minor', 'female', 'GT',
+  '{es,en}', 'sex', '06037', 'demo'),
+ ('30000000-0000-4000-8000-000000000002', 'CT-2026-900002', '10000000-0000-4000-8000-000000000005',
+  '2026-03-03', '10000000-0000-4000-8000-000000000001', 'law_enforcement_encounter', NULL, 'adult',
+  'male', 'PH', '{tl,en}', 'labor', '06037', 'demo')
+ON CONFLICT (id) DO NOTHING;
+
+INSERT INTO case_personal (case_id, identity_enc, contact_enc, location_enc)
+SELECT v.id, api.pd_seal(v.identity), api.pd_seal(v.contact), api.pd_seal(v.location)
+FROM (VALUES
+ ('30000000-0000-4000-8000-000000000001'::uuid,
+  '{"legal_name":"Demo Person One","aliases":["Luz"],"date_of_birth":"2009-08-01"}'::jsonb,
+  '{"phone":"+1-213-555-0901"}'::jsonb, '{"address":"Safe Harbor Shelter (confidential site)"}'::jsonb),
+ ('30000000-0000-4000-8000-000000000002'::uuid,
+  '{"legal_name":"Demo Person Two","date_of_birth":"1991-04-20"}'::jsonb,
+  '{"phone":"+1-213-555-0902","email":"two@example.org"}'::jsonb, NULL::jsonb)) v (id, identity, contact, location)
+WHERE length(coalesce(current_setting('concord.data_key', true), '')) >= 32
+ON CONFLICT (case_id) DO NOTHING;
+
+INSERT INTO case_needs (id, case_id, code, status) VALUES
+ ('31000000-0000-4000-8000-000000000001', '30000000-0000-4000-8000-000000000001', 'housing_emergency', 'met'),
+ ('31000000-0000-4000-8000-000000000002', '30000000-0000-4000-8000-000000000001', 'medical_care_emergency', 'in_progress'),
+ ('31000000-0000-4000-8000-000000000003', '30000000-0000-4000-8000-000000000001', 'translation_interpretation', 'identified'),
+ ('31000000-0000-4000-8000-000000000004', '30000000-0000-4000-8000-000000000002', 'legal_representation_immigration', 'referred'),
+ ('31000000-0000-4000-8000-000000000005', '30000000-0000-4000-8000-000000000002', 'job_placement', 'identified')
+ON CONFLICT (id) DO NOTHING;
+
+INSERT INTO case_need_history (need_id, case_id, status, changed_by_sub, changed_by_org, changed_at)
+SELECT n.id, n.case_id, h.status, 'demo', c.lead_org, now() - h.ago
+FROM case_needs n JOIN cases c ON c.id = n.case_id
+CROSS JOIN LATERAL (VALUES ('identified', interval '20 days'),
+    (CASE WHEN n.status <> 'identified' THEN n.status END, interval '5 days')) h (status, ago)
+WHERE n.id::text LIKE '31000000-%' AND h.status IS NOT NULL
+AND NOT EXISTS (SELECT 1 FROM case_need_history x WHERE x.need_id = n.id);
+
+INSERT INTO tasks (id, case_id, title, kind, due_at, assigned_org, created_by) VALUES
+ ('32000000-0000-4000-8000-000000000001', '30000000-0000-4000-8000-000000000001',
+  'Follow-up medical visit', 'follow_up', now() + interval '3 days', '10000000-0000-4000-8000-000000000007', 'demo'),
+ ('32000000-0000-4000-8000-000000000002', '30000000-0000-4000-8000-000000000002',
+  'T-visa certification packet due', 'document_deadline', now() + interval '14 days', '10000000-0000-4000-8000-000000000008', 'demo')
+ON CONFLICT (id) DO NOTHING;
+
+INSERT INTO consents (id, case_id, categories, shared_with_org, shared_with_kind, purpose,
+    informed, written, form_ref, granted_at, expires_at, recorded_by, recorded_by_org) VALUES
+ ('33000000-0000-4000-8000-000000000001', '30000000-0000-4000-8000-000000000001', '{contact,needs}',
+  NULL, 'health', 'Coordinate medical care', true, true, 'SH-ROI-0001', now() - interval '10 days',
+  now() + interval '180 days', 'demo', '10000000-0000-4000-8000-000000000004'),
+ ('33000000-0000-4000-8000-000000000002', '30000000-0000-4000-8000-000000000001', '{identity}',
+  '10000000-0000-4000-8000-000000000001', NULL, 'Victim interview scheduling', true, true, 'SH-ROI-0002',
+  now() - interval '60 days', now() - interval '30 days', 'demo', '10000000-0000-4000-8000-000000000004'),
+ ('33000000-0000-4000-8000-000000000003', '30000000-0000-4000-8000-000000000002', '{identity,case_details}',
+  NULL, 'law_enforcement', 'Labor trafficking investigation and T-visa certification', true, true,
+  'BR-ROI-0001', now() - interval '7 days', now() + interval '365 days', 'demo',
+  '10000000-0000-4000-8000-000000000005')
+ON CONFLICT (id) DO NOTHING;
+
+INSERT INTO investigations (id, title, lead_agency, jurisdictions, status, suspects_identified,
+    needs, key_dates, created_by) OVERRIDING SYSTEM VALUE VALUES
+ ('34000000-0000-4000-8000-000000000001', 'Operation Greenhouse (farm labor)',
+  '10000000-0000-4000-8000-000000000001', '{06037,06059}', 'charges_filed', 3,
+  '[{"code":"evidence","status":"in_progress"},{"code":"witness_support","status":"referred"}]',
+  '[{"kind":"charges_filed","at":"2026-04-01T17:00:00Z"},{"kind":"court_date","at":"2027-01-12T17:00:00Z","label":"Preliminary hearing"}]',
+  'demo')
+ON CONFLICT (id) DO NOTHING;
+
+INSERT INTO investigation_agencies (investigation_id, org_id, role) VALUES
+ ('34000000-0000-4000-8000-000000000001', '10000000-0000-4000-8000-000000000001', 'lead'),
+ ('34000000-0000-4000-8000-000000000001', '10000000-0000-4000-8000-000000000002', 'participating'),
+ ('34000000-0000-4000-8000-000000000001', '10000000-0000-4000-8000-000000000003', 'prosecution')
+ON CONFLICT DO NOTHING;
+
+INSERT INTO tasks (id, investigation_id, title, kind, due_at, assigned_org, created_by) VALUES
+ ('32000000-0000-4000-8000-000000000003', '34000000-0000-4000-8000-000000000001',
+  'Preliminary hearing', 'court_date', '2027-01-12T17:00:00Z', '10000000-0000-4000-8000-000000000001', 'demo')
+ON CONFLICT (id) DO NOTHING;
+
+INSERT INTO investigation_cases (investigation_id, case_id, consent_id, linked_by, linked_by_org) VALUES
+ ('34000000-0000-4000-8000-000000000001', '30000000-0000-4000-8000-000000000002',
+  '33000000-0000-4000-8000-000000000003', 'demo', '10000000-0000-4000-8000-000000000001')
+ON CONFLICT DO NOTHING;

@@ -301,7 +301,7 @@ main(int argc, char **argv)
 				if (once)
 					break;
 				sleep((unsigned int)backoff);
-				backoff = backoff < 16 ? backoff * 2 : 30;
+				backoff = backoff < 4 ? backoff * 2 : 5;
 				continue;
 			}
 			backoff = 1;

@@ -151,12 +151,33 @@ def mint(roles, org=None, sub=..., key=None, alg="HS256", headers=None,
     return jwt.encode(payload, key if key is not None else SECRET, algorithm=alg, headers=hdr)
 
 
+class AdminDB:
+    """The admin connection, able to reconnect after PostgreSQL restarts."""
+
+    def __init__(self):
+        self.conn = None
+        self.reconnect()
+
+    def reconnect(self):
+        if self.conn is not None and not self.conn.closed:
+            self.conn.close()
+        self.conn = psycopg2.connect(ADMIN_DB)
+        self.conn.autocommit = True
+
+    def cursor(self, *a, **kw):
+        if self.conn.closed:
+            self.reconnect()
+        return self.conn.cursor(*a, **kw)
+
+    def close(self):
+        self.conn.close()
+
+
 @pytest.fixture(scope="session")
 def db():
     if not ADMIN_DB:
         pytest.skip("CONCORD_ADMIN_DATABASE_URL not set (run through make test)")
-    conn = psycopg2.connect(ADMIN_DB)
-    conn.autocommit = True
+    conn = AdminDB()
     yield conn
     conn.close()
 

@@ -21,7 +21,7 @@ def open_investigation(cj, **over):
     body = {"title": "Operation Lantern", "participating_agency_ids": [cj["state"].org],
             "prosecution_org_ids": [cj["da"].org], "jurisdictions": ["06037"],
             "suspects_identified": 2,
-            "needs": [{"code": "victim_testimony", "status": "identified"}],
+            "needs": [{"code": "witness_support", "status": "identified"}],
             "key_dates": [{"kind": "court_date", "at": iso(20), "label": "Arraignment"}]}
     body.update(over)
     r = cj["police"].c.post("/v1/investigations", json=body)
