@@ -49,20 +49,34 @@ dbcall_unavailable(struct http_request *req, struct api_call *c,
 static int
 dbcall_failed(struct http_request *req, struct api_call *c)
 {
-	const char	*state = NULL;
-	int		 down = 0;
+	struct pgsql_conn	*conn = c->sql.conn;
+	const char		*state = NULL;
+	char			 sqlstate[6] = "";
+	int			 down = 0, bad = 0;
 
-	if (c->sql.result != NULL)
-		state = PQresultErrorField(c->sql.result, PG_DIAG_SQLSTATE);
-	if (c->sql.conn != NULL && PQstatus(c->sql.conn->db) == CONNECTION_BAD) {
-		down = 1;
-		PQreset(c->sql.conn->db);
+	if (c->sql.result != NULL &&
+	    (state = PQresultErrorField(c->sql.result, PG_DIAG_SQLSTATE)) != NULL)
+		snprintf(sqlstate, sizeof(sqlstate), "%s", state);
+	if (conn != NULL && PQstatus(conn->db) == CONNECTION_BAD) {
+		/*
+		 * libpq already closed the socket (so the kernel dropped it
+		 * from epoll): Kore must not try to unschedule it, which
+		 * would be fatal. Release the connection, then reconnect it
+		 * so the pool heals by itself once PostgreSQL is back.
+		 */
+		bad = 1;
+		c->sql.flags &= ~KORE_PGSQL_SCHEDULED;
 	}
-	if (state == NULL || strncmp(state, "08", 2) == 0 ||
-	    strncmp(state, "57P", 3) == 0 || strncmp(state, "53", 2) == 0)
+	if (sqlstate[0] == '\0' || strncmp(sqlstate, "08", 2) == 0 ||
+	    strncmp(sqlstate, "57P", 3) == 0 || strncmp(sqlstate, "53", 2) == 0)
 		down = 1;
 	kore_pgsql_cleanup(&c->sql);
 	c->sql_state = API_SQL_IDLE;
+	if (bad) {
+		down = 1;
+		PQreset(conn->db);
+	}
+	state = sqlstate[0] != '\0' ? sqlstate : NULL;
 	if (down)
 		return (dbcall_unavailable(req, c, state != NULL ? state :
 		    "connection"));
@@ -193,10 +207,12 @@ api_db_call(struct http_request *req, struct api_call *c, const char *fn)
 		case KORE_PGSQL_STATE_COMPLETE:
 			kore_pgsql_cleanup(&c->sql);
 			c->sql_state = API_SQL_IDLE;
-			if (c->extra == NULL) {
-				return (api_problem(req, 500, "internal", NULL,
-				    "The database returned no result.", NULL));
-			}
+			/*
+			 * api.call() always returns one row: none means the
+			 * round trip broke (connection lost), so retry later.
+			 */
+			if (c->extra == NULL)
+				return (dbcall_unavailable(req, c, "no result"));
 			return (dbcall_finish(req, c));
 		case KORE_PGSQL_STATE_ERROR:
 			return (dbcall_failed(req, c));

@@ -73,6 +73,7 @@ CREATE TABLE services (
 	created_at	timestamptz NOT NULL DEFAULT now(),
 	updated_at	timestamptz NOT NULL DEFAULT now(),
 	deleted_at	timestamptz,
+	doc		jsonb NOT NULL DEFAULT '{}',	/* rendered; see services_derive */
 	CHECK (capacity_available <= capacity_total),
 	CHECK (age_min <= age_max)
 );
@@ -97,12 +98,25 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
 	    sin(radians(b_lon - a_lon) / 2) ^ 2)))
 $$;
 
-/* Keep the derived match arrays whatever writes the row (API, demo, bench). */
+/*
+ * Keep the derived columns whatever writes the row (API, demo, bench):
+ * the match arrays, and doc, the full JSON representation without the
+ * organization summary, so a search page renders without rebuilding
+ * every object (redaction only swaps location for null).
+ */
 CREATE FUNCTION directory.services_derive() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
 	NEW.need_cover := directory.need_cover(NEW.needs);
 	NEW.lang_match := directory.lang_keys(NEW.languages);
+	NEW.doc := jsonb_build_object('id', NEW.id) ||
+	    directory.service_doc(NEW) || jsonb_build_object(
+		'capacity', CASE WHEN NEW.capacity_total IS NOT NULL THEN
+		    jsonb_build_object('total', NEW.capacity_total, 'available',
+		    NEW.capacity_available, 'unit', NEW.capacity_unit,
+		    'updated_at', NEW.capacity_updated_at) END,
+		'version', NEW.version, 'created_at', NEW.created_at,
+		'updated_at', NEW.updated_at);
 	RETURN NEW;
 END $$;
 
@@ -314,8 +328,8 @@ LANGUAGE sql STABLE AS $$
 		AND parent IS NOT NULL) x
 $$;
 
-CREATE TRIGGER services_derive BEFORE INSERT OR UPDATE OF needs, languages
-    ON services FOR EACH ROW EXECUTE FUNCTION directory.services_derive();
+CREATE TRIGGER services_derive BEFORE INSERT OR UPDATE ON services
+    FOR EACH ROW EXECUTE FUNCTION directory.services_derive();
 
 /* Cursor: URL-safe base64 of a JSON sort key; decode or 422 on cursor. */
 CREATE FUNCTION directory.cursor_encode(p_key jsonb) RETURNS text
@@ -1001,18 +1015,10 @@ $$;
 CREATE FUNCTION directory.service_json(s services, o organizations,
     p_full boolean) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
-	SELECT jsonb_build_object('id', s.id, 'organization',
-	    directory.org_summary(o)) ||
-	    directory.service_doc(s) ||
-	    jsonb_build_object(
-		'location', CASE WHEN s.confidential AND NOT p_full THEN NULL
-		    ELSE directory.service_doc(s)->'location' END,
-		'capacity', CASE WHEN s.capacity_total IS NOT NULL THEN
-		    jsonb_build_object('total', s.capacity_total, 'available',
-		    s.capacity_available, 'unit', s.capacity_unit,
-		    'updated_at', s.capacity_updated_at) END,
-		'version', s.version, 'created_at', s.created_at,
-		'updated_at', s.updated_at)
+	SELECT jsonb_build_object('organization', jsonb_build_object('id', o.id,
+	    'name', o.name, 'kind', o.kind)) || s.doc ||
+	    CASE WHEN s.confidential AND NOT p_full THEN
+	    '{"location": null}'::jsonb ELSE '{}' END
 $$;
 
 /* Write document d (already checked) into service row id. */
@@ -1301,10 +1307,9 @@ DECLARE
 	v_tts	text[];
 	v_sql	text;
 	v_where	text := '';
-	v_items	jsonb := '[]';
-	v_n	integer := 0;
-	v_last	record;
-	x	record;
+	v_items	jsonb;
+	v_n	integer;
+	v_key	jsonb;
 BEGIN
 	PERFORM directory.q_check_known(p_args, '{need,language,age,gender,'
 	    'trafficking_type,near,radius_km,jurisdiction,open_now,'
@@ -1432,7 +1437,9 @@ BEGIN
 			    's.geo_lat, s.geo_lon), s.id) > ((($11)->>''d'')'
 			    '::float8, (($11)->>''i'')::uuid)';
 		END IF;
-		v_sql := 'SELECT s, o, directory.km($8, $9, s.geo_lat, '
+		v_sql := 'SELECT s.id, s.name, s.doc, s.confidential, '
+		    's.organization_id AS oid, o.name AS oname, o.kind AS okind, '
+		    'directory.km($8, $9, s.geo_lat, '
 		    's.geo_lon) AS dist FROM services s JOIN organizations o '
 		    'ON o.id = s.organization_id WHERE s.deleted_at IS NULL '
 		    'AND s.status = ''active'' AND o.status = ''active''' ||
@@ -1442,33 +1449,41 @@ BEGIN
 			v_where := v_where || ' AND (s.name, s.id) > '
 			    '((($11)->>''n''), (($11)->>''i'')::uuid)';
 		END IF;
-		v_sql := 'SELECT s, o, NULL::float8 AS dist FROM services s '
+		v_sql := 'SELECT s.id, s.name, s.doc, s.confidential, '
+		    's.organization_id AS oid, o.name AS oname, o.kind AS okind, '
+		    'NULL::float8 AS dist FROM services s '
 		    'JOIN organizations o ON o.id = s.organization_id WHERE '
 		    's.deleted_at IS NULL AND s.status = ''active'' AND '
 		    'o.status = ''active''' || v_where ||
 		    ' ORDER BY s.name, s.id LIMIT $12';
 	END IF;
-	FOR x IN EXECUTE v_sql USING v_need, v_lang, v_age::integer, v_gen,
-	    v_tts, v_jur, v_orgs, v_lat, v_lon, v_r, v_cur, v_lim + 1 LOOP
-		v_n := v_n + 1;
-		EXIT WHEN v_n > v_lim;
-		v_items := v_items || (directory.service_json(x.s, x.o,
-		    directory.is_privileged(p_ctx, (x.o).id)) ||
-		    CASE WHEN x.dist IS NOT NULL THEN jsonb_build_object(
-		    'distance_km', round(x.dist::numeric, 3)) ELSE '{}' END);
-		v_last := x;
-	END LOOP;
+	/*
+	 * One statement renders the page: the sorted candidates (limit + 1,
+	 * to know whether a next page exists), their JSON in order, and the
+	 * sort key of the page's last row for the cursor.
+	 */
+	v_sql := 'SELECT coalesce(jsonb_agg(jsonb_build_object('
+	    '''organization'', jsonb_build_object(''id'', p.oid, ''name'', '
+	    'p.oname, ''kind'', p.okind)) || p.doc || CASE WHEN p.confidential '
+	    'AND NOT coalesce($13 OR p.oid = $14, false) THEN '
+	    '''{"location": null}''::jsonb '
+	    'ELSE ''{}'' END || CASE WHEN p.dist IS NULL THEN ''{}''::jsonb '
+	    'ELSE jsonb_build_object(''distance_km'', round(p.dist::numeric, '
+	    '3)) END ORDER BY p.rn) FILTER (WHERE p.rn < $12), ''[]''), '
+	    'count(*)::integer, (array_agg(jsonb_build_object(''n'', p.name, '
+	    '''d'', p.dist, ''i'', p.id)) FILTER (WHERE p.rn = $12 - 1))[1] '
+	    'FROM (SELECT q.*, row_number() OVER (ORDER BY ' || CASE WHEN
+	    v_near IS NULL THEN 'q.name, q.id' ELSE 'q.dist, q.id' END ||
+	    ') AS rn FROM (' || v_sql || ') q) p';
+	EXECUTE v_sql INTO v_items, v_n, v_key USING v_need, v_lang,
+	    v_age::integer, v_gen, v_tts, v_jur, v_orgs, v_lat, v_lon, v_r,
+	    v_cur, v_lim + 1, api.has_role(p_ctx, 'admin') OR
+	    api.has_role(p_ctx, 'coordinator'), v_org;
 	status := 200;
-	body := jsonb_build_object('items', v_items, 'next_cursor', NULL);
-	IF v_n > v_lim AND v_near IS NULL THEN
-		body := body || jsonb_build_object('next_cursor',
-		    directory.cursor_encode(jsonb_build_object('k', 'name',
-		    'n', (v_last.s).name, 'i', (v_last.s).id)));
-	ELSIF v_n > v_lim THEN
-		body := body || jsonb_build_object('next_cursor',
-		    directory.cursor_encode(jsonb_build_object('k', 'dist',
-		    'd', v_last.dist, 'i', (v_last.s).id)));
-	END IF;
+	body := jsonb_build_object('items', v_items, 'next_cursor', CASE WHEN
+	    v_n > v_lim THEN directory.cursor_encode(jsonb_build_object('k',
+	    CASE WHEN v_near IS NULL THEN 'name' ELSE 'dist' END) || CASE WHEN
+	    v_near IS NULL THEN v_key - 'd' ELSE v_key - 'n' END) END);
 	headers := '{}';
 END $$;
 

@@ -131,6 +131,9 @@ RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
 	v_errs jsonb;
 BEGIN
+	IF coalesce(p_args->'query', '{}') = '{}'::jsonb THEN
+		RETURN;
+	END IF;
 	SELECT jsonb_agg(api.err(k, 'unknown query parameter') ORDER BY k)
 	    INTO v_errs FROM jsonb_object_keys(coalesce(p_args->'query',
 	    '{}')) k WHERE NOT (k = ANY (p_allowed));
@@ -257,11 +260,14 @@ RETURNS uuid LANGUAGE sql IMMUTABLE AS $$
 	SELECT (p_args->'path'->>p_name)::uuid
 $$;
 
+-- Hot-path helpers are plpgsql: their plans are cached per session
+-- (a non-inlined SQL function is planned again on every call).
 CREATE FUNCTION api.ctx_roles(p_ctx jsonb) RETURNS text[]
-LANGUAGE sql IMMUTABLE AS $$
-	SELECT ARRAY(SELECT jsonb_array_elements_text(coalesce(p_ctx->'roles',
-	    '[]')) ORDER BY 1)
-$$;
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+	RETURN ARRAY(SELECT jsonb_array_elements_text(coalesce(p_ctx->'roles',
+	    '[]')) ORDER BY 1);
+END $$;
 
 ----------------------------------------------------------------------
 -- Audit trail: append-only, hash chained, serialized on a chain head.
@@ -286,7 +292,8 @@ CREATE INDEX audit_log_object_id_idx ON audit_log (object_id, id);
 CREATE INDEX audit_log_actor_idx ON audit_log (actor_sub, id);
 CREATE INDEX audit_log_at_idx ON audit_log (at);
 
--- One row: the last link. Appends lock it, so the chain is a line.
+-- One row: the last link. Appends lock it (after advisory lock 7261003),
+-- so the chain is a line.
 CREATE TABLE audit_chain_head (
 	one		boolean PRIMARY KEY DEFAULT true CHECK (one),
 	last_id		bigint NOT NULL,
@@ -302,12 +309,13 @@ INSERT INTO audit_chain_head VALUES (true, 0, repeat('0', 64));
 CREATE FUNCTION audit_row_hash(p_prev text, p_id bigint, p_at timestamptz,
     p_sub text, p_org uuid, p_roles text[], p_action text, p_type text,
     p_obj uuid, p_fields text[], p_req text) RETURNS text
-LANGUAGE sql STABLE SET search_path = public AS $$
-	SELECT encode(digest(p_prev || jsonb_build_array(p_id,
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+	RETURN encode(public.digest(p_prev || jsonb_build_array(p_id,
 	    to_char(p_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
 	    p_sub, p_org, p_roles, p_action, p_type, p_obj, p_fields,
-	    p_req)::text, 'sha256'), 'hex')
-$$;
+	    p_req)::text, 'sha256'), 'hex');
+END $$;
 
 CREATE FUNCTION audit_log_refuse() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -340,6 +348,12 @@ DECLARE
 	v_org	uuid := api.ctx_org(p_ctx);
 	v_flds	text[] := coalesce(p_fields, '{}');
 BEGIN
+	/*
+	 * The advisory lock queues appenders in FIFO order; the row lock
+	 * alone would wake every waiter at each commit (a thundering herd
+	 * under load). Both are held until commit.
+	 */
+	PERFORM pg_advisory_xact_lock(7261003);
 	SELECT last_id + 1, last_hash INTO v_id, v_prev
 	    FROM audit_chain_head WHERE one FOR UPDATE;
 	v_at := clock_timestamp();
@@ -641,11 +655,12 @@ $$;
 
 -- Object level: may the caller know this case exists?
 CREATE FUNCTION api.case_visible(p_ctx jsonb, p_case uuid, p_org uuid)
-RETURNS boolean LANGUAGE sql STABLE AS $$
-	SELECT api.is_coord(p_ctx) OR (p_org IS NOT NULL AND EXISTS (
+RETURNS boolean LANGUAGE plpgsql STABLE AS $$
+BEGIN
+	RETURN api.is_coord(p_ctx) OR (p_org IS NOT NULL AND EXISTS (
 	    SELECT 1 FROM case_visible_orgs v WHERE v.case_id = p_case AND
-	    v.org_id = p_org))
-$$;
+	    v.org_id = p_org));
+END $$;
 
 /*
  * Field level: the categories the caller sees on a case it can see.
@@ -654,10 +669,13 @@ $$;
  */
 CREATE FUNCTION api.case_categories(p_ctx jsonb, p_case uuid, p_lead uuid,
     p_org uuid) RETURNS text[]
-LANGUAGE sql STABLE AS $$
-	SELECT CASE WHEN p_org IS NOT NULL AND p_org = p_lead THEN
-	    ARRAY['case_details', 'contact', 'identity', 'location', 'needs']
-	ELSE ARRAY(SELECT DISTINCT x FROM (
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+	IF p_org IS NOT NULL AND p_org = p_lead THEN
+		RETURN ARRAY['case_details', 'contact', 'identity', 'location',
+		    'needs'];
+	END IF;
+	RETURN ARRAY(SELECT DISTINCT x FROM (
 	    SELECT unnest(ARRAY['case_details', 'needs']) x
 	        WHERE api.is_coord(p_ctx)
 	    UNION ALL
@@ -667,15 +685,16 @@ LANGUAGE sql STABLE AS $$
 	        AND c.expires_at > now()
 	        AND (c.shared_with_org = p_org OR c.shared_with_kind =
 	        (SELECT kind FROM organizations WHERE id = p_org))) s
-	    ORDER BY 1) END
-$$;
+	    ORDER BY 1);
+END $$;
 
 CREATE FUNCTION api.case_redacted(p_cats text[]) RETURNS jsonb
-LANGUAGE sql IMMUTABLE AS $$
-	SELECT coalesce(jsonb_agg(x ORDER BY x), '[]'::jsonb) FROM unnest(
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+	RETURN coalesce((SELECT jsonb_agg(x ORDER BY x) FROM unnest(
 	    ARRAY['case_details', 'contact', 'identity', 'location', 'needs'])
-	    x WHERE NOT (x = ANY (p_cats))
-$$;
+	    x WHERE NOT (x = ANY (p_cats))), '[]'::jsonb);
+END $$;
 
 /*
  * Load a case the caller may see, or raise 404 (absent and invisible
@@ -1266,7 +1285,7 @@ BEGIN
 	    n.id) FROM case_needs n WHERE n.case_id = c.id AND
 	    (v_st IS NULL OR n.status = v_st)), '[]') ELSE '[]' END,
 	    'redacted', CASE WHEN v_ok THEN '[]'::jsonb ELSE '["needs"]' END);
-	PERFORM api.audit(p_ctx, 'list', 'need', c.id, CASE WHEN v_ok THEN
+	PERFORM api.audit(p_ctx, 'read', 'case', c.id, CASE WHEN v_ok THEN
 	    ARRAY['needs'] ELSE '{}' END);
 END $$;
 
@@ -1408,7 +1427,7 @@ BEGIN
 	    api.task_doc(t) ORDER BY t.due_at, t.id) FROM tasks t
 	    WHERE t.case_id = c.id AND (v_st IS NULL OR t.status = v_st)),
 	    '[]'));
-	PERFORM api.audit(p_ctx, 'list', 'task', c.id, '{}');
+	PERFORM api.audit(p_ctx, 'read', 'case', c.id, ARRAY['tasks']);
 END $$;
 
 -- PATCH /v1/cases/{id}/tasks/{tid}: the assigned org may move status.
@@ -1587,7 +1606,7 @@ BEGIN
 	body := jsonb_build_object('items', coalesce((SELECT jsonb_agg(
 	    api.consent_doc(k) ORDER BY k.created_at, k.id) FROM consents k
 	    WHERE k.case_id = c.id), '[]'));
-	PERFORM api.audit(p_ctx, 'list', 'consent', c.id, '{}');
+	PERFORM api.audit(p_ctx, 'read', 'case', c.id, ARRAY['consents']);
 END $$;
 
 -- POST /v1/cases/{id}/consents/{cid}/revoke (effective immediately)

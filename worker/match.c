@@ -7,6 +7,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,16 @@
 #define MATCH_MAX_CANDIDATES	200
 
 static json_t	*match_components(const struct match_candidate *);
+static double	 match_now_ms(void);
+
+static double
+match_now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6);
+}
 
 static json_t *
 match_components(const struct match_candidate *c)
@@ -41,6 +52,8 @@ job_referral_match(PGconn *pg, json_t *payload, json_t **result, char *err,
 	const char			*urg;
 	size_t				 i, ncand;
 	int				 j, rc = -1, providers;
+	double				 t0 = match_now_ms(), t1 = 0, t2 = 0,
+					 t3 = 0;
 
 	id = json_string_value(json_object_get(payload, "referral_id"));
 	if (id == NULL) {
@@ -60,6 +73,7 @@ job_referral_match(PGconn *pg, json_t *payload, json_t **result, char *err,
 		snprintf(err, elen, "match_begin returned bad JSON");
 		goto out;
 	}
+	t1 = match_now_ms();
 	needs = json_object_get(ref, "needs");
 	memset(&req, 0, sizeof(req));
 	req.nneeds = json_array_size(needs);
@@ -106,6 +120,7 @@ job_referral_match(PGconn *pg, json_t *payload, json_t **result, char *err,
 		cand[i].median_response_h = PQgetisnull(c, (int)i, 10) ? -1 :
 		    strtod(PQgetvalue(c, (int)i, 10), NULL);
 	}
+	t2 = match_now_ms();
 	providers = match_assign(&req, cand, ncand, out);
 
 	rneeds = json_array();
@@ -129,13 +144,18 @@ job_referral_match(PGconn *pg, json_t *payload, json_t **result, char *err,
 		    "ranked", ranked));
 	}
 	res = json_pack("{s:o}", "needs", rneeds);
+	t3 = match_now_ms();
 	text = json_dumps(res, JSON_COMPACT);
 	p[1] = text;
 	if ((a = db_exec(pg, "SELECT worker.match_apply($1, $2::jsonb)", 2, p,
 	    err, elen)) == NULL)
 		goto out;
-	*result = json_pack("{s:i, s:i}", "candidates", (int)ncand,
-	    "providers", providers);
+	/* match_ms: load, score, assign and write, inside the worker. */
+	*result = json_pack("{s:i, s:i, s:f, s:{s:f, s:f, s:f, s:f}}",
+	    "candidates", (int)ncand, "providers", providers,
+	    "match_ms", match_now_ms() - t0, "phases_ms",
+	    "begin", t1 - t0, "candidates", t2 - t1, "score", t3 - t2,
+	    "apply", match_now_ms() - t3);
 	rc = 0;
 out:
 	if (r != NULL)

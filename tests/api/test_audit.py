@@ -48,6 +48,14 @@ def test_redacted_read_records_only_the_fields_shown(lead, db, make_org):
     assert records(db, case["id"])[-1][2] == ["case_details", "needs"]
 
 
+def test_sub_resource_reads_are_audited_on_the_case(lead, db):
+    case = new_case(lead)
+    for sub in ("needs", "tasks", "consents"):
+        assert lead.c.get(f"/v1/cases/{case['id']}/{sub}").status_code == 200
+    assert [(a, t, f) for a, t, f, *_ in records(db, case["id"])[-3:]] == [
+        ("read", "case", ["needs"]), ("read", "case", ["tasks"]), ("read", "case", ["consents"])]
+
+
 def test_writes_are_audited_and_failed_writes_leave_nothing(lead, db):
     case = new_case(lead)
     kinds = [(a, t) for a, t, *_ in records(db, case["id"])]

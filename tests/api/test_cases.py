@@ -135,6 +135,8 @@ def counts(db, case_id):
             (SELECT sum(version) FROM tasks WHERE case_id = %(c)s),
             (SELECT count(*) FROM consents WHERE case_id = %(c)s),
             (SELECT count(*) FROM consents WHERE case_id = %(c)s AND revoked_at IS NOT NULL),
+            (SELECT count(*) FROM case_transfers WHERE case_id = %(c)s),
+            (SELECT lead_org FROM cases WHERE id = %(c)s),
             (SELECT count(*) FROM audit_log WHERE object_id = %(c)s)""", {"c": case_id})
         return cur.fetchone()
 
@@ -164,6 +166,9 @@ def test_bola_every_path_of_an_invisible_case_is_404_and_changes_nothing(world, 
         ("GET", f"/v1/cases/{cid}/consents", None),
         ("POST", f"/v1/cases/{cid}/consents", {"categories": ["identity"]}),
         ("POST", f"/v1/cases/{cid}/consents/{k['id']}/revoke", None),
+        ("POST", f"/v1/cases/{cid}/transfer", {"to_org_id": world[who].org}),
+        ("POST", f"/v1/cases/{cid}/transfer/accept", None),
+        ("POST", f"/v1/cases/{cid}/transfer/decline", None),
     ]
     for method, path, body in calls:
         r = x.request(method, path, json=body, headers=m)
