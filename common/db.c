@@ -12,8 +12,9 @@ db_connect(const char *url, char *err, size_t elen)
 {
 	PGconn		*pg;
 	const char	*keys[] = { "dbname", "gssencmode", "connect_timeout",
-			    "application_name", NULL };
-	const char	*vals[] = { url, "disable", "3", "concord", NULL };
+			    "application_name", "options", NULL };
+	const char	*vals[] = { url, "disable", "3", "concord",
+			    "-c client_min_messages=warning", NULL };
 
 	pg = PQconnectdbParams(keys, vals, 1);
 	if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
