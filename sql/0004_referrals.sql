@@ -546,6 +546,38 @@ BEGIN
 END $$;
 
 -- ------------------------------------------------------------------
+-- Hooks the cases migration replaces (referrals meet cases there).
+
+/*
+ * The reporting profile of a case the caller may see, for a referral
+ * by case_id: {age, minor, gender, languages, trafficking_type,
+ * jurisdiction}. Fails 422 on case_id when the caller cannot see it.
+ */
+CREATE FUNCTION referral.case_profile(p_ctx jsonb, p_case uuid)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+	PERFORM api.fail(422, 'validation-error', 'No visible case has this '
+	    'id.', jsonb_build_array(api.err('case_id',
+	    'is not a case you can see')));
+	RETURN NULL;
+END $$;
+
+/* An offer was accepted: link the referral to a case (no-op here). */
+CREATE FUNCTION referral.on_accept(p_ctx jsonb, p_referral uuid,
+    p_offer uuid) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+END $$;
+
+/* A need's outcome was recorded: mirror it on the case (no-op here). */
+CREATE FUNCTION referral.on_complete(p_ctx jsonb, p_referral uuid,
+    p_need text, p_outcome text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+END $$;
+
+-- ------------------------------------------------------------------
 -- API
 
 /*
@@ -606,10 +638,10 @@ BEGIN
 		    'valid.', v_errs);
 	END IF;
 	IF p_body ? 'case_id' THEN
-		/* Cases come with the cases issue; until then none is visible. */
-		PERFORM api.fail(422, 'validation-error', 'No visible case has '
-		    'this id.', jsonb_build_array(api.err('case_id',
-		    'is not a case you can see')));
+		/* The client is a case: its reporting profile stands in. */
+		v_c := referral.case_profile(p_ctx, (p_body->>'case_id')::uuid);
+		v_c := v_c || jsonb_build_object('location', jsonb_build_object(
+		    'jurisdiction', v_c->>'jurisdiction'));
 	END IF;
 
 	INSERT INTO referrals (sender_org, sender_sub, reference, age, minor,
@@ -631,6 +663,10 @@ BEGIN
 	    v_cs->'categories')), (v_cs->>'expires_at')::timestamptz,
 	    v_cs->>'form_reference', v_cs->>'purpose')
 	RETURNING * INTO r;
+	IF p_body ? 'case_id' THEN
+		UPDATE referrals SET case_id = (p_body->>'case_id')::uuid
+		    WHERE id = r.id RETURNING * INTO r;
+	END IF;
 	FOR n IN SELECT * FROM jsonb_array_elements(p_body->'needs') LOOP
 		INSERT INTO referral_needs (referral_id, position, need_code,
 		    waitlist)
@@ -902,6 +938,7 @@ BEGIN
 	UPDATE referral_needs SET status = 'accepted', updated_at = now()
 	    WHERE id = ANY (f.need_ids);
 	PERFORM referral.refresh(r.id);
+	PERFORM referral.on_accept(p_ctx, r.id, f.id);
 	INSERT INTO notifications (organization_id, kind, payload) VALUES
 	    (r.sender_org, 'referral.accepted', jsonb_build_object(
 	    'referral_id', r.id, 'offer_id', f.id));
@@ -1023,6 +1060,8 @@ BEGIN
 		END IF;
 		UPDATE referral_needs SET status = 'completed', outcome =
 		    x->>'outcome', updated_at = now() WHERE id = n.id;
+		PERFORM referral.on_complete(p_ctx, r.id, n.need_code,
+		    x->>'outcome');
 	END LOOP;
 	PERFORM referral.refresh(r.id);
 	SELECT * INTO r FROM referrals WHERE id = r.id;
