@@ -221,7 +221,10 @@ while read -r role org; do
 	tok=$(bin/concord-admin token --role "$role" ${org:+--org "$org"} --sub "demo-$role" --ttl 43200)
 	printf '  %-13s %s\n' "$role" "$tok"
 	[ "$role" = coordinator ] && COORD=$tok
+	[ "$role" = hotline ] && HOTLINE=$tok
 done < deploy/demo-roles.txt
+echo
+BASE="$BASE" HOTLINE_TOKEN="$HOTLINE" $PY deploy/demo-referral.py || true
 echo
 echo "Try:"
 echo "  curl -s $BASE/readyz"

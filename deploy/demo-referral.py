@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Show a referral flowing end to end on the demo task force: the demo
+hotline posts one (a fixed Idempotency-Key, so a second `make run` replays
+it), the worker matches it, and this prints where it stands and how to
+answer an offer. Env: BASE, HOTLINE_TOKEN."""
+import datetime
+import json
+import os
+import sys
+import time
+import urllib.request
+
+BASE = os.environ["BASE"]
+TOKEN = os.environ["HOTLINE_TOKEN"]
+
+
+def call(method, path, body=None, key=None):
+    req = urllib.request.Request(BASE + path, method=method,
+                                 data=json.dumps(body).encode() if body is not None else None)
+    req.add_header("Authorization", "Bearer " + TOKEN)
+    if body is not None:
+        req.add_header("Content-Type", "application/json")
+    if key:
+        req.add_header("Idempotency-Key", key)
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.load(r)
+
+
+expires = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=90))
+body = {
+    "client": {"age": 27, "gender": "female", "languages": ["es", "en"],
+               "trafficking_type": "labor",
+               "location": {"lat": 34.05, "lon": -118.25, "jurisdiction": "06037"},
+               "safe_contact_method": "text only, after 8pm"},
+    "needs": ["housing_emergency", "legal_representation_immigration", "case_management"],
+    "urgency": "urgent",
+    "consent": {"categories": ["needs", "case_details", "contact"],
+                "expires_at": expires.strftime("%Y-%m-%dT00:00:00Z"),
+                "form_reference": "HOTLINE-CONSENT-0001", "informed": True, "written": True,
+                "purpose": "referral to shelter, legal aid and case management"},
+    "notes": "Caller found through outreach; wants Spanish-speaking staff.",
+    "reference": "HL-DEMO-0001",
+}
+try:
+    ref = call("POST", "/v1/referrals", body, key="demo-referral-" + expires.strftime("%Y-%m"))
+    for _ in range(50):
+        ref = call("GET", "/v1/referrals/" + ref["id"])
+        if ref["status"] not in ("received", "matching"):
+            break
+        time.sleep(0.1)
+except Exception as e:  # the demo must never stop the service
+    print(f"  (demo referral not shown: {e})")
+    sys.exit(0)
+print(f"Demo referral {ref['id']} from the hotline: {ref['status']}")
+for n in ref["needs"]:
+    best = n.get("candidates", [{}])[0] if n.get("candidates") else {}
+    print(f"  need {n['code']:34s} {n['status']:10s} "
+          f"{('best: ' + best['organization']['name'] + ' score ' + str(best['score'])) if best else n.get('unmatched_reason', '')}")
+for o in ref["offers"]:
+    print(f"  offer {o['id']} to {o['organization']['name']} ({', '.join(o['needs'])}): {o['status']}")
+# The demo provider token belongs to Bridges, the case manager's to Safe Harbor.
+tokens = {"10000000-0000-4000-8000-000000000005": "provider",
+          "10000000-0000-4000-8000-000000000004": "case_manager"}
+for o in ref["offers"]:
+    role = tokens.get(o["organization"]["id"])
+    if role and o["status"] == "offered":
+        print(f"  accept the {o['organization']['name']} offer with the demo {role} token:")
+        print(f"    curl -s -X POST -H \"Authorization: Bearer $TOKEN\" "
+              f"{BASE}/v1/referrals/{ref['id']}/offers/{o['id']}/accept")
+        break
