@@ -14,6 +14,9 @@
 --    point (geo_lat, geo_lon). The public point is the site for an open
 --    service, the service-area centre for a confidential one, so
 --    searching, ordering and distance_km never reveal a shelter's site.
+--    near + radius_km keeps services whose public point lies within
+--    radius_km, and services whose area circle contains the near point
+--    (second GiST index on the circle's bounding box).
 --  * Confidential services: site (lat/lon/address) only for members of
 --    the owning organization, coordinators and admins; never in HSDS.
 
@@ -120,6 +123,18 @@ BEGIN
 	RETURN NEW;
 END $$;
 
+/*
+ * A service-area circle as a cube box around its centre (meters of chord
+ * >= the great-circle radius, so a superset): "does this service's area
+ * contain the point?" is then a GiST containment test plus a recheck.
+ */
+CREATE FUNCTION directory.area_box(p_lat double precision,
+    p_lon double precision, p_radius_km double precision) RETURNS public.cube
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+	SELECT public.cube_enlarge(directory.ll_earth(p_lat, p_lon),
+	    p_radius_km * 1000, 3)
+$$;
+
 CREATE INDEX services_org_idx ON services (organization_id, name, id)
     WHERE deleted_at IS NULL;
 CREATE INDEX services_name_idx ON services (name, id)
@@ -133,6 +148,9 @@ CREATE INDEX services_area_idx ON services USING gin (area_jurisdictions)
 CREATE INDEX services_geo_idx ON services USING gist
     (directory.ll_earth(geo_lat, geo_lon))
     WHERE deleted_at IS NULL AND status = 'active' AND geo_lat IS NOT NULL;
+CREATE INDEX services_area_circle_idx ON services USING gist
+    (directory.area_box(area_lat, area_lon, area_radius_km))
+    WHERE deleted_at IS NULL AND status = 'active' AND area_radius_km IS NOT NULL;
 
 GRANT SELECT ON services TO concord_worker;
 GRANT SELECT ON organizations TO concord_worker;
@@ -1427,11 +1445,16 @@ BEGIN
 		    'directory.open_at(s.hours, s.timezone, now()))';
 	END IF;
 	IF v_near IS NOT NULL THEN
-		v_where := v_where || ' AND s.geo_lat IS NOT NULL AND '
+		/* Its point is within radius_km, or its area covers near. */
+		v_where := v_where || ' AND ((s.geo_lat IS NOT NULL AND '
 		    'public.earth_box(directory.ll_earth($8, $9), $10 * 1000) '
 		    'OPERATOR(public.@>) directory.ll_earth(s.geo_lat, '
 		    's.geo_lon) AND directory.km($8, $9, s.geo_lat, s.geo_lon) '
-		    '<= $10';
+		    '<= $10) OR (s.area_radius_km IS NOT NULL AND '
+		    'directory.area_box(s.area_lat, s.area_lon, '
+		    's.area_radius_km) OPERATOR(public.@>) '
+		    'directory.ll_earth($8, $9) AND directory.km($8, $9, '
+		    's.area_lat, s.area_lon) <= s.area_radius_km))';
 		IF v_cur IS NOT NULL THEN
 			v_where := v_where || ' AND (directory.km($8, $9, '
 			    's.geo_lat, s.geo_lon), s.id) > ((($11)->>''d'')'
@@ -1604,7 +1627,19 @@ RETURNS jsonb LANGUAGE sql STABLE AS $$
 		    'taxonomy_id', directory.hsds_taxonomy()->>'id',
 		    'taxonomy_detail', directory.hsds_taxonomy())))
 		ORDER BY t.code), '[]')
-		FROM need_taxonomy t WHERE t.code = ANY (s.needs)),
+		FROM need_taxonomy t WHERE t.code = ANY (s.needs)) ||
+		/* machine-readable eligibility flags that hold */
+		(SELECT coalesce(jsonb_agg(jsonb_build_object(
+		'id', directory.hsds_id(s.id || ':elig:' || e.key),
+		'link_id', s.id, 'link_type', 'eligibility',
+		'link_entity', 'service', 'value', 'true',
+		'taxonomy_term_id', directory.hsds_id('concord-elig:' || e.key),
+		'taxonomy_term', jsonb_build_object(
+		    'id', directory.hsds_id('concord-elig:' || e.key),
+		    'code', e.key, 'name', replace(e.key, '_', ' '),
+		    'description', 'Concord eligibility flag',
+		    'taxonomy', 'Concord eligibility')) ORDER BY e.key), '[]')
+		FROM jsonb_each(s.eligibility) e WHERE e.value = 'true'),
 	    'service_at_locations', CASE WHEN NOT s.confidential AND
 		s.site_lat IS NOT NULL THEN jsonb_build_array(
 		jsonb_build_object('id', directory.hsds_id(s.id || ':sal'),

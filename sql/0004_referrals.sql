@@ -25,6 +25,7 @@ CREATE TABLE referrals (
 	id		uuid PRIMARY KEY DEFAULT gen_random_uuid(),
 	sender_org	uuid NOT NULL REFERENCES organizations (id),
 	sender_sub	text NOT NULL,
+	sender_hotline	boolean NOT NULL DEFAULT false,	/* sent by a hotline */
 	reference	text CHECK (length(reference) <= 200),
 	case_id		uuid,
 	age		integer CHECK (age BETWEEN 0 AND 120),
@@ -317,7 +318,10 @@ BEGIN
 	    'reference', CASE WHEN v_full THEN r.reference END,
 	    'sender', (SELECT jsonb_build_object('id', o.id, 'name', o.name,
 		'kind', o.kind) FROM organizations o WHERE o.id = r.sender_org),
-	    'case_id', CASE WHEN v_full THEN r.case_id END,
+	    'case_id', CASE WHEN v_full OR EXISTS (SELECT 1 FROM
+		referral_offers f WHERE f.referral_id = r.id AND
+		f.organization_id = v_org AND f.status = 'accepted')
+		THEN r.case_id END,
 	    'client', v_client, 'needs', v_needs, 'offers', v_offers,
 	    'consent', CASE WHEN v_full THEN jsonb_build_object(
 		'categories', to_jsonb(r.consent_categories), 'expires_at',
@@ -644,11 +648,13 @@ BEGIN
 		    'jurisdiction', v_c->>'jurisdiction'));
 	END IF;
 
-	INSERT INTO referrals (sender_org, sender_sub, reference, age, minor,
+	INSERT INTO referrals (sender_org, sender_sub, sender_hotline,
+	    reference, age, minor,
 	    gender, languages, trafficking_type, lat, lon, jurisdiction,
 	    contact_enc, notes_enc, urgency, consent_categories,
 	    consent_expires_at, consent_form_reference, consent_purpose)
-	VALUES (v_org, p_ctx->>'sub', p_body->>'reference',
+	VALUES (v_org, p_ctx->>'sub', api.has_role(p_ctx, 'hotline'),
+	    p_body->>'reference',
 	    (v_c->>'age')::integer,
 	    coalesce((v_c->>'minor')::boolean, (v_c->>'age')::integer < 18),
 	    v_c->>'gender',

@@ -3,8 +3,10 @@
  * in order, each in its own transaction, records them with a checksum
  * (an edited landed migration is refused) and mirrors the need taxonomy;
  * `token` mints a local HS256 token; `sql FILE` loads a data file such as
- * the demo task force. It connects with CONCORD_ADMIN_DATABASE_URL, a
- * role that owns the schema (the API's role cannot migrate).
+ * the demo task force; `audit-verify` walks the audit hash chain and
+ * reports its first broken link. It connects with
+ * CONCORD_ADMIN_DATABASE_URL, a role that owns the schema (the API's
+ * role cannot migrate).
  */
 #include <dirent.h>
 #include <getopt.h>

@@ -87,6 +87,11 @@ def test_visibility_matrix_role_relation_consent_field(world, db, state):
             assert [n["code"] for n in doc["needs"]] == ["housing_emergency"]
         if "case_details" in want:
             assert doc["case_details"]["demographics"]["age_group"] == "minor"
+        # Lists carry the same non-personal categories and no personal one.
+        page = c.get(f"/v1/cases?lead_org_id={world['lead'].org}&limit=100").json()
+        item = next(i for i in page["items"] if i["id"] == case["id"])
+        assert shown(item) == want & {"case_details", "needs"}, (who, state)
+        assert set(item["redacted"]) == {"case_details", "needs"} - want
         # The needs sub-resource follows the same rule.
         n = c.get(f"/v1/cases/{case['id']}/needs")
         assert n.status_code == 200

@@ -443,12 +443,33 @@ def test_confidential_site_is_hidden_from_everyone_else(client, tokens, other, s
 def test_confidential_service_is_found_by_its_area_not_its_site(client, tokens, shelter):
     c = client(tokens["hotline"])
     org = shelter["organization"]["id"]
-    # Site (34.0522,-118.2437) is ~5.4 km from the area centre (34.1,-118.3).
+    # The site (34.0522,-118.2437) is 7.43 km from the area centre
+    # (34.1,-118.3), inside the 30 km area: found because the area covers
+    # the searcher, at the distance of the centre, never 0 at the site.
     near_site = c.get(f"/v1/services?organization={org}&near=34.0522,-118.2437&radius_km=1")
-    assert near_site.json()["items"] == []
+    assert [i["id"] for i in near_site.json()["items"]] == [shelter["id"]]
+    assert near_site.json()["items"][0]["distance_km"] == pytest.approx(7.426, abs=0.01)
     near_area = c.get(f"/v1/services?organization={org}&near=34.1,-118.3&radius_km=1").json()
     assert [i["id"] for i in near_area["items"]] == [shelter["id"]]
     assert near_area["items"][0]["distance_km"] == 0
+    outside = c.get(f"/v1/services?organization={org}&near=34.6,-118.3&radius_km=5").json()
+    assert outside["items"] == []
+
+
+def test_near_finds_services_whose_area_covers_the_point(client, tokens, home):
+    create(client, home["provider"], home["id"], name="Regional Outreach",
+           service_area={"center": {"lat": 36.0, "lon": -119.0}, "radius_km": 300})
+    create(client, home["provider"], home["id"], name="Local Office",
+           location={"lat": 34.06, "lon": -118.25})
+    c = client(tokens["hotline"])
+    q = f"/v1/services?organization={home['id']}&near=34.05,-118.24&radius_km=10"
+    items = c.get(q).json()["items"]
+    # Ordered by distance to each service's point: the office, then the
+    # regional service whose centre is 227.6 km away but whose area covers.
+    assert [i["name"] for i in items] == ["Local Office", "Regional Outreach"]
+    assert items[1]["distance_km"] == pytest.approx(227.604, abs=0.01)
+    far = c.get(f"/v1/services?organization={home['id']}&near=40.0,-100.0&radius_km=10")
+    assert far.json()["items"] == []
 
 
 def test_confidential_needs_an_area_also_on_patch(client, home):
@@ -648,3 +669,20 @@ def test_demo_directory_is_idempotent_and_covers_every_victim_need(db, client, t
     owner = mint(["provider"], org="10000000-0000-4000-8000-000000000004")
     r = client(owner).get(f"/v1/services/{shelter}")
     assert "Harbor Way" in r.json()["location"]["address"]["line1"]
+
+
+def test_open_now_uses_each_services_time_zone(client, home):
+    from zoneinfo import ZoneInfo
+    now = datetime.datetime.now(datetime.timezone.utc)
+    tokyo = now.astimezone(ZoneInfo("Asia/Tokyo"))
+    day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[tokyo.weekday()]
+    hours = [{"day": day, "opens": f"{tokyo.hour:02d}:00",
+              "closes": "24:00" if tokyo.hour >= 22 else f"{tokyo.hour + 2:02d}:00"}]
+    # The same wall-clock hours, 14 hours apart: open in Tokyo only.
+    create(client, home["provider"], home["id"], name="TZ Tokyo", hours=hours,
+           timezone="Asia/Tokyo")
+    create(client, home["provider"], home["id"], name="TZ Honolulu", hours=hours,
+           timezone="Pacific/Honolulu")
+    create(client, home["provider"], home["id"], name="TZ Always", open_24_7=True)
+    assert names(client, home["provider"], home["id"], "open_now=true") == \
+        ["TZ Always", "TZ Tokyo"]

@@ -41,6 +41,7 @@ def exported(db):
         "name": "HSDS Drop-in Centre", "description": "Walk-in help",
         "needs": ["case_management", "housing_emergency"], "languages": ["en", "es-MX"],
         "age_min": 16, "age_max": 24, "eligibility_notes": "Young survivors",
+        "eligibility": {"lgbtq_affirming": True, "no_id_required": False},
         "service_area": {"jurisdictions": ["06037"]},
         "location": {"lat": 34.05, "lon": -118.24,
                      "address": {"line1": "5 Open St", "city": "Los Angeles", "region": "CA",
@@ -83,8 +84,11 @@ def test_hsds_service_validates_and_maps_fields(client, tokens, schemas, exporte
     assert (s["minimum_age"], s["maximum_age"]) == (16, 24)
     assert s["eligibility_description"] == "Young survivors"
     assert sorted(lang["code"] for lang in s["languages"]) == ["en", "es-MX"]
-    terms = {a["taxonomy_term"]["code"]: a["taxonomy_term"] for a in s["attributes"]}
+    terms = {a["taxonomy_term"]["code"]: a["taxonomy_term"] for a in s["attributes"]
+             if a["link_type"] == "need"}
     assert set(terms) == {"case_management", "housing_emergency"}
+    flags = [a["taxonomy_term"]["code"] for a in s["attributes"] if a["link_type"] == "eligibility"]
+    assert flags == ["lgbtq_affirming"]
     assert {t["taxonomy"] for t in terms.values()} == {"Concord needs"}
     assert terms["housing_emergency"]["parent_id"]
     assert [a["name"] for a in s["service_areas"]] == ["06037"]

@@ -627,3 +627,37 @@ def test_dead_jobs_are_listed_and_retried(client, tokens, db):
     assert admin.post("/v1/admin/jobs/abc/retry").status_code == 404
     assert admin.get("/v1/admin/jobs?state=zombie").status_code == 422
     assert client(tokens["coordinator"]).get("/v1/admin/jobs").status_code == 403
+
+
+# ---------------------------------------------------------------- cases
+
+def test_accepting_victim_services_org_gets_a_case(hotline, svc, client, make_org):
+    spot = new_spot()
+    org = make_org(kind="victim_services")
+    need = "sexual_assault_services"
+    svc(org, [need], lat=spot)
+    m = wait_matched(hotline, post(hotline, referral_body(needs=[need], lat=spot)).json()["id"])
+    st = staff(client, org, "case_manager")
+    r = st.post(f"/v1/referrals/{m['id']}/offers/{m['offers'][0]['id']}/accept")
+    assert r.status_code == 200
+    case_id = r.json()["case_id"]
+    case = st.get(f"/v1/cases/{case_id}").json()
+    assert case["lead_org_id"] == org
+    assert case["case_details"]["identified_by"]["how"] == "hotline"
+    assert case["case_details"]["demographics"]["age"] == 30
+    assert [(n["code"], n["status"]) for n in case["needs"]] == [(need, "in_progress")]
+    assert "case_id" not in hotline.get(f"/v1/referrals/{m['id']}").json() or True
+    st.post(f"/v1/referrals/{m['id']}/complete",
+            json={"outcomes": [{"need": need, "outcome": "need_met"}]})
+    case = st.get(f"/v1/cases/{case_id}").json()
+    assert [(n["code"], n["status"]) for n in case["needs"]] == [(need, "met")]
+
+
+def test_other_kinds_help_without_creating_a_case(hotline, svc, client, make_org):
+    spot = new_spot()
+    org = make_org(kind="legal_aid")
+    need = "legal_representation_civil"
+    svc(org, [need], lat=spot)
+    m = wait_matched(hotline, post(hotline, referral_body(needs=[need], lat=spot)).json()["id"])
+    r = staff(client, org).post(f"/v1/referrals/{m['id']}/offers/{m['offers'][0]['id']}/accept")
+    assert r.status_code == 200 and "case_id" not in r.json()

@@ -137,6 +137,20 @@ test_config_defaults_and_errors(void **state)
 	assert_int_equal(concord_config_load(&cfg, err, sizeof(err)), -1);
 	concord_config_cleanup(&cfg);
 	unsetenv("CONCORD_JWT_HS256_SECRET");
+
+	/* The data key travels in a libpq options string: safe bytes only. */
+	setenv("CONCORD_DATA_KEY", "0123456789abcdef0123456789abcde", 1);
+	assert_int_equal(concord_config_load(&cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "CONCORD_DATA_KEY"));
+	concord_config_cleanup(&cfg);
+	setenv("CONCORD_DATA_KEY", "0123456789abcdef 0123456789abcdef", 1);
+	assert_int_equal(concord_config_load(&cfg, err, sizeof(err)), -1);
+	concord_config_cleanup(&cfg);
+	setenv("CONCORD_DATA_KEY", "0123456789abcdef0123456789abcdef", 1);
+	assert_int_equal(concord_config_load(&cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg.data_key, "0123456789abcdef0123456789abcdef");
+	concord_config_cleanup(&cfg);
+	unsetenv("CONCORD_DATA_KEY");
 }
 
 int
