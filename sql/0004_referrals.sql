@@ -154,11 +154,15 @@ BEGIN
 	RETURN k;
 END $$;
 
+/*
+ * Encrypt with the data key. The key is random and long, so no key
+ * stretching (s2k-mode=1): iterated S2K would cost ~0.5 ms per value.
+ */
 CREATE FUNCTION referral.seal(p_text text) RETURNS bytea
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql VOLATILE AS $$
 	SELECT CASE WHEN p_text IS NULL THEN NULL
 	    ELSE pgp_sym_encrypt(p_text, referral.data_key(),
-	    'cipher-algo=aes256') END
+	    'cipher-algo=aes256, s2k-mode=1') END
 $$;
 
 CREATE FUNCTION referral.unseal(p_data bytea) RETURNS text
