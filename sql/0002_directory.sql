@@ -135,8 +135,8 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
 	    p_radius_km * 1000, 3)
 $$;
 
-CREATE INDEX services_org_idx ON services (organization_id, name, id)
-    WHERE deleted_at IS NULL;
+/* Not partial: it also serves the foreign key from organizations. */
+CREATE INDEX services_org_idx ON services (organization_id, name, id);
 CREATE INDEX services_name_idx ON services (name, id)
     WHERE deleted_at IS NULL AND status = 'active';
 CREATE INDEX services_need_idx ON services USING gin (need_cover)
