@@ -686,3 +686,29 @@ def test_open_now_uses_each_services_time_zone(client, home):
     create(client, home["provider"], home["id"], name="TZ Always", open_24_7=True)
     assert names(client, home["provider"], home["id"], "open_now=true") == \
         ["TZ Always", "TZ Tokyo"]
+
+
+def test_patch_accepts_merge_patch_media_type(client, home):
+    s = create(client, home["provider"], home["id"], languages=["en", "fr"]).json()
+    r = client(home["provider"]).patch(
+        f"/v1/services/{s['id']}", data='{"languages": ["uk"], "age_max": 25}',
+        headers={"If-Match": '"1"', "Content-Type": "application/merge-patch+json"})
+    assert r.status_code == 200
+    assert r.json()["languages"] == ["uk"] and r.json()["age_max"] == 25
+    r = client(home["provider"]).patch(f"/v1/services/{s['id']}", data="name=x",
+                                       headers={"If-Match": '"2"',
+                                                "Content-Type": "text/plain"})
+    assert r.status_code == 415
+
+
+def test_organization_list_filters_by_status_and_kinds(client, tokens, make_org):
+    code = "S" + uuid.uuid4().hex[:6]
+    a = make_org(kind="ngo", name=f"A {code}", jurisdictions=(code,))
+    b = make_org(kind="health", name=f"B {code}", jurisdictions=(code,), status="inactive")
+    c = make_org(kind="legal_aid", name=f"C {code}", jurisdictions=(code,))
+    cl = client(tokens["prosecutor"])
+    ids = lambda q: [o["id"] for o in cl.get(f"/v1/organizations?jurisdiction={code}&{q}").json()["items"]]
+    assert ids("status=inactive") == [b]
+    assert ids("status=active") == [a, c]
+    assert ids("kind=ngo,health") == [a, b]
+    assert ids("kind=ngo&kind=legal_aid") == [a, c]

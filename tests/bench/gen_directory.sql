@@ -78,7 +78,7 @@ FROM generate_series(1, 100000) g,
 	m.lon + (random() - 0.5) * 1.6 * (1 + (g % 3)) AS lon
 	FROM bench_metro m WHERE m.n = (g * 37) % 50) p;
 COMMIT;
-ANALYZE organizations;
-ANALYZE services;
+VACUUM (ANALYZE) organizations;
+VACUUM (ANALYZE) services;
 SELECT count(*) AS bench_services FROM services s JOIN organizations o
     ON o.id = s.organization_id WHERE 'bench' = ANY (o.jurisdictions);
