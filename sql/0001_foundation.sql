@@ -199,7 +199,7 @@ BEGIN
 			    p_ctx)::text;
 		ELSIF v_state IN ('23514', '23502', '23503', '22P02',
 		    '22007', '22008', '22003', '22001', '22023', '2201G',
-		    '22P05', '22004', '22012') THEN
+		    '22P05', '22004', '22012') OR v_state LIKE '22%' THEN
 			status := 422;
 			body := api.problem(422, 'validation-error',
 			    'A value is out of range or of the wrong type' ||

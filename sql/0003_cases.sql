@@ -1088,15 +1088,14 @@ BEGIN
 	    AND (v_since IS NULL OR x.updated_at >= v_since)
 	    AND (v_coord OR x.id IN (SELECT v.case_id FROM case_visible_orgs v
 	        WHERE v.org_id = v_org))
-	    AND (v_need IS NULL OR EXISTS (SELECT 1 FROM case_needs n
-	        WHERE n.case_id = x.id AND n.code = v_need))
+	    AND (v_need IS NULL OR (EXISTS (SELECT 1 FROM case_needs n
+	        WHERE n.case_id = x.id AND n.code = v_need) AND 'needs' = ANY (
+	        api.case_categories(p_ctx, x.id, x.lead_org, v_org))))
 	    ORDER BY x.seq LIMIT v_limit + 1 LOOP
 		v_n := v_n + 1;
 		EXIT WHEN v_n > v_limit;
 		v_last := c.seq;
 		v_cats := api.case_categories(p_ctx, c.id, c.lead_org, v_org);
-		-- A need filter must not reveal needs the caller cannot see.
-		CONTINUE WHEN v_need IS NOT NULL AND NOT ('needs' = ANY (v_cats));
 		v_items := v_items || api.case_doc(c, v_cats, true);
 		PERFORM api.audit(p_ctx, 'list', 'case', c.id, array_remove(
 		    array_remove(array_remove(v_cats, 'identity'), 'contact'),

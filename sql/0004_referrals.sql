@@ -171,6 +171,18 @@ LANGUAGE sql STABLE AS $$
 	    ELSE pgp_sym_decrypt(p_data, referral.data_key()) END
 $$;
 
+/*
+ * A timestamp from a date or RFC 3339 text, or NULL when PostgreSQL
+ * cannot read it (a month 13, an offset +99:99): never raises.
+ */
+CREATE FUNCTION api.try_ts_any(p_text text) RETURNS timestamptz
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+	RETURN p_text::timestamptz;
+EXCEPTION WHEN OTHERS THEN
+	RETURN NULL;
+END $$;
+
 CREATE FUNCTION referral.q(p_args jsonb, p_name text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
 	SELECT CASE jsonb_typeof(p_args->'query'->p_name)
@@ -754,9 +766,9 @@ BEGIN
 	    'in_progress,completed,cancelled,unmatched}'::text[]) THEN
 		e := e || api.err('status', 'is not a referral status');
 	END IF;
-	IF v_since IS NOT NULL AND v_since !~
+	IF v_since IS NOT NULL AND (v_since !~
 	    '^\d{4}-\d\d-\d\d(T\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?)?$'
-	    THEN
+	    OR api.try_ts_any(v_since) IS NULL) THEN
 		e := e || api.err('since', 'must be an RFC 3339 date or time');
 	END IF;
 	IF v_cur IS NOT NULL THEN
@@ -797,12 +809,14 @@ BEGIN
 END $$;
 
 /* Load an offer of this referral addressed to the caller's org (404). */
-CREATE FUNCTION referral.offer_for_caller(p_ctx jsonb, p_args jsonb)
-RETURNS referral_offers
+CREATE FUNCTION referral.offer_for_caller(p_ctx jsonb,
+    p_args jsonb) RETURNS referral_offers
 LANGUAGE plpgsql AS $$
 DECLARE
 	f referral_offers;
 BEGIN
+	PERFORM 1 FROM referrals WHERE id = (p_args->'path'->>'id')::uuid
+	    FOR UPDATE;
 	SELECT * INTO f FROM referral_offers WHERE id = (p_args->'path'->>
 	    'oid')::uuid AND referral_id = (p_args->'path'->>'id')::uuid
 	    FOR UPDATE;
@@ -857,7 +871,8 @@ BEGIN
 	    status IN ('pending', 'offered') ORDER BY position LOOP
 		SELECT rc.*, s.response_time_hours INTO c
 		FROM referral_candidates rc JOIN services s ON
-		    s.id = rc.service_id
+		    s.id = rc.service_id JOIN organizations o ON
+		    o.id = s.organization_id AND o.status = 'active'
 		WHERE rc.referral_need_id = n.id AND s.deleted_at IS NULL AND
 		    s.status = 'active' AND s.accepts_referrals AND (n.waitlist
 		    OR s.capacity_total IS NULL OR s.capacity_available > 0)
@@ -1136,6 +1151,7 @@ CREATE FUNCTION api.admin_jobs(p_ctx jsonb, p_args jsonb, p_body jsonb,
 LANGUAGE plpgsql STABLE AS $$
 #variable_conflict use_column
 DECLARE
+	v_org	uuid := api.require_org(p_ctx);
 	v_st	text := referral.q(p_args, 'state');
 	v_kind	text := referral.q(p_args, 'kind');
 	v_lim	text := referral.q(p_args, 'limit');
@@ -1171,7 +1187,8 @@ CREATE FUNCTION api.admin_job_retry(p_ctx jsonb, p_args jsonb, p_body jsonb,
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
-	j jobs;
+	v_org	uuid := api.require_org(p_ctx);
+	j	jobs;
 BEGIN
 	SELECT * INTO j FROM jobs WHERE id = (p_args->'path'->>'id')::bigint
 	    FOR UPDATE;
@@ -1459,11 +1476,12 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
 	f	referral_offers;
 BEGIN
+	PERFORM 1 FROM referrals WHERE id = (SELECT referral_id FROM
+	    referral_offers WHERE id = p_offer) FOR UPDATE;
 	SELECT * INTO f FROM referral_offers WHERE id = p_offer FOR UPDATE;
 	IF f.id IS NULL OR f.status <> 'offered' OR f.expires_at > now() THEN
 		RETURN '{}';
 	END IF;
-	PERFORM 1 FROM referrals WHERE id = f.referral_id FOR UPDATE;
 	UPDATE referral_offers SET status = 'expired' WHERE id = f.id;
 	UPDATE referral_needs SET status = 'pending', updated_at = now()
 	    WHERE id = ANY (f.need_ids) AND status = 'offered';

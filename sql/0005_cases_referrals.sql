@@ -71,6 +71,22 @@ BEGIN
 	UPDATE cases SET updated_at = now() WHERE id = p_case;
 END $$;
 
+/*
+ * The categories a referral's consent may record on its case. Only the
+ * lead organization records consents for personal data (identity,
+ * contact, location): a referral about an existing case sent by anyone
+ * else carries case_details and needs at most. A case born from this
+ * referral's inline profile holds only what the sender sent itself.
+ */
+CREATE FUNCTION referral.grantable(r referrals) RETURNS text[]
+LANGUAGE sql STABLE AS $$
+	SELECT CASE WHEN c.lead_org = r.sender_org OR c.created_at >=
+	    r.created_at THEN r.consent_categories
+	    ELSE ARRAY(SELECT x FROM unnest(r.consent_categories) x
+	    WHERE x IN ('case_details', 'needs')) END
+	FROM cases c WHERE c.id = r.case_id
+$$;
+
 CREATE OR REPLACE FUNCTION referral.case_profile(p_ctx jsonb, p_case uuid)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE AS $$
@@ -79,7 +95,10 @@ DECLARE
 	c	cases;
 BEGIN
 	SELECT * INTO c FROM cases WHERE id = p_case;
-	IF c.id IS NULL OR NOT api.case_visible(p_ctx, p_case, v_org) OR
+	IF c.id IS NULL OR NOT coalesce(p_ctx->'roles' ?| ARRAY['admin',
+	    'coordinator', 'case_manager', 'provider', 'investigator',
+	    'prosecutor'], false) OR
+	    NOT api.case_visible(p_ctx, p_case, v_org) OR
 	    NOT ('case_details' = ANY (api.case_categories(p_ctx, c.id,
 	    c.lead_org, v_org))) THEN
 		PERFORM api.fail(422, 'validation-error', 'No visible case has '
@@ -109,6 +128,7 @@ DECLARE
 	r	referrals;
 	f	referral_offers;
 	c	cases;
+	k	consents;
 	v_kind	text;
 BEGIN
 	SELECT * INTO r FROM referrals WHERE id = p_referral FOR UPDATE;
@@ -143,10 +163,13 @@ BEGIN
 		INSERT INTO consents (case_id, categories, shared_with_org,
 		    purpose, informed, written, form_ref, granted_at,
 		    expires_at, recorded_by, recorded_by_org)
-		VALUES (r.case_id, r.consent_categories, f.organization_id,
+		VALUES (r.case_id, referral.grantable(r), f.organization_id,
 		    coalesce(r.consent_purpose, 'referral'), true, true,
 		    r.consent_form_reference, least(r.created_at, now()),
-		    r.consent_expires_at, r.sender_sub, r.sender_org);
+		    r.consent_expires_at, r.sender_sub, r.sender_org)
+		    RETURNING * INTO k;
+		PERFORM api.audit(p_ctx, 'create', 'consent', k.id,
+		    k.categories);
 	END IF;
 	FOR x IN SELECT n.need_code FROM referral_needs n
 	    WHERE n.id = ANY (f.need_ids) ORDER BY n.position LOOP
