@@ -257,9 +257,18 @@ DECLARE
 	v_org		uuid := api.ctx_org(p_ctx);
 	v_full		boolean := v_rel IN ('coordinator', 'sender');
 	v_consent	boolean := r.consent_expires_at > now();
+	/*
+	 * An offered organization sees the client only while its offer is
+	 * open or accepted: after declining, expiring or being withdrawn it
+	 * keeps its own offer's status and nothing about the person.
+	 */
 	v_cats		text[] := CASE WHEN v_full THEN
 			    '{identity,contact,location,case_details,needs}'
-			    WHEN v_consent THEN r.consent_categories
+			    WHEN v_consent AND EXISTS (SELECT 1 FROM
+			    referral_offers o WHERE o.referral_id = r.id AND
+			    o.organization_id = api.ctx_org(p_ctx) AND
+			    o.status IN ('offered', 'accepted'))
+			    THEN r.consent_categories
 			    ELSE '{}' END;
 	v_redacted	text[] := '{}';
 	v_client	jsonb := '{}';

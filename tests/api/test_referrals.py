@@ -661,3 +661,16 @@ def test_other_kinds_help_without_creating_a_case(hotline, svc, client, make_org
     m = wait_matched(hotline, post(hotline, referral_body(needs=[need], lat=spot)).json()["id"])
     r = staff(client, org).post(f"/v1/referrals/{m['id']}/offers/{m['offers'][0]['id']}/accept")
     assert r.status_code == 200 and "case_id" not in r.json()
+
+
+def test_a_declining_org_no_longer_sees_the_client(offered):
+    base = f"/v1/referrals/{offered['id']}"
+    before = offered["staff"].get(base).json()
+    assert before["client"]["age"] == 30
+    r = offered["staff"].post(f"{base}/offers/{offered['oid']}/decline", json={"reason": "full"})
+    assert r.status_code == 200
+    for doc in (r.json(), offered["staff"].get(base).json()):
+        assert doc["client"] == {}
+        assert sorted(doc["redacted"]) == ["case_details", "contact", "location", "needs"]
+        assert [(o["id"], o["status"]) for o in doc["offers"]] == [(offered["oid"], "declined")]
+        assert doc["offers"][0]["decline_reason"] == "full"
