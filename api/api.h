@@ -57,8 +57,12 @@ struct api_call {
 	json_t			*extra;		/* saved result, decref'd */
 	const char		*raw_sql;	/* api_db_raw(): no-param query */
 	int			 scratch;	/* handler's own small state */
+	int			 orgcheck;	/* ORGCHECK_* for C routes */
 	u_int64_t		 t0;
 };
+
+#define ORGCHECK_NONE		0
+#define ORGCHECK_PENDING	1
 
 #define API_SQL_IDLE		0
 #define API_SQL_QUERY		1
@@ -111,6 +115,14 @@ void	api_signal_jobs(json_t *);
 
 /* Readiness of Redis, synchronous with a short timeout (health.c). */
 int	api_redis_ping(void);
+
+/*
+ * Routes served from C never reach api.require_org(): check the token's
+ * organization is active (cached per worker for ORGCACHE_TTL_MS).
+ * Returns 1 when the handler may run now, or 0 with the Kore result to
+ * return in *result (a response was sent, or the check is under way).
+ */
+int	api_orgcheck(struct http_request *, struct api_call *, int *);
 
 /* The Kore entry point (router.c). */
 int	concord_dispatch(struct http_request *);

@@ -395,6 +395,7 @@ int
 concord_dispatch(struct http_request *req)
 {
 	struct api_call	*c = req->hdlr_extra;
+	int		 r;
 
 	if (c == NULL) {
 		c = http_state_create(req, sizeof(*c), router_call_free);
@@ -404,7 +405,12 @@ concord_dispatch(struct http_request *req)
 		    !router_query(req, c) || !router_body(req, c))
 			return (KORE_RESULT_OK);
 	}
-	if (c->route->handler != NULL)
+	if (c->route->handler != NULL) {
+		/* SQL routes check the org themselves (api.require_org). */
+		if (!(c->route->flags & ROUTE_PUBLIC) &&
+		    !api_orgcheck(req, c, &r))
+			return (r);
 		return (c->route->handler(req, c));
+	}
 	return (api_db_call(req, c, c->route->sqlfn));
 }

@@ -228,6 +228,16 @@ BEGIN
 	    WHERE o.id = v_org));
 END $$;
 
+-- For routes served from C: 200 when the token's org is active, else 403.
+CREATE FUNCTION api.org_status(p_ctx jsonb, p_args jsonb, p_body jsonb,
+    OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+	PERFORM api.require_org(p_ctx);
+	status := 200;
+	body := '{}';
+END $$;
+
 -- GET /v1/admin/debug/sleep?ms=N (only with CONCORD_DEBUG_ROUTES=1).
 CREATE FUNCTION api.debug_sleep(p_ctx jsonb, p_args jsonb, p_body jsonb,
     OUT status integer, OUT body jsonb, OUT headers jsonb)

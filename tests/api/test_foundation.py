@@ -272,3 +272,19 @@ def test_debug_sleep_validates_ms(client, tokens):
 def test_head_is_served_for_get_routes(anon):
     r = requests.head(f"{BASE}/livez", timeout=5)
     assert r.status_code == 200
+
+
+def test_deactivating_an_org_reaches_routes_served_from_memory(client, make_org, db):
+    org = make_org(kind="ngo")
+    c = client(mint(["provider"], org=org))
+    assert c.get("/v1/taxonomy/needs").status_code == 200
+    with db.cursor() as cur:
+        cur.execute("UPDATE organizations SET status = 'inactive' WHERE id = %s", (org,))
+    deadline = time.time() + 8          # the per-worker cache lives 5 s
+    while time.time() < deadline:
+        if c.get("/v1/taxonomy/needs").status_code == 403:
+            break
+        time.sleep(0.25)
+    r = c.get("/v1/taxonomy/needs")
+    assert r.status_code == 403
+    assert r.json()["type"] == "urn:concord:problem:unknown-organization"

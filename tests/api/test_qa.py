@@ -155,10 +155,6 @@ def test_case_list_need_filter_leaks_nothing_about_hidden_needs(make_org):
     assert r.json() == {"items": [], "next_cursor": None}
 
 
-@pytest.mark.xfail(strict=True, reason="C-only routes (taxonomy, admin "
-                   "routes) never ask PostgreSQL whether the token's org is "
-                   "active; needs a design decision (a cached org check in "
-                   "the router)")
 def test_inactive_org_is_403_on_c_only_routes(client, make_org):
     org = make_org(status="inactive")
     assert client(mint(["analyst"], org=org)).get(
