@@ -14,11 +14,13 @@
 
 #define ORGCACHE_SIZE		256
 #define ORGCACHE_TTL_MS		5000
+#define ORGCACHE_REFRESH_MS	2000
 
 struct orgcache_entry {
 	char		org[AUTH_ORG_LEN];
 	u_int64_t	expires;
 	int		active;
+	u_int64_t	refreshing;	/* until then one request asks PostgreSQL */
 };
 
 static struct orgcache_entry	orgcache[ORGCACHE_SIZE];
@@ -43,12 +45,14 @@ orgcheck_done(struct http_request *req, struct api_call *c, int status,
 	(void)hdrs;
 	c->done = NULL;
 	c->orgcheck = ORGCHECK_NONE;
+	e = orgcache_slot(c->id.org);
+	if (strcmp(e->org, c->id.org) == 0)
+		e->refreshing = 0;
 	if (status != 200 && status != 403) {
 		/* Not an answer about the org (e.g. 503): pass it on. */
 		return (api_respond(req, status, "application/problem+json",
 		    body, body != NULL ? strlen(body) : 0));
 	}
-	e = orgcache_slot(c->id.org);
 	snprintf(e->org, sizeof(e->org), "%s", c->id.org);
 	e->active = status == 200;
 	e->expires = kore_time_ms() + ORGCACHE_TTL_MS;
@@ -70,7 +74,12 @@ api_orgcheck(struct http_request *req, struct api_call *c, int *result)
 	if (!c->authed || c->id.org[0] == '\0')
 		return (1);
 	e = orgcache_slot(c->id.org);
-	if (strcmp(e->org, c->id.org) == 0 && e->expires > kore_time_ms()) {
+	/*
+	 * A fresh answer, or a stale one while another request refreshes
+	 * it: a burst from one organization costs one query, not one each.
+	 */
+	if (strcmp(e->org, c->id.org) == 0 && (e->expires > kore_time_ms() ||
+	    e->refreshing > kore_time_ms())) {
 		if (e->active)
 			return (1);
 		*result = api_problem(req, 403, "unknown-organization", NULL,
@@ -78,6 +87,9 @@ api_orgcheck(struct http_request *req, struct api_call *c, int *result)
 		    "organization.", NULL);
 		return (0);
 	}
+	/* Bounded, so a refresher whose client went away cannot pin it. */
+	if (strcmp(e->org, c->id.org) == 0)
+		e->refreshing = kore_time_ms() + ORGCACHE_REFRESH_MS;
 	c->orgcheck = ORGCHECK_PENDING;
 	c->done = orgcheck_done;
 	*result = api_db_call(req, c, "org_status");
