@@ -2159,6 +2159,20 @@ BEGIN
 		PERFORM api.fail(403, 'not-on-investigation', 'Only agencies on '
 		    'the investigation or a coordinator may change it.');
 	END IF;
+	/*
+	 * Who is on it decides who sees it and which consents can link
+	 * cases: only the lead agency or a coordinator changes membership.
+	 */
+	IF NOT v_coord AND v_org IS DISTINCT FROM i.lead_agency AND
+	    (p_body ? 'participating_agency_ids' OR p_body ?
+	    'prosecution_org_ids' OR p_body ? 'lead_agency_id') THEN
+		PERFORM api.fail(403, 'lead-agency-only', 'Only the lead agency '
+		    'or a coordinator may change who is on the investigation.',
+		    (SELECT jsonb_agg(api.err(k, 'only the lead agency may set '
+		    'it')) FROM jsonb_object_keys(p_body) k WHERE k IN
+		    ('participating_agency_ids', 'prosecution_org_ids',
+		    'lead_agency_id')));
+	END IF;
 	PERFORM api.fail_if(api.investigation_validate(p_body, false,
 	    v_coord));
 	PERFORM api.if_match(p_args, i.version);

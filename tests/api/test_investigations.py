@@ -127,3 +127,22 @@ def test_expired_or_revoked_consent_does_not_allow_a_link(cj, db):
     assert r.status_code == 404
     r = cj["coord"].c.post(links, json={"case_id": "nope"})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "case_id"
+
+
+def test_only_the_lead_agency_changes_who_is_on_it(cj):
+    inv = open_investigation(cj)
+    url = f"/v1/investigations/{inv['id']}"
+    etag = cj["state"].c.get(url).headers["etag"]
+    for body in ({"participating_agency_ids": [cj["state"].org, cj["other_police"].org]},
+                 {"prosecution_org_ids": []}, {"lead_agency_id": cj["state"].org}):
+        r = cj["state"].c.patch(url, json=body, headers={"If-Match": etag})
+        assert r.status_code == 403, body
+        assert r.json()["type"] == "urn:concord:problem:lead-agency-only"
+    assert cj["other_police"].c.get(url).status_code == 404
+    # A participating agency may still update the rest; the lead may add agencies.
+    r = cj["state"].c.patch(url, json={"suspects_identified": 3}, headers={"If-Match": etag})
+    assert r.status_code == 200
+    r = cj["police"].c.patch(url, json={"participating_agency_ids": [cj["state"].org,
+                             cj["other_police"].org]}, headers={"If-Match": r.headers["etag"]})
+    assert r.status_code == 200
+    assert cj["other_police"].c.get(url).status_code == 200
