@@ -1164,8 +1164,15 @@ DECLARE
 	v_st	text := referral.q(p_args, 'state');
 	v_kind	text := referral.q(p_args, 'kind');
 	v_lim	text := referral.q(p_args, 'limit');
-	e	jsonb := '[]';
+	e	jsonb := coalesce((SELECT jsonb_agg(api.err(k, 'is not a filter '
+		    'of this list')) FROM jsonb_object_keys(coalesce(
+		    p_args->'query', '{}')) k WHERE k <> ALL ('{state,kind,limit}'
+		    ::text[])), '[]');
 BEGIN
+	IF v_kind IS NOT NULL AND v_kind !~ '^[a-z][a-z._]{0,63}$' THEN
+		e := e || api.err('kind', 'must be a job kind such as '
+		    'referral.match');
+	END IF;
 	IF v_st IS NOT NULL AND v_st <> ALL ('{pending,running,done,dead}'
 	    ::text[]) THEN
 		e := e || api.err('state', 'must be pending, running, done or '

@@ -626,6 +626,9 @@ def test_dead_jobs_are_listed_and_retried(client, tokens, db):
     assert admin.post("/v1/admin/jobs/999999999/retry").status_code == 404
     assert admin.post("/v1/admin/jobs/abc/retry").status_code == 404
     assert admin.get("/v1/admin/jobs?state=zombie").status_code == 422
+    assert admin.get("/v1/admin/jobs?colour=red").status_code == 422
+    assert admin.get("/v1/admin/jobs?kind=%27x").status_code == 422
+    assert admin.get("/v1/admin/jobs?kind=referral.match&limit=5").status_code == 200
     assert client(tokens["coordinator"]).get("/v1/admin/jobs").status_code == 403
 
 
