@@ -176,15 +176,29 @@ if [ "$mode" = run ]; then
 	log "demo task force loaded"
 fi
 
-kore -f -n -r -c api/kore.conf &
-PIDS+=($!)
-"$WORKER_BIN" &
-PIDS+=($!)
+if [ "$mode" = test ]; then
+	# Keep the test report readable: service logs go to files, shown
+	# (their tail) only when something failed.
+	kore -f -n -r -c api/kore.conf > "$STATE/api.log" 2>&1 &
+	PIDS+=($!)
+	"$WORKER_BIN" > "$STATE/worker.log" 2>&1 &
+	PIDS+=($!)
+else
+	kore -f -n -r -c api/kore.conf &
+	PIDS+=($!)
+	"$WORKER_BIN" &
+	PIDS+=($!)
+fi
 
 BASE="http://$CONCORD_LISTEN"
 for i in $(seq 1 100); do
 	if curl -fsS "$BASE/readyz" >/dev/null 2>&1; then break; fi
-	if [ "$i" -eq 100 ]; then log "API did not become ready"; curl -sS "$BASE/readyz" || true; exit 1; fi
+	if [ "$i" -eq 100 ]; then
+		log "API did not become ready"
+		curl -sS "$BASE/readyz" || true
+		[ -f "$STATE/api.log" ] && tail -n 40 "$STATE/api.log"
+		exit 1
+	fi
 	sleep 0.2
 done
 log "API ready at $BASE"
@@ -211,6 +225,12 @@ if [ "$mode" = test ]; then
 	prc=$?
 	set -e
 	if [ $prc -ne 0 ]; then rc=1; fi
+	if [ $rc -ne 0 ]; then
+		for f in api worker; do
+			echo "---- last lines of the $f log ----"
+			tail -n 60 "$STATE/$f.log" || true
+		done
+	fi
 	exit $rc
 fi
 
