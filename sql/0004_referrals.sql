@@ -1308,7 +1308,8 @@ BEGIN
 		    deleted_at IS NULL) * 1000) @>
 		directory.ll_earth(s.area_lat, s.area_lon) AND
 		directory.km(r.lat, r.lon, s.area_lat, s.area_lon) <=
-		s.area_radius_km
+		s.area_radius_km AND
+		s.need_cover && (SELECT array_agg(need_code) FROM n)
 	    UNION
 	    SELECT s.id FROM services s, r
 	    WHERE r.jurisdiction IS NOT NULL AND s.area_jurisdictions &&
