@@ -183,13 +183,6 @@ EXCEPTION WHEN OTHERS THEN
 	RETURN NULL;
 END $$;
 
-CREATE FUNCTION referral.q(p_args jsonb, p_name text) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
-	SELECT CASE jsonb_typeof(p_args->'query'->p_name)
-	    WHEN 'array' THEN p_args->'query'->p_name->>-1
-	    ELSE p_args->'query'->>p_name END
-$$;
-
 /* Offer response window by urgency, capped by the service's promise. */
 CREATE FUNCTION referral.offer_window(p_urgency text, p_hours integer)
 RETURNS interval
@@ -748,10 +741,10 @@ DECLARE
 	v_org	uuid := api.require_org(p_ctx);
 	v_all	boolean := api.has_role(p_ctx, 'coordinator') OR
 		    api.has_role(p_ctx, 'admin');
-	v_lim	text := referral.q(p_args, 'limit');
-	v_st	text := referral.q(p_args, 'status');
-	v_since	text := referral.q(p_args, 'since');
-	v_cur	text := referral.q(p_args, 'cursor');
+	v_lim	text := api.query_text(p_args, 'limit');
+	v_st	text := api.query_text(p_args, 'status');
+	v_since	text := api.query_text(p_args, 'since');
+	v_cur	text := api.query_text(p_args, 'cursor');
 	v_ct	timestamptz;
 	v_cid	uuid;
 	v_n	integer;
@@ -1161,9 +1154,9 @@ LANGUAGE plpgsql STABLE AS $$
 #variable_conflict use_column
 DECLARE
 	v_org	uuid := api.require_org(p_ctx);
-	v_st	text := referral.q(p_args, 'state');
-	v_kind	text := referral.q(p_args, 'kind');
-	v_lim	text := referral.q(p_args, 'limit');
+	v_st	text := api.query_text(p_args, 'state');
+	v_kind	text := api.query_text(p_args, 'kind');
+	v_lim	text := api.query_text(p_args, 'limit');
 	e	jsonb := coalesce((SELECT jsonb_agg(api.err(k, 'is not a filter '
 		    'of this list')) FROM jsonb_object_keys(coalesce(
 		    p_args->'query', '{}')) k WHERE k <> ALL ('{state,kind,limit}'
