@@ -49,6 +49,7 @@ static int	 worker_run_one(PGconn *, int *);
 static int	 worker_job_exec(PGconn *, const char *, json_t *, json_t **,
 		    char *, size_t);
 static void	 worker_housekeeping(PGconn *);
+static void	 worker_redact(char *);
 static redisContext *worker_redis(void);
 static void	 worker_redis_wait(redisContext **);
 
@@ -149,6 +150,7 @@ worker_run_one(PGconn *pg, int *handled_id)
 			goto dberr;
 		PQclear(u);
 		snprintf(maxbuf, sizeof(maxbuf), "%d", cfg.job_max_attempts);
+		worker_redact(jerr);
 		p[1] = jerr[0] != '\0' ? jerr : "payload is not JSON";
 		p[2] = maxbuf;
 		u = db_exec(pg, SQL_FAIL, 3, p, err, sizeof(err));
@@ -183,6 +185,23 @@ out:
 	json_decref(payload);
 	json_decref(result);
 	return (rc);
+}
+
+/*
+ * Error texts kept in jobs.last_error (shown to admins) may quote the
+ * value that failed; blank out everything between double quotes.
+ */
+static void
+worker_redact(char *s)
+{
+	int	inq = 0;
+
+	for (; *s != '\0'; s++) {
+		if (*s == '"')
+			inq = !inq;
+		else if (inq)
+			*s = '.';
+	}
 }
 
 /* Once a minute: forget idempotency keys past their retention. */

@@ -64,3 +64,21 @@ def test_worker_heartbeat_is_fresh():
         pytest.skip("no heartbeat file configured")
     time.sleep(1.2)
     assert time.time() - os.path.getmtime(path) < 3
+
+
+def test_failed_job_error_text_quotes_no_values(db):
+    with db.cursor() as cur:
+        cur.execute("INSERT INTO jobs (kind, payload) VALUES ('referral.match', "
+                    "'{\"referral_id\": \"Rosa-Secret-Value\"}') RETURNING id")
+        job_id = cur.fetchone()[0]
+    deadline = time.time() + 10
+    err = None
+    while time.time() < deadline:
+        with db.cursor() as cur:
+            cur.execute("SELECT last_error FROM jobs WHERE id = %s", (job_id,))
+            err = cur.fetchone()[0]
+        if err:
+            break
+        time.sleep(0.05)
+    assert err and "uuid" in err
+    assert "Rosa-Secret-Value" not in err
