@@ -65,6 +65,6 @@ for o in ref["offers"]:
     role = tokens.get(o["organization"]["id"])
     if role and o["status"] == "offered":
         print(f"  accept the {o['organization']['name']} offer with the demo {role} token:")
-        print(f"    curl -s -X POST -H \"Authorization: Bearer $TOKEN\" "
+        print(f"    curl -s -X POST -d '' -H \"Authorization: Bearer $TOKEN\" "
               f"{BASE}/v1/referrals/{ref['id']}/offers/{o['id']}/accept")
         break
