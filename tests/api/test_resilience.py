@@ -238,3 +238,29 @@ def test_postgres_restart_under_load_is_survived(db, sender):
     # Every referral the API accepted gets matched: the worker reconnected.
     wait_all_matched(db, posted, 60)
     assert_matched_exactly_once(db, posted)
+
+
+def test_worker_once_drains_ready_jobs_and_exits(db):
+    with db.cursor() as cur:
+        cur.execute("INSERT INTO jobs (kind, payload, run_after) VALUES "
+                    "('ping', '{\"once\": true}', now()) RETURNING id")
+        job_id = cur.fetchone()[0]
+    p = subprocess.run([WORKER, "--once"], env=dict(os.environ, CONCORD_WORKER_HEARTBEAT=""),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    assert p.returncode == 0
+    with db.cursor() as cur:
+        cur.execute("SELECT state FROM jobs WHERE id = %s", (job_id,))
+        assert cur.fetchone()[0] == "done"
+
+
+def test_worker_stops_cleanly_on_sigterm():
+    w = start_worker()
+    time.sleep(1.0)
+    w.send_signal(signal.SIGTERM)
+    assert w.wait(timeout=15) == 0
+
+
+def test_worker_rejects_unknown_arguments():
+    p = subprocess.run([WORKER, "--bogus"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=30)
+    assert p.returncode == 2 and b"usage" in p.stderr
