@@ -146,6 +146,15 @@ concord_config_load(struct concord_config *cfg, char *err, size_t elen)
 	cfg->heartbeat_path = config_str("CONCORD_WORKER_HEARTBEAT", NULL);
 	cfg->openapi_path = config_str("CONCORD_OPENAPI_PATH",
 	    "openapi/openapi.yaml");
+	cfg->majority_languages = config_str("CONCORD_MAJORITY_LANGUAGES",
+	    "en");
+	if (strlen(cfg->majority_languages) > 64 ||
+	    strspn(cfg->majority_languages, "abcdefghijklmnopqrstuvwxyz,") !=
+	    strlen(cfg->majority_languages)) {
+		snprintf(err, elen, "CONCORD_MAJORITY_LANGUAGES is a comma "
+		    "list of lower-case primary language subtags");
+		goto out;
+	}
 	cfg->data_key = config_str("CONCORD_DATA_KEY", NULL);
 	/* It travels in a libpq options string: keep it to safe bytes. */
 	if (cfg->data_key != NULL && (strlen(cfg->data_key) < 32 ||
@@ -186,6 +195,7 @@ concord_config_cleanup(struct concord_config *cfg)
 	free(cfg->log_level);
 	free(cfg->heartbeat_path);
 	free(cfg->openapi_path);
+	free(cfg->majority_languages);
 	if (cfg->data_key != NULL) {
 		explicit_bzero(cfg->data_key, strlen(cfg->data_key));
 		free(cfg->data_key);

@@ -31,6 +31,7 @@ struct concord_config {
 	int	job_max_attempts;	/* worker: attempts before dead */
 	int	debug_routes;		/* CONCORD_DEBUG_ROUTES=1: test-only routes */
 	char	*openapi_path;		/* served at /openapi.yaml */
+	char	*majority_languages;	/* worker: "en,es" primary subtags */
 	char	*data_key;		/* personal-data key or NULL; secret */
 };
 

@@ -284,6 +284,8 @@ main(int argc, char **argv)
 {
 	struct sigaction	 sa;
 	PGconn			*pg = NULL;
+	PGresult		*r;
+	const char		*p1[1];
 	redisContext		*rc = NULL;
 	char			 err[512];
 	int			 once = 0, n = 0, id, backoff = 1;
@@ -324,6 +326,12 @@ main(int argc, char **argv)
 				continue;
 			}
 			backoff = 1;
+			/* The task force's majority languages, for matching. */
+			p1[0] = cfg.majority_languages;
+			if ((r = db_exec(pg, "SELECT set_config("
+			    "'concord.majority_languages', $1, false)", 1, p1,
+			    err, sizeof(err))) != NULL)
+				PQclear(r);
 		}
 		/* Drain what is ready, then wait for a wake-up or a second. */
 		while (!quit && (n = worker_run_one(pg, &id)) == 1)
