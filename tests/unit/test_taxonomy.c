@@ -133,6 +133,16 @@ test_config_defaults_and_errors(void **state)
 	concord_config_cleanup(&cfg);
 	unsetenv("CONCORD_WORKERS");
 
+	setenv("CONCORD_MAJORITY_LANGUAGES", "en; DROP", 1);
+	assert_int_equal(concord_config_load(&cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "CONCORD_MAJORITY_LANGUAGES"));
+	concord_config_cleanup(&cfg);
+	setenv("CONCORD_MAJORITY_LANGUAGES", "en,es", 1);
+	assert_int_equal(concord_config_load(&cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg.majority_languages, "en,es");
+	concord_config_cleanup(&cfg);
+	unsetenv("CONCORD_MAJORITY_LANGUAGES");
+
 	setenv("CONCORD_JWT_HS256_SECRET", "short", 1);
 	assert_int_equal(concord_config_load(&cfg, err, sizeof(err)), -1);
 	concord_config_cleanup(&cfg);
