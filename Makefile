@@ -6,9 +6,14 @@ KORE_FEATURES	:= $(shell cat /usr/share/kore/features 2>/dev/null)
 WARN		= -Wall -Wextra -Werror -Wstrict-prototypes \
 		  -Wmissing-prototypes -Wmissing-declarations -Wshadow \
 		  -Wpointer-arith -Wcast-qual -Wsign-compare
-SCHEMA_VERSION	:= $(shell ls sql/[0-9]*.sql 2>/dev/null | sed 's|.*/0*||; s|_.*||' | sort -n | tail -1)
+SCHEMA_VERSION	:= $(shell ls sql/migrations/[0-9]*.sql 2>/dev/null | sed 's|.*/0*||; s|_.*||' | sort -n | tail -1)
+# The code the database must run: SHA-256 over sql/code/*.sql in name
+# order, as `concord-admin migrate` computes it; /readyz compares.
+CODE_FILES	:= $(sort $(wildcard sql/code/*.sql))
+CODE_CHECKSUM	:= $(shell cat $(CODE_FILES) /dev/null | sha256sum | cut -c1-64)
 CFLAGS_BASE	= -std=gnu11 -O2 -g $(WARN) -D_GNU_SOURCE \
 		  -DCONCORD_SCHEMA_VERSION=$(SCHEMA_VERSION) \
+		  -DCONCORD_CODE_CHECKSUM=\"$(CODE_CHECKSUM)\" \
 		  -I/usr/include/postgresql -I/usr/include/hiredis
 LIBS		= -ljwt -ljansson -lhiredis -lpq -lcrypto -lm
 SAN		= -fsanitize=address,undefined -fno-omit-frame-pointer
@@ -36,7 +41,8 @@ deps:
 
 build: build/concord_api.so bin/concord-worker bin/concord-admin
 
-build/concord_api.so: $(API_SRC) $(COMMON_SRC) $(COMMON_HDR) api/api.h sql
+build/concord_api.so: $(API_SRC) $(COMMON_SRC) $(COMMON_HDR) api/api.h \
+    $(CODE_FILES) $(wildcard sql/migrations/*.sql)
 	@mkdir -p build
 	$(CC) $(CFLAGS_BASE) $(KORE_FEATURES) -fPIC -shared -o $@ \
 	    $(API_SRC) $(COMMON_SRC) $(LIBS)

@@ -1,5 +1,5 @@
 /*
- * dbcall: every data route is one round trip: api.call(fn, ctx, args,
+ * dbcall: every data route is one round trip: rpc.call(fn, ctx, args,
  * body) runs the route's SQL function, which authorizes, validates,
  * does the work and writes the audit record in one transaction, and
  * returns (status, body, headers). The query runs on Kore's async pgsql
@@ -15,7 +15,7 @@
 #include "../common/log.h"
 
 #define API_SQL_CALL \
-	"SELECT status, body, headers::text FROM api.call($1, $2::jsonb, " \
+	"SELECT status, body, headers::text FROM rpc.call($1, $2::jsonb, " \
 	"$3::jsonb, $4::jsonb)"
 
 /* Sub-states kept in c->sql_state beyond the public ones. */
@@ -208,7 +208,7 @@ api_db_call(struct http_request *req, struct api_call *c, const char *fn)
 			kore_pgsql_cleanup(&c->sql);
 			c->sql_state = API_SQL_IDLE;
 			/*
-			 * api.call() always returns one row: none means the
+			 * rpc.call() always returns one row: none means the
 			 * round trip broke (connection lost), so retry later.
 			 */
 			if (c->extra == NULL)

@@ -16,7 +16,7 @@ INSERT INTO organizations (id, name, kind, jurisdictions, contact, task_force_me
  ('10000000-0000-4000-8000-00000000000d', 'Research and Evaluation Partner', 'other', '{06037}', '{"email":"data@research.example"}', false)
 ON CONFLICT (id) DO NOTHING;
 
--- Partner directory services (sql/0002_directory.sql). Every victim need
+-- Partner directory services (sql/code/directory.sql). Every victim need
 -- code is covered: a parent code covers its sub-kinds (housing covers
 -- housing_emergency/_transitional/_permanent). Safe Harbor's shelter is
 -- confidential: its street address and coordinates are shown only to
@@ -112,7 +112,7 @@ INSERT INTO services (id, organization_id, name, description, needs,
   false, true, '[]', 'UTC', NULL, NULL, NULL, NULL, true, 0)
 ON CONFLICT (id) DO NOTHING;
 
--- Cases (sql/0003_cases.sql): two survivors, their needs, tasks and
+-- Cases (sql/code/cases.sql): two survivors, their needs, tasks and
 -- consents (one active, one expired), and an investigation linked to the
 -- second case under its law-enforcement consent. Personal data is sealed
 -- with the data key when the session has it (stack.sh sets PGOPTIONS);
@@ -129,7 +129,7 @@ INSERT INTO cases (id, case_number, lead_org, identified_on, identified_by_org,
 ON CONFLICT (id) DO NOTHING;
 
 INSERT INTO case_personal (case_id, identity_enc, contact_enc, location_enc)
-SELECT v.id, api.pd_seal(v.identity), api.pd_seal(v.contact), api.pd_seal(v.location)
+SELECT v.id, lib.pd_seal(v.identity), lib.pd_seal(v.contact), lib.pd_seal(v.location)
 FROM (VALUES
  ('30000000-0000-4000-8000-000000000001'::uuid,
   '{"legal_name":"Demo Person One","aliases":["Luz"],"date_of_birth":"2009-08-01"}'::jsonb,

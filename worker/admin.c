@@ -1,7 +1,9 @@
 /*
- * concord-admin: the operator's command. `migrate` applies sql/NNNN_*.sql
- * in order, each in its own transaction, records them with a checksum
- * (an edited landed migration is refused) and mirrors the need taxonomy;
+ * concord-admin: the operator's command. `migrate` applies
+ * sql/migrations/NNNN_*.sql in order, each in its own transaction,
+ * records them with a checksum (an edited landed migration is refused),
+ * mirrors the need taxonomy and re-creates the code schemas from
+ * sql/code/ when those files changed;
  * `token` mints a local HS256 token; `sql FILE` loads a data file such as
  * the demo task force; `audit-verify` walks the audit hash chain and
  * reports its first broken link. It connects with
@@ -44,7 +46,7 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: concord-admin migrate [--dir DIR]\n"
+	    "usage: concord-admin migrate [--dir DIR] [--migrations-only]\n"
 	    "       concord-admin token --role ROLE [--role ROLE ...] "
 	    "[--org UUID] [--sub SUB] [--ttl SECONDS]\n"
 	    "       concord-admin sql FILE\n"
@@ -142,38 +144,347 @@ taxonomy_sync(PGconn *pg)
 	return (0);
 }
 
+/*
+ * The code schemas: dropped and re-created from sql/code/ whenever those
+ * files change. They must hold nothing that tables depend on.
+ */
+#define CODE_SCHEMAS	"{rpc,api,lib,casework,directory,referral,worker}"
+#define CODE_FIRST	"lib.sql"	/* creates the schemas */
+#define CODE_LAST	"grants.sql"	/* grants on what the others made */
+#define AFTER_CODE_MARK	"-- concord:after-code"
+
+/*
+ * What re-creating the code schemas would take with it besides code:
+ * tables or indexes inside them, and anything outside them (an index
+ * expression, a default, a constraint, a trigger, a view) that depends
+ * on a function, type or view inside them. One row per offender.
+ */
+#define CODE_DEPENDENTS \
+	"WITH code AS (SELECT oid FROM pg_namespace " \
+	"    WHERE nspname = ANY ($1::text[])), " \
+	"inner_objs AS (" \
+	"    SELECT 'pg_proc'::regclass AS cls, oid FROM pg_proc " \
+	"        WHERE pronamespace IN (SELECT oid FROM code) " \
+	"    UNION ALL SELECT 'pg_class'::regclass, oid FROM pg_class " \
+	"        WHERE relnamespace IN (SELECT oid FROM code) " \
+	"    UNION ALL SELECT 'pg_type'::regclass, oid FROM pg_type " \
+	"        WHERE typnamespace IN (SELECT oid FROM code) " \
+	"    UNION ALL SELECT 'pg_rewrite'::regclass, r.oid FROM pg_rewrite r " \
+	"        JOIN pg_class c ON c.oid = r.ev_class " \
+	"        WHERE c.relnamespace IN (SELECT oid FROM code)) " \
+	"SELECT DISTINCT pg_describe_object(d.classid, d.objid, d.objsubid) " \
+	"    || ' depends on ' || " \
+	"    pg_describe_object(d.refclassid, d.refobjid, 0) " \
+	"FROM pg_depend d JOIN inner_objs o ON d.refclassid = o.cls " \
+	"    AND d.refobjid = o.oid " \
+	"WHERE d.deptype IN ('n', 'a') AND d.classid <> " \
+	"    'pg_default_acl'::regclass AND NOT EXISTS (SELECT 1 FROM " \
+	"    inner_objs i WHERE i.cls = d.classid AND i.oid = d.objid) " \
+	"UNION ALL " \
+	"SELECT 'table, index or sequence ' || c.oid::regclass::text || " \
+	"    ' lives in a code schema' FROM pg_class c " \
+	"WHERE c.relnamespace IN (SELECT oid FROM code) " \
+	"    AND c.relkind IN ('r', 'p', 'i', 'S', 'm', 'f') " \
+	"ORDER BY 1"
+
+struct sqlfile {
+	char	*name;		/* file name within its folder */
+	char	*text;		/* whole file, NUL-terminated */
+	size_t	 len;
+};
+
+static int	 sqlfiles_load(const char *, int, struct sqlfile **,
+		    size_t *);
+static void	 sqlfiles_free(struct sqlfile *, size_t);
+static int	 sql_run(PGconn *, const char *, const char *);
+static int	 migration_apply(PGconn *, const struct sqlfile *, const char *);
+static int	 code_apply(PGconn *, const char *, int *);
+
+/*
+ * Read every file of DIR whose name fits (migrations: NNNN_*.sql, code:
+ * *.sql), sorted by name (strcmp). Returns 0, or -1 with a message
+ * printed; the caller frees the array with sqlfiles_free().
+ */
+static int
+sqlfiles_load(const char *dir, int numbered, struct sqlfile **out,
+    size_t *count)
+{
+	DIR		*d;
+	struct dirent	*de;
+	struct sqlfile	*f = NULL, *nf;
+	char		 path[4096];
+	size_t		 n = 0, i, len;
+	int		 rc = -1;
+
+	*out = NULL;
+	*count = 0;
+	if ((d = opendir(dir)) == NULL) {
+		fprintf(stderr, "concord-admin: cannot open %s\n", dir);
+		return (-1);
+	}
+	while ((de = readdir(d)) != NULL) {
+		len = strlen(de->d_name);
+		if (len < 5 || de->d_name[0] == '.' ||
+		    strcmp(de->d_name + len - 4, ".sql") != 0)
+			continue;
+		if (numbered && (len < 10 ||
+		    strspn(de->d_name, "0123456789") != 4 ||
+		    de->d_name[4] != '_'))
+			continue;
+		if ((nf = realloc(f, (n + 1) * sizeof(*f))) == NULL)
+			goto out;
+		f = nf;
+		f[n].name = strdup(de->d_name);
+		f[n].text = NULL;
+		n++;
+	}
+	for (i = 0; i < n; i++)
+		if (f[i].name == NULL)
+			goto out;
+	qsort(f, n, sizeof(*f), name_cmp);
+	for (i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, f[i].name);
+		if ((f[i].text = file_read(path, &f[i].len)) == NULL) {
+			fprintf(stderr, "concord-admin: cannot read %s\n",
+			    path);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	closedir(d);
+	if (rc == -1) {
+		sqlfiles_free(f, n);
+		return (-1);
+	}
+	*out = f;
+	*count = n;
+	return (0);
+}
+
+static void
+sqlfiles_free(struct sqlfile *f, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		free(f[i].name);
+		free(f[i].text);
+	}
+	free(f);
+}
+
+/* Run a multi-statement text; 0, or -1 with "WHAT: error" printed. */
+static int
+sql_run(PGconn *pg, const char *text, const char *what)
+{
+	PGresult	*r;
+	int		 rc = 0;
+
+	r = PQexec(pg, text);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK &&
+	    PQresultStatus(r) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "concord-admin: %s: %s", what,
+		    PQresultErrorMessage(r));
+		rc = -1;
+	}
+	PQclear(r);
+	return (rc);
+}
+
+/* Apply one migration in its own transaction and record its checksum. */
+static int
+migration_apply(PGconn *pg, const struct sqlfile *m, const char *sum)
+{
+	const char	*p[3];
+	char		 ver[16], err[1024];
+	PGresult	*r;
+
+	snprintf(ver, sizeof(ver), "%d", atoi(m->name));
+	p[0] = ver;
+	p[1] = m->name;
+	p[2] = sum;
+	if (sql_run(pg, "BEGIN", "begin") == -1)
+		return (-1);
+	if (sql_run(pg, m->text, m->name) == -1)
+		goto fail;
+	if ((r = db_exec(pg, "INSERT INTO schema_migrations (version, name, "
+	    "checksum) VALUES ($1, $2, $3)", 3, p, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "concord-admin: %s\n", err);
+		goto fail;
+	}
+	PQclear(r);
+	if (sql_run(pg, "COMMIT", "commit") == -1)
+		return (-1);
+	printf("migrated %s\n", m->name);
+	return (0);
+fail:
+	(void)sql_run(pg, "ROLLBACK", "rollback");
+	return (-1);
+}
+
+/*
+ * Re-create the code schemas from DIR (sql/code) when the checksum over
+ * its files differs from the one schema_code records: in one
+ * transaction, drop the code schemas (refusing, with the list, if
+ * anything but code would go with them), run lib.sql, the other files
+ * in name order, grants.sql, and record the checksum. Sets *applied.
+ * Returns 0, or -1 with a message printed and nothing changed.
+ */
+static int
+code_apply(PGconn *pg, const char *dir, int *applied)
+{
+	struct sqlfile	*f = NULL;
+	EVP_MD_CTX	*md = NULL;
+	unsigned char	 raw[EVP_MAX_MD_SIZE];
+	unsigned int	 rawlen = 0, k;
+	char		 sum[65], err[1024];
+	const char	*p[1];
+	size_t		 n = 0, i, pass;
+	PGresult	*r = NULL;
+	int		 rc = -1, found, open = 0;
+
+	*applied = 0;
+	if (sqlfiles_load(dir, 0, &f, &n) == -1)
+		goto out;
+	if (n == 0) {
+		fprintf(stderr, "concord-admin: %s holds no code\n", dir);
+		goto out;
+	}
+	if ((md = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+		goto out;
+	for (i = 0; i < n; i++)
+		EVP_DigestUpdate(md, f[i].text, f[i].len);
+	EVP_DigestFinal_ex(md, raw, &rawlen);
+	for (k = 0; k < rawlen; k++)
+		snprintf(sum + k * 2, 3, "%02x", raw[k]);
+
+	if ((r = db_exec(pg, "SELECT checksum FROM schema_code", 0, NULL,
+	    err, sizeof(err))) == NULL) {
+		fprintf(stderr, "concord-admin: %s\n", err);
+		goto out;
+	}
+	found = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), sum) == 0;
+	PQclear(r);
+	r = NULL;
+	if (found) {
+		printf("code unchanged (%.12s)\n", sum);
+		rc = 0;
+		goto out;
+	}
+
+	if (sql_run(pg, "BEGIN", "begin") == -1)
+		goto out;
+	open = 1;
+	/* Bodies refer across files; they are checked when first run. */
+	if (sql_run(pg, "SET LOCAL check_function_bodies = off",
+	    "settings") == -1)
+		goto out;
+	p[0] = CODE_SCHEMAS;
+	if ((r = db_exec(pg, CODE_DEPENDENTS, 1, p, err,
+	    sizeof(err))) == NULL) {
+		fprintf(stderr, "concord-admin: %s\n", err);
+		goto out;
+	}
+	if (PQntuples(r) > 0) {
+		fprintf(stderr, "concord-admin: refusing to re-create the code "
+		    "schemas: these would be dropped with them (move what "
+		    "tables depend on into a migration, schema store):\n");
+		for (k = 0; k < (unsigned int)PQntuples(r); k++)
+			fprintf(stderr, "  %s\n", PQgetvalue(r, (int)k, 0));
+		goto out;
+	}
+	PQclear(r);
+	r = NULL;
+	if ((r = db_exec(pg, "SELECT 'DROP SCHEMA IF EXISTS ' || "
+	    "string_agg(quote_ident(x), ', ') || ' CASCADE' "
+	    "FROM unnest($1::text[]) x", 1, p, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "concord-admin: %s\n", err);
+		goto out;
+	}
+	if (sql_run(pg, PQgetvalue(r, 0, 0), "dropping code") == -1)
+		goto out;
+	PQclear(r);
+	r = NULL;
+	/* Pass 0: lib.sql; 1: the rest in name order; 2: grants.sql. */
+	for (pass = 0; pass < 3; pass++) {
+		for (i = 0; i < n; i++) {
+			int first = strcmp(f[i].name, CODE_FIRST) == 0;
+			int last = strcmp(f[i].name, CODE_LAST) == 0;
+
+			if ((pass == 0 && !first) || (pass == 2 && !last) ||
+			    (pass == 1 && (first || last)))
+				continue;
+			if (sql_run(pg, f[i].text, f[i].name) == -1)
+				goto out;
+		}
+	}
+	p[0] = sum;
+	if ((r = db_exec(pg, "INSERT INTO schema_code (checksum) VALUES ($1) "
+	    "ON CONFLICT (one) DO UPDATE SET checksum = $1, applied_at = "
+	    "now()", 1, p, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "concord-admin: %s\n", err);
+		goto out;
+	}
+	PQclear(r);
+	r = NULL;
+	if (sql_run(pg, "COMMIT", "commit") == -1) {
+		open = 0;
+		goto out;
+	}
+	open = 0;
+	printf("code applied: %zu files (%.12s)\n", n, sum);
+	*applied = 1;
+	rc = 0;
+out:
+	if (r != NULL)
+		PQclear(r);
+	if (open)
+		(void)sql_run(pg, "ROLLBACK", "rollback");
+	if (md != NULL)
+		EVP_MD_CTX_free(md);
+	sqlfiles_free(f, n);
+	return (rc);
+}
+
+/*
+ * migrate [--dir DIR] [--migrations-only]: apply the pending migrations
+ * of DIR/migrations in order (a migration whose first line is
+ * "-- concord:after-code" waits until the code is in place: backfills of
+ * stored output), sync the taxonomy, re-create the code from DIR/code if
+ * it changed, then the waiting migrations. Idempotent: a second run
+ * changes nothing. Exits 0, or 1 with a message.
+ */
 static int
 cmd_migrate(int argc, char **argv)
 {
 	const char	*dir = "sql";
-	DIR		*d = NULL;
-	struct dirent	*de;
-	char		*names[1000], path[4096], sum[65], err[1024], ver[16];
-	const char	*p[3];
-	char		*text = NULL;
-	size_t		 n = 0, i, len;
+	struct sqlfile	*m = NULL;
+	char		 path[4096], sum[65], err[1024], ver[16];
+	const char	*p[1];
+	char		*post;
+	size_t		 n = 0, i;
 	PGconn		*pg = NULL;
 	PGresult	*r;
-	int		 rc = 1, version, applied = 0;
+	int		 rc = 1, applied = 0, with_code = 1, code_done = 0;
+	int		 waiting = 0;
 
-	if (argc == 3 && strcmp(argv[1], "--dir") == 0)
-		dir = argv[2];
-	else if (argc != 1)
-		usage();
+	for (i = 1; i < (size_t)argc; i++) {
+		if (strcmp(argv[i], "--dir") == 0 && i + 1 < (size_t)argc)
+			dir = argv[++i];
+		else if (strcmp(argv[i], "--migrations-only") == 0)
+			with_code = 0;
+		else
+			usage();
+	}
+	snprintf(path, sizeof(path), "%s/migrations", dir);
+	if (sqlfiles_load(path, 1, &m, &n) == -1)
+		goto out;
+	if ((post = calloc(n + 1, 1)) == NULL)
+		goto out;
 	if ((pg = admin_connect()) == NULL)
-		goto out;
-	if ((d = opendir(dir)) == NULL) {
-		fprintf(stderr, "concord-admin: cannot open %s\n", dir);
-		goto out;
-	}
-	while ((de = readdir(d)) != NULL && n < 1000) {
-		len = strlen(de->d_name);
-		if (len > 9 && strspn(de->d_name, "0123456789") == 4 &&
-		    de->d_name[4] == '_' &&
-		    strcmp(de->d_name + len - 4, ".sql") == 0)
-			names[n++] = strdup(de->d_name);
-	}
-	qsort(names, n, sizeof(names[0]), name_cmp);
+		goto out_post;
 
 	/* One migrator at a time; concurrent starts wait here. */
 	if ((r = db_exec(pg, "SELECT pg_advisory_lock(7261001)", 0, NULL,
@@ -186,15 +497,8 @@ cmd_migrate(int argc, char **argv)
 	PQclear(r);
 
 	for (i = 0; i < n; i++) {
-		version = atoi(names[i]);
-		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-		free(text);
-		if ((text = file_read(path, &len)) == NULL) {
-			fprintf(stderr, "concord-admin: cannot read %s\n", path);
-			goto out;
-		}
-		sha256_hex(text, len, sum);
-		snprintf(ver, sizeof(ver), "%d", version);
+		sha256_hex(m[i].text, m[i].len, sum);
+		snprintf(ver, sizeof(ver), "%d", atoi(m[i].name));
 		p[0] = ver;
 		if ((r = db_exec(pg, "SELECT checksum FROM schema_migrations "
 		    "WHERE version = $1", 1, p, err, sizeof(err))) == NULL)
@@ -203,58 +507,51 @@ cmd_migrate(int argc, char **argv)
 			if (strcmp(PQgetvalue(r, 0, 0), sum) != 0) {
 				fprintf(stderr, "concord-admin: migration %s was "
 				    "edited after it was applied; add a new "
-				    "migration instead\n", names[i]);
+				    "migration instead\n", m[i].name);
 				PQclear(r);
-				goto out;
+				goto out_post;
 			}
 			PQclear(r);
 			continue;
 		}
 		PQclear(r);
-		r = PQexec(pg, "BEGIN");
-		PQclear(r);
-		r = PQexec(pg, text);
-		if (PQresultStatus(r) != PGRES_COMMAND_OK &&
-		    PQresultStatus(r) != PGRES_TUPLES_OK) {
-			fprintf(stderr, "concord-admin: %s failed: %s", names[i],
-			    PQresultErrorMessage(r));
-			PQclear(r);
-			r = PQexec(pg, "ROLLBACK");
-			PQclear(r);
-			goto out;
+		if (strncmp(m[i].text, AFTER_CODE_MARK,
+		    strlen(AFTER_CODE_MARK)) == 0) {
+			post[i] = 1;
+			waiting++;
+			continue;
 		}
-		PQclear(r);
-		p[1] = names[i];
-		p[2] = sum;
-		if ((r = db_exec(pg, "INSERT INTO schema_migrations (version, "
-		    "name, checksum) VALUES ($1, $2, $3)", 3, p, err,
-		    sizeof(err))) == NULL)
-			goto dberr;
-		PQclear(r);
-		r = PQexec(pg, "COMMIT");
-		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-			PQclear(r);
-			snprintf(err, sizeof(err), "commit failed");
-			goto dberr;
-		}
-		PQclear(r);
-		printf("migrated %s\n", names[i]);
+		if (migration_apply(pg, &m[i], sum) == -1)
+			goto out_post;
 		applied++;
 	}
 	if (taxonomy_sync(pg) == -1)
-		goto out;
+		goto out_post;
+	if (with_code) {
+		snprintf(path, sizeof(path), "%s/code", dir);
+		if (code_apply(pg, path, &code_done) == -1)
+			goto out_post;
+	} else if (waiting > 0) {
+		printf("%d migration(s) wait for the code step\n", waiting);
+	}
+	for (i = 0; i < n && with_code; i++) {
+		if (!post[i])
+			continue;
+		sha256_hex(m[i].text, m[i].len, sum);
+		if (migration_apply(pg, &m[i], sum) == -1)
+			goto out_post;
+		applied++;
+	}
 	printf("schema at version %d (%d applied now)\n",
-	    n > 0 ? atoi(names[n - 1]) : 0, applied);
+	    n > 0 ? atoi(m[n - 1].name) : 0, applied);
 	rc = 0;
-	goto out;
+	goto out_post;
 dberr:
 	fprintf(stderr, "concord-admin: %s\n", err);
+out_post:
+	free(post);
 out:
-	free(text);
-	for (i = 0; i < n; i++)
-		free(names[i]);
-	if (d != NULL)
-		closedir(d);
+	sqlfiles_free(m, n);
 	if (pg != NULL)
 		PQfinish(pg);
 	return (rc);
@@ -398,7 +695,7 @@ cmd_audit_verify(int argc, char **argv)
 	if ((pg = admin_connect()) == NULL)
 		return (1);
 	if ((r = db_exec(pg, "SELECT ok, checked, broken_id, reason "
-	    "FROM audit_verify()", 0, NULL, err, sizeof(err))) == NULL) {
+	    "FROM lib.audit_verify()", 0, NULL, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "concord-admin: %s\n", err);
 		goto out;
 	}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GET /v1/cases/{id} through the API (JWT check, authorization, consent
 # redaction, decryption, audit append) against pgbench running the same
-# SQL statement (api.call('case_get', ...)) at the same concurrency.
+# SQL statement (rpc.call('case_get', ...)) at the same concurrency.
 # Targets: API throughput >= 60% of pgbench's; API p99 < 10 ms at 64
 # connections.
 #
@@ -49,7 +49,7 @@ p99_ms=$(echo "$p99" | awk '/us$/ {sub("us",""); print $1/1000; next} /ms$/ {sub
 
 # The statement the API sends, with the same ctx and args it builds.
 cat > "$TMP/case_get.sql" <<SQL
-SELECT status, body, headers::text FROM api.call('case_get', '{"sub":"bench","org":"$ORG","request_id":"pgbench","path":"/v1/cases/$CASE_ID","method":"GET","roles":["case_manager"]}'::jsonb, '{"path":{"id":"$CASE_ID"},"query":{}}'::jsonb, NULL::jsonb);
+SELECT status, body, headers::text FROM rpc.call('case_get', '{"sub":"bench","org":"$ORG","request_id":"pgbench","path":"/v1/cases/$CASE_ID","method":"GET","roles":["case_manager"]}'::jsonb, '{"path":{"id":"$CASE_ID"},"query":{}}'::jsonb, NULL::jsonb);
 SQL
 echo "== pgbench: the same statement as concord_api ($CONNS clients, ${DURATION}s)"
 PGOPTIONS="-c concord.data_key=$CONCORD_DATA_KEY" PGGSSENCMODE=disable \

@@ -1,0 +1,489 @@
+-- investigations.sql: the criminal-justice side. POST/GET/PATCH
+-- /v1/investigations (api.investigation_*), participating agencies, and
+-- linking cases (POST/GET /v1/investigations/{id}/cases), which needs a
+-- consent covering law enforcement (casework.case_le_consent).
+
+----------------------------------------------------------------------
+-- Investigations (criminal-justice side)
+----------------------------------------------------------------------
+CREATE FUNCTION casework.investigation_doc(i investigations) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+	SELECT jsonb_build_object('id', i.id, 'title', i.title,
+	    'lead_agency_id', i.lead_agency,
+	    'participating_agency_ids', coalesce((SELECT jsonb_agg(a.org_id
+	    ORDER BY a.org_id) FROM investigation_agencies a WHERE
+	    a.investigation_id = i.id AND a.role = 'participating'), '[]'),
+	    'prosecution_org_ids', coalesce((SELECT jsonb_agg(a.org_id
+	    ORDER BY a.org_id) FROM investigation_agencies a WHERE
+	    a.investigation_id = i.id AND a.role = 'prosecution'), '[]'),
+	    'jurisdictions', to_jsonb(i.jurisdictions), 'status', i.status,
+	    'outcome', i.outcome, 'suspects_identified',
+	    i.suspects_identified, 'needs', i.needs, 'key_dates', i.key_dates,
+	    'linked_cases', (SELECT count(*) FROM investigation_cases l
+	    WHERE l.investigation_id = i.id), 'version', i.version,
+	    'created_by', i.created_by, 'created_at', i.created_at,
+	    'updated_at', i.updated_at)
+$$;
+
+CREATE FUNCTION casework.investigation_visible(p_ctx jsonb, p_id uuid,
+    p_org uuid) RETURNS boolean LANGUAGE sql STABLE AS $$
+	SELECT lib.is_coord(p_ctx) OR (p_org IS NOT NULL AND EXISTS (
+	    SELECT 1 FROM investigation_agencies a WHERE
+	    a.investigation_id = p_id AND a.org_id = p_org))
+$$;
+
+CREATE FUNCTION casework.investigation_fetch(p_ctx jsonb, p_id uuid, p_org uuid,
+    p_lock boolean DEFAULT false) RETURNS investigations
+LANGUAGE plpgsql AS $$
+DECLARE
+	i investigations;
+BEGIN
+	IF p_lock THEN
+		SELECT * INTO i FROM investigations WHERE id = p_id FOR UPDATE;
+	ELSE
+		SELECT * INTO i FROM investigations WHERE id = p_id;
+	END IF;
+	IF i.id IS NULL OR NOT casework.investigation_visible(p_ctx, p_id, p_org)
+	    THEN
+		PERFORM lib.fail(404, 'not-found', 'No such investigation.');
+	END IF;
+	RETURN i;
+END $$;
+
+-- Every id in p (an array) names an active organization of p_kind.
+CREATE FUNCTION casework.is_org_array(p jsonb, p_kind text) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+	SELECT coalesce(jsonb_typeof(p) = 'array' AND jsonb_array_length(p)
+	    <= 50 AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(p) x
+	    WHERE NOT lib.is_uuid(x) OR NOT EXISTS (SELECT 1 FROM
+	    organizations o WHERE o.id = (x #>> '{}')::uuid AND
+	    o.kind = p_kind AND o.status = 'active')), false)
+$$;
+
+CREATE FUNCTION casework.investigation_validate(p_body jsonb, p_create boolean,
+    p_coord boolean) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	e	jsonb;
+	x	jsonb;
+	n	integer := 0;
+BEGIN
+	e := lib.check_keys(p_body, '', ARRAY['title', 'participating_agency_ids',
+	    'prosecution_org_ids', 'jurisdictions', 'status', 'outcome',
+	    'suspects_identified', 'needs', 'key_dates'] || CASE WHEN p_coord
+	    THEN ARRAY['lead_agency_id'] ELSE '{}' END, ARRAY['id',
+	    'lead_agency_id', 'version', 'created_by', 'created_at',
+	    'updated_at', 'linked_cases']);
+	IF (p_create OR p_body ? 'title') AND
+	    NOT lib.is_str(p_body->'title', 1, 200) THEN
+		e := e || lib.err('title', 'must be a string of 1 to 200 '
+		    'characters');
+	END IF;
+	IF p_coord AND (p_create OR p_body ? 'lead_agency_id') AND NOT
+	    casework.is_org_array(jsonb_build_array(p_body->'lead_agency_id'),
+	    'law_enforcement') THEN
+		e := e || lib.err('lead_agency_id', 'must name an active '
+		    'law enforcement organization');
+	END IF;
+	IF p_body ? 'participating_agency_ids' AND NOT casework.is_org_array(
+	    p_body->'participating_agency_ids', 'law_enforcement') THEN
+		e := e || lib.err('participating_agency_ids', 'must be an array '
+		    'of active law enforcement organization ids');
+	END IF;
+	IF p_body ? 'prosecution_org_ids' AND NOT casework.is_org_array(
+	    p_body->'prosecution_org_ids', 'prosecution') THEN
+		e := e || lib.err('prosecution_org_ids', 'must be an array of '
+		    'active prosecution organization ids');
+	END IF;
+	IF p_body ? 'jurisdictions' AND NOT lib.is_str_array(
+	    p_body->'jurisdictions', 50, 100) THEN
+		e := e || lib.err('jurisdictions', 'must be an array of up to 50 '
+		    'strings');
+	END IF;
+	IF p_body ? 'status' AND NOT lib.is_enum(p_body->'status',
+	    ARRAY['open', 'charges_filed', 'prosecution', 'closed']) THEN
+		e := e || lib.err('status', 'must be one of open, charges_filed, '
+		    'prosecution, closed');
+	END IF;
+	IF NOT lib.absent(p_body->'outcome') AND NOT lib.is_str(
+	    p_body->'outcome', 1, 500) THEN
+		e := e || lib.err('outcome', 'must be a string of 1 to 500 '
+		    'characters');
+	END IF;
+	IF p_body ? 'suspects_identified' AND NOT lib.is_int(
+	    p_body->'suspects_identified', 0, 100000) THEN
+		e := e || lib.err('suspects_identified', 'must be a count (an '
+		    'integer from 0)');
+	END IF;
+	IF p_body ? 'needs' THEN
+		IF jsonb_typeof(p_body->'needs') IS DISTINCT FROM 'array' THEN
+			e := e || lib.err('needs', 'must be an array of {code, '
+			    'status}');
+		ELSE
+			FOR x IN SELECT * FROM jsonb_array_elements(p_body->'needs')
+			    LOOP
+				IF jsonb_typeof(x) IS DISTINCT FROM 'object' OR
+				    x - 'code' - 'status' <> '{}'::jsonb OR
+				    NOT lib.is_str(x->'code', 1, 100) OR
+				    NOT EXISTS (SELECT 1 FROM need_taxonomy WHERE
+				    code = x->>'code' AND grp = 'criminal_justice')
+				    OR NOT lib.is_enum(x->'status',
+				    casework.need_statuses()) THEN
+					e := e || lib.err(format('needs[%s]', n),
+					    'must be {code: a criminal-justice need '
+					    'code, status: a need status}');
+				END IF;
+				n := n + 1;
+			END LOOP;
+			IF (SELECT count(DISTINCT v->>'code') <> count(*) FROM
+			    jsonb_array_elements(p_body->'needs') v) THEN
+				e := e || lib.err('needs', 'lists a code twice');
+			END IF;
+		END IF;
+	END IF;
+	n := 0;
+	IF p_body ? 'key_dates' THEN
+		IF jsonb_typeof(p_body->'key_dates') IS DISTINCT FROM 'array' OR
+		    jsonb_array_length(p_body->'key_dates') > 100 THEN
+			e := e || lib.err('key_dates', 'must be an array of {kind, '
+			    'at, label}');
+		ELSE
+			FOR x IN SELECT * FROM jsonb_array_elements(
+			    p_body->'key_dates') LOOP
+				IF jsonb_typeof(x) IS DISTINCT FROM 'object' OR
+				    x - 'kind' - 'at' - 'label' <> '{}'::jsonb OR
+				    NOT lib.is_enum(x->'kind', ARRAY['court_date',
+				    'arrest', 'charges_filed', 'other']) OR
+				    NOT lib.is_ts(x->'at') OR (x ? 'label' AND
+				    NOT lib.is_str(x->'label', 1, 200)) THEN
+					e := e || lib.err(format('key_dates[%s]', n),
+					    'must be {kind: court_date, arrest, '
+					    'charges_filed or other, at: date-time, '
+					    'label?}');
+				END IF;
+				n := n + 1;
+			END LOOP;
+		END IF;
+	END IF;
+	RETURN e;
+END $$;
+
+/*
+ * Write the agencies and court-date tasks of an investigation from
+ * p_body: a court date gets an open task for the lead agency; a task
+ * whose court date left the list is cancelled.
+ */
+CREATE FUNCTION casework.investigation_apply(i investigations, p_body jsonb,
+    p_ctx jsonb) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+	x jsonb;
+BEGIN
+	INSERT INTO investigation_agencies VALUES (i.id, i.lead_agency, 'lead')
+	    ON CONFLICT (investigation_id, org_id) DO UPDATE SET role = 'lead';
+	DELETE FROM investigation_agencies WHERE investigation_id = i.id AND
+	    role = 'lead' AND org_id <> i.lead_agency;
+	IF p_body ? 'participating_agency_ids' THEN
+		DELETE FROM investigation_agencies WHERE investigation_id = i.id
+		    AND role = 'participating';
+		INSERT INTO investigation_agencies SELECT DISTINCT i.id,
+		    (v #>> '{}')::uuid, 'participating' FROM
+		    jsonb_array_elements(p_body->'participating_agency_ids') v
+		    ON CONFLICT DO NOTHING;
+	END IF;
+	IF p_body ? 'prosecution_org_ids' THEN
+		DELETE FROM investigation_agencies WHERE investigation_id = i.id
+		    AND role = 'prosecution';
+		INSERT INTO investigation_agencies SELECT DISTINCT i.id,
+		    (v #>> '{}')::uuid, 'prosecution' FROM
+		    jsonb_array_elements(p_body->'prosecution_org_ids') v
+		    ON CONFLICT DO NOTHING;
+	END IF;
+	IF p_body ? 'key_dates' THEN
+		UPDATE tasks SET status = 'cancelled', version = version + 1,
+		    updated_at = now() WHERE investigation_id = i.id AND
+		    kind = 'court_date' AND status IN ('open', 'in_progress') AND
+		    due_at NOT IN (SELECT (k->>'at')::timestamptz FROM
+		    jsonb_array_elements(i.key_dates) k WHERE k->>'kind' =
+		    'court_date');
+		FOR x IN SELECT * FROM jsonb_array_elements(i.key_dates) LOOP
+			CONTINUE WHEN x->>'kind' <> 'court_date' OR EXISTS (
+			    SELECT 1 FROM tasks WHERE investigation_id = i.id AND
+			    kind = 'court_date' AND due_at = (x->>'at')::timestamptz
+			    AND status IN ('open', 'in_progress'));
+			INSERT INTO tasks (investigation_id, title, kind, due_at,
+			    assigned_org, created_by) VALUES (i.id, coalesce(
+			    x->>'label', 'Court date: ' || i.title), 'court_date',
+			    (x->>'at')::timestamptz, i.lead_agency, p_ctx->>'sub');
+		END LOOP;
+	END IF;
+END $$;
+
+-- POST /v1/investigations (an investigator's agency leads; a
+-- coordinator names the lead agency)
+CREATE FUNCTION api.investigation_create(p_ctx jsonb, p_args jsonb,
+    p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_org	uuid := lib.require_org(p_ctx);
+	v_coord	boolean := lib.has_role(p_ctx, 'coordinator');
+	v_lead	uuid;
+	i	investigations;
+BEGIN
+	PERFORM lib.fail_if(casework.investigation_validate(p_body, true, v_coord));
+	v_lead := CASE WHEN v_coord THEN (p_body->>'lead_agency_id')::uuid
+	    ELSE v_org END;
+	IF NOT EXISTS (SELECT 1 FROM organizations WHERE id = v_lead AND
+	    kind = 'law_enforcement') THEN
+		PERFORM lib.fail(403, 'lead-not-allowed', 'An investigation is '
+		    'led by a law enforcement agency.');
+	END IF;
+	IF coalesce(p_body->>'status', 'open') = 'closed' AND
+	    lib.absent(p_body->'outcome') THEN
+		PERFORM lib.fail(422, 'validation-error', 'A closed '
+		    'investigation needs an outcome.', jsonb_build_array(
+		    lib.err('outcome', 'is required when status is closed')));
+	END IF;
+	INSERT INTO investigations (title, lead_agency, jurisdictions, status,
+	    outcome, suspects_identified, needs, key_dates, created_by)
+	VALUES (p_body->>'title', v_lead, coalesce(lib.jtext_array(
+	    p_body->'jurisdictions'), '{}'), coalesce(p_body->>'status',
+	    'open'), CASE WHEN coalesce(p_body->>'status', 'open') = 'closed'
+	    THEN p_body->>'outcome' END, coalesce((p_body->>
+	    'suspects_identified')::integer, 0), coalesce(p_body->'needs',
+	    '[]'), coalesce(p_body->'key_dates', '[]'), p_ctx->>'sub')
+	RETURNING * INTO i;
+	PERFORM casework.investigation_apply(i, p_body, p_ctx);
+	PERFORM lib.audit(p_ctx, 'create', 'investigation', i.id, ARRAY(
+	    SELECT jsonb_object_keys(p_body) ORDER BY 1));
+	status := 201;
+	body := casework.investigation_doc(i);
+	headers := lib.etag(i.version) || jsonb_build_object('location',
+	    '/v1/investigations/' || i.id);
+END $$;
+
+-- GET /v1/investigations/{id}
+CREATE FUNCTION api.investigation_get(p_ctx jsonb, p_args jsonb,
+    p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_org	uuid := lib.require_org(p_ctx);
+	i	investigations;
+BEGIN
+	PERFORM lib.query_allow(p_args, '{}');
+	i := casework.investigation_fetch(p_ctx, lib.path_id(p_args), v_org);
+	PERFORM lib.audit(p_ctx, 'read', 'investigation', i.id, '{}');
+	status := 200;
+	body := casework.investigation_doc(i);
+	headers := lib.etag(i.version);
+END $$;
+
+-- GET /v1/investigations?status=&lead_agency_id=&updated_since=
+CREATE FUNCTION api.investigation_list(p_ctx jsonb, p_args jsonb,
+    p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_org	uuid := lib.require_org(p_ctx);
+	v_coord	boolean := lib.is_coord(p_ctx);
+	v_limit	integer;
+	v_after	bigint;
+	v_st	text;
+	v_lead	uuid;
+	v_since	timestamptz;
+	v_items	jsonb := '[]';
+	v_last	bigint;
+	v_n	integer := 0;
+	i	investigations;
+BEGIN
+	PERFORM lib.query_allow(p_args, ARRAY['status', 'lead_agency_id',
+	    'updated_since', 'limit', 'cursor']);
+	v_limit := lib.page_limit(p_args);
+	v_after := lib.page_cursor(p_args);
+	v_st := lib.query_enum(p_args, 'status', ARRAY['open',
+	    'charges_filed', 'prosecution', 'closed']);
+	v_lead := lib.query_uuid(p_args, 'lead_agency_id');
+	v_since := lib.query_ts(p_args, 'updated_since');
+	FOR i IN SELECT * FROM investigations x
+	    WHERE (v_after IS NULL OR x.seq > v_after)
+	    AND (v_st IS NULL OR x.status = v_st)
+	    AND (v_lead IS NULL OR x.lead_agency = v_lead)
+	    AND (v_since IS NULL OR x.updated_at >= v_since)
+	    AND (v_coord OR x.id IN (SELECT a.investigation_id FROM
+	        investigation_agencies a WHERE a.org_id = v_org))
+	    ORDER BY x.seq LIMIT v_limit + 1 LOOP
+		v_n := v_n + 1;
+		EXIT WHEN v_n > v_limit;
+		v_last := i.seq;
+		v_items := v_items || casework.investigation_doc(i);
+		PERFORM lib.audit(p_ctx, 'list', 'investigation', i.id, '{}');
+	END LOOP;
+	status := 200;
+	headers := '{}';
+	body := jsonb_build_object('items', v_items, 'next_cursor',
+	    CASE WHEN v_n > v_limit THEN v_last::text END);
+END $$;
+
+-- PATCH /v1/investigations/{id} (an agency on it or a coordinator)
+CREATE FUNCTION api.investigation_update(p_ctx jsonb, p_args jsonb,
+    p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_org	uuid := lib.require_org(p_ctx);
+	v_coord	boolean := lib.has_role(p_ctx, 'coordinator');
+	i	investigations;
+	v_st	text;
+	v_out	text;
+BEGIN
+	i := casework.investigation_fetch(p_ctx, lib.path_id(p_args), v_org, true);
+	IF NOT v_coord AND NOT EXISTS (SELECT 1 FROM investigation_agencies
+	    WHERE investigation_id = i.id AND org_id = v_org) THEN
+		PERFORM lib.fail(403, 'not-on-investigation', 'Only agencies on '
+		    'the investigation or a coordinator may change it.');
+	END IF;
+	/*
+	 * Who is on it decides who sees it and which consents can link
+	 * cases: only the lead agency or a coordinator changes membership.
+	 */
+	IF NOT v_coord AND v_org IS DISTINCT FROM i.lead_agency AND
+	    (p_body ? 'participating_agency_ids' OR p_body ?
+	    'prosecution_org_ids' OR p_body ? 'lead_agency_id') THEN
+		PERFORM lib.fail(403, 'lead-agency-only', 'Only the lead agency '
+		    'or a coordinator may change who is on the investigation.',
+		    (SELECT jsonb_agg(lib.err(k, 'only the lead agency may set '
+		    'it')) FROM jsonb_object_keys(p_body) k WHERE k IN
+		    ('participating_agency_ids', 'prosecution_org_ids',
+		    'lead_agency_id')));
+	END IF;
+	PERFORM lib.fail_if(casework.investigation_validate(p_body, false,
+	    v_coord));
+	PERFORM lib.if_match(p_args, i.version);
+	v_st := coalesce(p_body->>'status', i.status);
+	v_out := CASE WHEN v_st <> 'closed' THEN NULL WHEN p_body ? 'outcome'
+	    THEN p_body->>'outcome' ELSE i.outcome END;
+	IF v_st = 'closed' AND v_out IS NULL THEN
+		PERFORM lib.fail(422, 'validation-error', 'A closed '
+		    'investigation needs an outcome.', jsonb_build_array(
+		    lib.err('outcome', 'is required when status is closed')));
+	END IF;
+	UPDATE investigations SET title = coalesce(p_body->>'title', title),
+	    lead_agency = coalesce((p_body->>'lead_agency_id')::uuid,
+	    lead_agency), jurisdictions = coalesce(lib.jtext_array(
+	    p_body->'jurisdictions'), jurisdictions), status = v_st,
+	    outcome = v_out, suspects_identified = coalesce((p_body->>
+	    'suspects_identified')::integer, suspects_identified),
+	    needs = coalesce(p_body->'needs', needs), key_dates = coalesce(
+	    p_body->'key_dates', key_dates), version = version + 1,
+	    updated_at = now() WHERE id = i.id RETURNING * INTO i;
+	PERFORM casework.investigation_apply(i, p_body, p_ctx);
+	PERFORM lib.audit(p_ctx, 'update', 'investigation', i.id, ARRAY(
+	    SELECT jsonb_object_keys(p_body) ORDER BY 1));
+	status := 200;
+	body := casework.investigation_doc(i);
+	headers := lib.etag(i.version);
+END $$;
+
+/*
+ * The active consent on a case that covers law enforcement for this
+ * investigation: shared with the law_enforcement kind or with a law
+ * enforcement agency on the investigation. NULL when there is none.
+ */
+CREATE FUNCTION casework.case_le_consent(p_case uuid, p_inv uuid) RETURNS uuid
+LANGUAGE sql STABLE AS $$
+	SELECT k.id FROM consents k WHERE k.case_id = p_case AND
+	    k.revoked_at IS NULL AND k.granted_at <= now() AND
+	    k.expires_at > now() AND (k.shared_with_kind = 'law_enforcement'
+	    OR k.shared_with_org IN (SELECT a.org_id FROM
+	    investigation_agencies a JOIN organizations o ON o.id = a.org_id
+	    WHERE a.investigation_id = p_inv AND o.kind = 'law_enforcement'))
+	ORDER BY k.expires_at DESC LIMIT 1
+$$;
+
+CREATE FUNCTION casework.link_doc(l investigation_cases) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+	SELECT jsonb_build_object('investigation_id', l.investigation_id,
+	    'case_id', l.case_id, 'case_number', (SELECT case_number FROM
+	    cases WHERE id = l.case_id), 'consent_id', l.consent_id,
+	    'consent_active', casework.case_le_consent(l.case_id,
+	    l.investigation_id) IS NOT NULL, 'linked_by', l.linked_by,
+	    'linked_by_org_id', l.linked_by_org, 'linked_at', l.linked_at)
+$$;
+
+/*
+ * POST /v1/investigations/{id}/cases {case_id}: needs an active consent
+ * covering law enforcement on that case (409 consent-required when the
+ * caller may see the case; 404 when it may neither see the case nor
+ * rely on such a consent, so the id's existence does not leak).
+ */
+CREATE FUNCTION api.investigation_case_link(p_ctx jsonb, p_args jsonb,
+    p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_org	uuid := lib.require_org(p_ctx);
+	i	investigations;
+	v_case	uuid;
+	v_k	uuid;
+	v_found	boolean;
+	l	investigation_cases;
+BEGIN
+	i := casework.investigation_fetch(p_ctx, lib.path_id(p_args), v_org);
+	IF NOT lib.has_role(p_ctx, 'coordinator') AND NOT EXISTS (SELECT 1
+	    FROM investigation_agencies WHERE investigation_id = i.id AND
+	    org_id = v_org) THEN
+		PERFORM lib.fail(403, 'not-on-investigation', 'Only agencies on '
+		    'the investigation or a coordinator may link cases.');
+	END IF;
+	PERFORM lib.fail_if(lib.check_keys(p_body, '', ARRAY['case_id'],
+	    ARRAY['investigation_id', 'consent_id', 'linked_by', 'linked_at']));
+	IF NOT lib.is_uuid(p_body->'case_id') THEN
+		PERFORM lib.fail(422, 'validation-error', 'case_id is required.',
+		    jsonb_build_array(lib.err('case_id', 'must be a case id')));
+	END IF;
+	v_case := (p_body->>'case_id')::uuid;
+	PERFORM 1 FROM cases WHERE id = v_case FOR SHARE;
+	v_found := FOUND;
+	v_k := casework.case_le_consent(v_case, i.id);
+	IF NOT v_found OR (v_k IS NULL AND NOT casework.case_visible(p_ctx, v_case,
+	    v_org)) THEN
+		PERFORM lib.fail(404, 'not-found', 'No such case.');
+	END IF;
+	IF v_k IS NULL THEN
+		PERFORM lib.fail(409, 'consent-required', 'Linking a case to an '
+		    'investigation needs an active consent on the case that '
+		    'covers law enforcement (the law_enforcement kind or an '
+		    'agency on the investigation).');
+	END IF;
+	IF EXISTS (SELECT 1 FROM investigation_cases WHERE investigation_id =
+	    i.id AND case_id = v_case) THEN
+		PERFORM lib.fail(409, 'already-linked', 'This case is linked to '
+		    'the investigation already.');
+	END IF;
+	INSERT INTO investigation_cases (investigation_id, case_id, consent_id,
+	    linked_by, linked_by_org) VALUES (i.id, v_case, v_k, p_ctx->>'sub',
+	    v_org) RETURNING * INTO l;
+	PERFORM lib.audit(p_ctx, 'link', 'investigation', i.id, ARRAY[
+	    'case_id']);
+	PERFORM lib.audit(p_ctx, 'link', 'case', v_case, ARRAY[
+	    'investigation_id']);
+	status := 201;
+	body := casework.link_doc(l);
+	headers := '{}';
+END $$;
+
+-- GET /v1/investigations/{id}/cases
+CREATE FUNCTION api.investigation_case_list(p_ctx jsonb, p_args jsonb,
+    p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_org	uuid := lib.require_org(p_ctx);
+	i	investigations;
+BEGIN
+	PERFORM lib.query_allow(p_args, '{}');
+	i := casework.investigation_fetch(p_ctx, lib.path_id(p_args), v_org);
+	PERFORM lib.audit(p_ctx, 'list', 'investigation', i.id, ARRAY[
+	    'case_id']);
+	status := 200;
+	headers := '{}';
+	body := jsonb_build_object('items', coalesce((SELECT jsonb_agg(
+	    casework.link_doc(l) ORDER BY l.linked_at, l.case_id) FROM
+	    investigation_cases l WHERE l.investigation_id = i.id), '[]'));
+END $$;

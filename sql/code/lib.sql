@@ -1,0 +1,493 @@
+-- lib.sql: the shared library and the call entry point. Creates every
+-- code schema: rpc (the entry point, the only function the API's role may
+-- execute), api (route functions only: rpc.call dispatches there),
+-- lib (this library), casework, directory, referral (area helpers) and
+-- worker (the worker's entry points). Here: raising problems and turning
+-- them into problem+json, the caller's identity and roles, validating
+-- JSON values, reading query parameters, paging with cursors, If-Match
+-- and ETags, and sealing personal data with the data key.
+--
+-- Everything in sql/code/ is code: edited in place and re-created by
+-- `concord-admin migrate` whenever a file changes (lib.sql first, then
+-- the others by name, grants.sql last). Tables, indexes and what they
+-- depend on belong to sql/migrations/.
+
+CREATE SCHEMA rpc;
+CREATE SCHEMA api;
+CREATE SCHEMA lib;
+CREATE SCHEMA casework;
+CREATE SCHEMA directory;
+CREATE SCHEMA referral;
+CREATE SCHEMA worker;
+
+-- Raise a problem: rpc.call() turns it into status + problem+json.
+CREATE FUNCTION lib.fail(p_status integer, p_slug text, p_detail text,
+    p_errors jsonb DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+	RAISE EXCEPTION USING ERRCODE = 'CN' || lpad(p_status::text, 3, '0'),
+	    MESSAGE = p_slug,
+	    DETAIL = jsonb_build_object('detail', p_detail,
+	    'errors', p_errors)::text;
+END $$;
+
+-- One {field, reason} validation error, for lib.fail's p_errors.
+CREATE FUNCTION lib.err(p_field text, p_reason text) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT jsonb_build_object('field', p_field, 'reason', p_reason)
+$$;
+
+CREATE FUNCTION lib.status_title(p_status integer) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT CASE p_status
+	    WHEN 400 THEN 'Bad Request' WHEN 401 THEN 'Unauthorized'
+	    WHEN 403 THEN 'Forbidden' WHEN 404 THEN 'Not Found'
+	    WHEN 409 THEN 'Conflict' WHEN 412 THEN 'Precondition Failed'
+	    WHEN 422 THEN 'Unprocessable Content'
+	    WHEN 428 THEN 'Precondition Required'
+	    WHEN 503 THEN 'Service Unavailable'
+	    ELSE 'Error' END
+$$;
+
+CREATE FUNCTION lib.problem(p_status integer, p_slug text, p_detail text,
+    p_errors jsonb, p_ctx jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT jsonb_strip_nulls(jsonb_build_object(
+	    'type', 'urn:concord:problem:' || p_slug,
+	    'title', lib.status_title(p_status),
+	    'status', p_status,
+	    'detail', coalesce(p_detail, lib.status_title(p_status)),
+	    'instance', p_ctx->>'path',
+	    'request_id', p_ctx->>'request_id',
+	    'errors', p_errors))
+$$;
+
+-- Role and identity helpers over the ctx document built by the API.
+CREATE FUNCTION lib.has_role(p_ctx jsonb, p_role text) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT coalesce(p_ctx->'roles' ? p_role, false)
+$$;
+
+CREATE FUNCTION lib.ctx_org(p_ctx jsonb) RETURNS uuid
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT (p_ctx->>'org')::uuid
+$$;
+
+/*
+ * The caller's organization must exist and be active (403 otherwise);
+ * a pure admin token without org passes. Returns the org id or NULL.
+ */
+CREATE FUNCTION lib.require_org(p_ctx jsonb) RETURNS uuid
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	v_org uuid := lib.ctx_org(p_ctx);
+BEGIN
+	IF v_org IS NULL THEN
+		RETURN NULL;
+	END IF;
+	PERFORM 1 FROM organizations WHERE id = v_org AND status = 'active';
+	IF NOT FOUND THEN
+		PERFORM lib.fail(403, 'unknown-organization', 'The token''s '
+		    'org claim does not name an active organization.');
+	END IF;
+	RETURN v_org;
+END $$;
+
+/*
+ * The one entry point the API role may execute. Runs api.<fn>(ctx,
+ * args, body) in a subtransaction: a problem raised by lib.fail(), or a
+ * constraint the input broke, rolls back everything the call did and
+ * comes back as a status with a problem body. Anything else re-raises
+ * (the API answers 500 and logs the SQLSTATE).
+ */
+CREATE FUNCTION rpc.call(p_fn text, p_ctx jsonb, p_args jsonb, p_body jsonb,
+    OUT status integer, OUT body text, OUT headers jsonb)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+	r	record;
+	v_state	text;
+	v_msg	text;
+	v_det	text;
+	v_cons	text;
+	v_djson	jsonb;
+BEGIN
+	IF p_fn !~ '^[a-z][a-z0-9_]*$' OR to_regprocedure('api.' || p_fn ||
+	    '(jsonb,jsonb,jsonb)') IS NULL THEN
+		RAISE EXCEPTION 'unknown api function %', p_fn;
+	END IF;
+	/*
+	 * A GET writes nothing but its audit records: those may commit
+	 * without waiting for the WAL flush (losing at most the last
+	 * fraction of a second of read records if PostgreSQL crashes).
+	 */
+	IF p_ctx->>'method' IN ('GET', 'HEAD') THEN
+		PERFORM set_config('synchronous_commit', 'off', true);
+	END IF;
+	BEGIN
+		EXECUTE format('SELECT * FROM api.%I($1, $2, $3)', p_fn)
+		    INTO r USING p_ctx, p_args, p_body;
+		status := r.status;
+		body := r.body::text;
+		headers := r.headers;
+	EXCEPTION WHEN OTHERS THEN
+		GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE,
+		    v_msg = MESSAGE_TEXT, v_det = PG_EXCEPTION_DETAIL,
+		    v_cons = CONSTRAINT_NAME;
+		IF v_state LIKE 'CN%' THEN
+			status := substr(v_state, 3)::integer;
+			v_djson := v_det::jsonb;
+			body := lib.problem(status, v_msg, v_djson->>'detail',
+			    v_djson->'errors', p_ctx)::text;
+		ELSIF v_state = '23505' THEN
+			status := 409;
+			body := lib.problem(409, 'conflict', 'A record with '
+			    'the same unique value exists (' ||
+			    coalesce(v_cons, 'unique') || ').', NULL,
+			    p_ctx)::text;
+		ELSIF v_state IN ('23514', '23502', '23503', '22P02',
+		    '22007', '22008', '22003', '22001', '22023', '2201G',
+		    '22P05', '22004', '22012') OR v_state LIKE '22%' THEN
+			status := 422;
+			body := lib.problem(422, 'validation-error',
+			    'A value is out of range or of the wrong type' ||
+			    CASE WHEN v_cons IS NOT NULL THEN ' (' || v_cons ||
+			    ')' ELSE '' END || '.', NULL, p_ctx)::text;
+		ELSE
+			RAISE;
+		END IF;
+	END;
+	IF status >= 400 THEN
+		headers := NULL;
+	END IF;
+END $$;
+
+-- 0003 cases: the people the task force serves (cases, their personal
+-- data encrypted at rest, needs with history, tasks, consents that
+-- decide which data categories another organization sees, transfer of
+-- the lead role), investigations on the criminal-justice side with
+-- consent-gated links to cases, and a hash-chained append-only audit
+-- trail written in the same transaction as every read and write.
+--
+-- Visibility, in two layers:
+--   object: a case is visible to the organizations in casework.case_visible_orgs
+--           (lead, assigned an open task, receiving a pending transfer;
+--           referrals join later) and to coordinators and admins.
+--           Anyone else gets 404 on every path under the case.
+--   field:  categories identity, contact, location, case_details, needs.
+--           The lead organization sees all; coordinators and admins see
+--           case_details and needs; everything else needs an active
+--           consent naming the caller's organization or its kind.
+
+----------------------------------------------------------------------
+-- Small validation helpers (jsonb in, boolean out; NULL means absent).
+----------------------------------------------------------------------
+CREATE FUNCTION lib.absent(p jsonb) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT p IS NULL OR p = 'null'::jsonb
+$$;
+
+CREATE FUNCTION lib.is_str(p jsonb, p_min integer, p_max integer)
+RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
+	SELECT coalesce(jsonb_typeof(p) = 'string' AND
+	    length(p #>> '{}') BETWEEN p_min AND p_max, false)
+$$;
+
+CREATE FUNCTION lib.is_int(p jsonb, p_min bigint, p_max bigint)
+RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
+	SELECT coalesce(jsonb_typeof(p) = 'number' AND
+	    (p #>> '{}') ~ '^-?[0-9]{1,15}$' AND
+	    (p #>> '{}')::bigint BETWEEN p_min AND p_max, false)
+$$;
+
+CREATE FUNCTION lib.is_enum(p jsonb, p_vals text[]) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT coalesce(jsonb_typeof(p) = 'string' AND
+	    (p #>> '{}') = ANY (p_vals), false)
+$$;
+
+CREATE FUNCTION lib.is_uuid(p jsonb) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT coalesce(jsonb_typeof(p) = 'string' AND (p #>> '{}') ~*
+	    '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$',
+	    false)
+$$;
+
+CREATE FUNCTION lib.try_date(p_text text) RETURNS date
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+	IF p_text IS NULL OR p_text !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' THEN
+		RETURN NULL;
+	END IF;
+	RETURN p_text::date;
+EXCEPTION WHEN OTHERS THEN
+	RETURN NULL;
+END $$;
+
+CREATE FUNCTION lib.try_ts(p_text text) RETURNS timestamptz
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+	IF p_text IS NULL OR p_text !~
+	    '^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)$'
+	    THEN
+		RETURN NULL;
+	END IF;
+	RETURN p_text::timestamptz;
+EXCEPTION WHEN OTHERS THEN
+	RETURN NULL;
+END $$;
+
+CREATE FUNCTION lib.is_date(p jsonb) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT jsonb_typeof(p) = 'string' AND lib.try_date(p #>> '{}') IS NOT NULL
+$$;
+
+CREATE FUNCTION lib.is_ts(p jsonb) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+	SELECT coalesce(jsonb_typeof(p) = 'string' AND
+	    lib.try_ts(p #>> '{}') IS NOT NULL, false)
+$$;
+
+-- An array of 0..p_max strings of 1..p_len characters.
+CREATE FUNCTION lib.is_str_array(p jsonb, p_max integer, p_len integer)
+RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
+	SELECT coalesce(jsonb_typeof(p) = 'array' AND
+	    jsonb_array_length(p) <= p_max AND NOT EXISTS (
+	    SELECT 1 FROM jsonb_array_elements(p) e
+	    WHERE NOT lib.is_str(e, 1, p_len)), false)
+$$;
+
+CREATE FUNCTION lib.jtext_array(p jsonb) RETURNS text[]
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT CASE WHEN jsonb_typeof(p) = 'array' THEN
+	    ARRAY(SELECT jsonb_array_elements_text(p)) END
+$$;
+
+/*
+ * Mass-assignment guard: every key of p_obj must be in p_allowed. A key
+ * in p_protected is named "is set by the server"; any other stranger is
+ * "unknown field". Returns the errors (empty array when clean).
+ */
+CREATE FUNCTION lib.check_keys(p_obj jsonb, p_prefix text, p_allowed text[],
+    p_protected text[] DEFAULT '{}') RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT coalesce(jsonb_agg(lib.err(p_prefix || k, CASE
+	    WHEN k = ANY (p_protected) THEN 'is set by the server and may not '
+	    'be sent' ELSE 'unknown field' END) ORDER BY k), '[]'::jsonb)
+	FROM jsonb_object_keys(CASE WHEN jsonb_typeof(p_obj) = 'object'
+	    THEN p_obj ELSE '{}'::jsonb END) k
+	WHERE NOT (k = ANY (p_allowed))
+$$;
+
+CREATE FUNCTION lib.fail_if(p_errs jsonb) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+	IF jsonb_array_length(p_errs) > 0 THEN
+		PERFORM lib.fail(422, 'validation-error', 'The body has '
+		    'invalid or forbidden fields; see errors.', p_errs);
+	END IF;
+END $$;
+
+-- The query string may only carry p_allowed keys (400 otherwise).
+CREATE FUNCTION lib.query_allow(p_args jsonb, p_allowed text[])
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+	v_errs jsonb;
+BEGIN
+	IF coalesce(p_args->'query', '{}') = '{}'::jsonb THEN
+		RETURN;
+	END IF;
+	SELECT jsonb_agg(lib.err(k, 'unknown query parameter') ORDER BY k)
+	    INTO v_errs FROM jsonb_object_keys(coalesce(p_args->'query',
+	    '{}')) k WHERE NOT (k = ANY (p_allowed));
+	IF v_errs IS NOT NULL THEN
+		PERFORM lib.fail(400, 'bad-query', 'The query string names '
+		    'parameters this operation does not take.', v_errs);
+	END IF;
+END $$;
+
+CREATE FUNCTION lib.bad_query(p_name text, p_reason text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM lib.fail(400, 'bad-query', 'Query parameter ' || p_name ||
+	    ' ' || p_reason || '.', jsonb_build_array(lib.err(p_name,
+	    p_reason)));
+END $$;
+
+-- limit: 1..100, default 50.
+CREATE FUNCTION lib.page_limit(p_args jsonb) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+	v jsonb := p_args->'query'->'limit';
+BEGIN
+	IF v IS NULL THEN
+		RETURN 50;
+	END IF;
+	IF jsonb_typeof(v) <> 'string' OR (v #>> '{}') !~ '^[0-9]{1,3}$' OR
+	    (v #>> '{}')::integer NOT BETWEEN 1 AND 100 THEN
+		PERFORM lib.bad_query('limit', 'must be an integer from 1 to 100');
+	END IF;
+	RETURN (v #>> '{}')::integer;
+END $$;
+
+-- cursor: the opaque next_cursor of a previous page (a position number).
+CREATE FUNCTION lib.page_cursor(p_args jsonb) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+	v jsonb := p_args->'query'->'cursor';
+BEGIN
+	IF v IS NULL THEN
+		RETURN NULL;
+	END IF;
+	IF jsonb_typeof(v) <> 'string' OR (v #>> '{}') !~ '^[0-9]{1,18}$' THEN
+		PERFORM lib.bad_query('cursor', 'is not a cursor this API issued');
+	END IF;
+	RETURN (v #>> '{}')::bigint;
+END $$;
+
+-- A single-valued text query parameter, or NULL.
+CREATE FUNCTION lib.query_text(p_args jsonb, p_name text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	v jsonb := p_args->'query'->p_name;
+BEGIN
+	IF v IS NULL THEN
+		RETURN NULL;
+	END IF;
+	IF jsonb_typeof(v) <> 'string' OR length(v #>> '{}') NOT BETWEEN 1
+	    AND 200 THEN
+		PERFORM lib.bad_query(p_name, 'must be given once, 1 to 200 '
+		    'characters');
+	END IF;
+	RETURN v #>> '{}';
+END $$;
+
+CREATE FUNCTION lib.query_uuid(p_args jsonb, p_name text) RETURNS uuid
+LANGUAGE plpgsql AS $$
+DECLARE
+	v text := lib.query_text(p_args, p_name);
+BEGIN
+	IF v IS NOT NULL AND NOT lib.is_uuid(to_jsonb(v)) THEN
+		PERFORM lib.bad_query(p_name, 'must be a UUID');
+	END IF;
+	RETURN v::uuid;
+END $$;
+
+CREATE FUNCTION lib.query_ts(p_args jsonb, p_name text) RETURNS timestamptz
+LANGUAGE plpgsql AS $$
+DECLARE
+	v text := lib.query_text(p_args, p_name);
+BEGIN
+	IF v IS NOT NULL AND lib.try_ts(v) IS NULL THEN
+		PERFORM lib.bad_query(p_name, 'must be an RFC 3339 date-time');
+	END IF;
+	RETURN lib.try_ts(v);
+END $$;
+
+CREATE FUNCTION lib.query_enum(p_args jsonb, p_name text, p_vals text[])
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	v text := lib.query_text(p_args, p_name);
+BEGIN
+	IF v IS NOT NULL AND NOT (v = ANY (p_vals)) THEN
+		PERFORM lib.bad_query(p_name, 'must be one of ' ||
+		    array_to_string(p_vals, ', '));
+	END IF;
+	RETURN v;
+END $$;
+
+-- Optimistic concurrency: If-Match must carry "<version>" (or *).
+CREATE FUNCTION lib.if_match(p_args jsonb, p_version integer) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+	v text := p_args->>'if_match';
+BEGIN
+	IF v IS NULL THEN
+		PERFORM lib.fail(428, 'precondition-required', 'Send If-Match '
+		    'with the ETag you last read.');
+	END IF;
+	IF v <> '*' AND v <> format('"%s"', p_version) AND
+	    v <> format('W/"%s"', p_version) THEN
+		PERFORM lib.fail(412, 'precondition-failed', 'The record '
+		    'changed since you read it; read it again.');
+	END IF;
+END $$;
+
+CREATE FUNCTION lib.etag(p_version integer) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT jsonb_build_object('etag', format('"%s"', p_version))
+$$;
+
+CREATE FUNCTION lib.path_id(p_args jsonb, p_name text DEFAULT 'id')
+RETURNS uuid LANGUAGE sql IMMUTABLE AS $$
+	SELECT (p_args->'path'->>p_name)::uuid
+$$;
+
+-- Hot-path helpers are plpgsql: their plans are cached per session
+-- (a non-inlined SQL function is planned again on every call).
+CREATE FUNCTION lib.ctx_roles(p_ctx jsonb) RETURNS text[]
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+	RETURN ARRAY(SELECT jsonb_array_elements_text(coalesce(p_ctx->'roles',
+	    '[]')) ORDER BY 1);
+END $$;
+
+----------------------------------------------------------------------
+-- Personal data encryption (pgcrypto, OpenPGP symmetric, AES-256).
+-- The key is a session setting the API sets on its own connections
+-- (libpq options -c concord.data_key=...); it is never in SQL text.
+----------------------------------------------------------------------
+CREATE FUNCTION lib.data_key() RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	v text := current_setting('concord.data_key', true);
+BEGIN
+	IF v IS NULL OR length(v) < 32 THEN
+		PERFORM lib.fail(503, 'unavailable', 'The personal-data key '
+		    'is not configured on this connection.');
+	END IF;
+	RETURN v;
+END $$;
+
+-- Encrypt one category's object; NULL or {} stores NULL.
+CREATE FUNCTION lib.pd_seal(p jsonb) RETURNS bytea
+LANGUAGE sql VOLATILE AS $$
+	SELECT CASE WHEN p IS NULL OR p = '{}'::jsonb THEN NULL
+	    ELSE pgp_sym_encrypt(p::text, lib.data_key(),
+	    'cipher-algo=aes256, s2k-mode=1') END
+$$;
+
+CREATE FUNCTION lib.pd_open(p bytea) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+	SELECT CASE WHEN p IS NULL THEN '{}'::jsonb
+	    ELSE pgp_sym_decrypt(p, lib.data_key())::jsonb END
+$$;
+
+CREATE FUNCTION lib.is_coord(p_ctx jsonb) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT lib.has_role(p_ctx, 'coordinator') OR lib.has_role(p_ctx, 'admin')
+$$;
+
+-- The caller's org, required for writes that act as an organization.
+CREATE FUNCTION lib.require_org_present(p_ctx jsonb) RETURNS uuid
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_org uuid := lib.require_org(p_ctx);
+BEGIN
+	IF v_org IS NULL THEN
+		PERFORM lib.fail(403, 'organization-required', 'This operation '
+		    'acts for an organization; the token names none.');
+	END IF;
+	RETURN v_org;
+END $$;
+
+/*
+ * A timestamp from a date or RFC 3339 text, or NULL when PostgreSQL
+ * cannot read it (a month 13, an offset +99:99): never raises.
+ */
+CREATE FUNCTION lib.try_ts_any(p_text text) RETURNS timestamptz
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+	RETURN p_text::timestamptz;
+EXCEPTION WHEN OTHERS THEN
+	RETURN NULL;
+END $$;

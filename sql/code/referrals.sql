@@ -1,0 +1,1100 @@
+-- referrals.sql: referrals. POST/GET /v1/referrals (api.referral_create,
+-- referral_get, referral_list), offers answered by providers
+-- (api.referral_offer_accept, referral_offer_decline), completion and
+-- cancellation; intake validation, sealing of notes and contact method,
+-- idempotency, re-offers, and what a referral does to its case
+-- (referral.case_profile, on_accept, on_complete). Matching itself runs
+-- in the worker (worker.sql).
+
+-- ------------------------------------------------------------------
+-- Helpers
+CREATE FUNCTION referral.data_key() RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	k text := current_setting('concord.data_key', true);
+BEGIN
+	IF k IS NULL OR length(k) < 32 THEN
+		RAISE EXCEPTION 'concord.data_key is not configured';
+	END IF;
+	RETURN k;
+END $$;
+
+/*
+ * Encrypt with the data key. The key is random and long, so no key
+ * stretching (s2k-mode=1): iterated S2K would cost ~0.5 ms per value.
+ */
+CREATE FUNCTION referral.seal(p_text text) RETURNS bytea
+LANGUAGE sql VOLATILE AS $$
+	SELECT CASE WHEN p_text IS NULL THEN NULL
+	    ELSE pgp_sym_encrypt(p_text, referral.data_key(),
+	    'cipher-algo=aes256, s2k-mode=1') END
+$$;
+
+CREATE FUNCTION referral.unseal(p_data bytea) RETURNS text
+LANGUAGE sql STABLE AS $$
+	SELECT CASE WHEN p_data IS NULL THEN NULL
+	    ELSE pgp_sym_decrypt(p_data, referral.data_key()) END
+$$;
+
+/* Offer response window by urgency, capped by the service's promise. */
+CREATE FUNCTION referral.offer_window(p_urgency text, p_hours integer)
+RETURNS interval
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT least(CASE p_urgency WHEN 'emergency' THEN interval '1 hour'
+	    WHEN 'urgent' THEN interval '4 hours' ELSE interval '48 hours' END,
+	    CASE WHEN p_hours IS NULL OR p_hours = 0 THEN interval '48 hours'
+	    ELSE make_interval(hours => p_hours) END)
+$$;
+
+/* What the caller's organization is to this referral. */
+CREATE FUNCTION referral.relation(p_ctx jsonb, r referrals) RETURNS text
+LANGUAGE sql STABLE AS $$
+	SELECT CASE
+	    WHEN lib.has_role(p_ctx, 'coordinator') OR
+		lib.has_role(p_ctx, 'admin') THEN 'coordinator'
+	    WHEN r.sender_org = lib.ctx_org(p_ctx) THEN 'sender'
+	    WHEN EXISTS (SELECT 1 FROM referral_offers o WHERE o.referral_id =
+		r.id AND o.organization_id = lib.ctx_org(p_ctx)) AND
+		NOT lib.has_role(p_ctx, 'hotline') AND
+		NOT lib.has_role(p_ctx, 'analyst') THEN 'offered'
+	    ELSE NULL END
+$$;
+
+/*
+ * A referral the caller may see, or 404. STABLE, so a read uses one
+ * snapshot for the referral and everything referral.doc() adds to it.
+ */
+CREATE FUNCTION referral.get(p_ctx jsonb, p_id uuid) RETURNS referrals
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	r referrals;
+BEGIN
+	SELECT * INTO r FROM referrals WHERE id = p_id;
+	IF r.id IS NULL OR referral.relation(p_ctx, r) IS NULL THEN
+		PERFORM lib.fail(404, 'not-found', 'No such referral.');
+	END IF;
+	RETURN r;
+END $$;
+
+/* The same, locked for an update in the caller's transaction. */
+CREATE FUNCTION referral.lock(p_ctx jsonb, p_id uuid) RETURNS referrals
+LANGUAGE plpgsql AS $$
+DECLARE
+	r referrals;
+BEGIN
+	SELECT * INTO r FROM referrals WHERE id = p_id FOR UPDATE;
+	IF r.id IS NULL OR referral.relation(p_ctx, r) IS NULL THEN
+		PERFORM lib.fail(404, 'not-found', 'No such referral.');
+	END IF;
+	RETURN r;
+END $$;
+
+/*
+ * The referral as the caller may see it. Sender and coordinators see
+ * the profile they sent; an offered organization sees the categories
+ * the client's consent covers (and always the needs of its own offers),
+ * never another organization's decline reasons or the sender's
+ * reference; candidates and scores are for sender and coordinators.
+ */
+CREATE FUNCTION referral.doc(p_ctx jsonb, r referrals) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	v_rel		text := referral.relation(p_ctx, r);
+	v_org		uuid := lib.ctx_org(p_ctx);
+	v_full		boolean := v_rel IN ('coordinator', 'sender');
+	v_consent	boolean := r.consent_expires_at > now();
+	/*
+	 * An offered organization sees the client only while its offer is
+	 * open or accepted: after declining, expiring or being withdrawn it
+	 * keeps its own offer's status and nothing about the person.
+	 */
+	v_cats		text[] := CASE WHEN v_full THEN
+			    '{identity,contact,location,case_details,needs}'
+			    WHEN v_consent AND EXISTS (SELECT 1 FROM
+			    referral_offers o WHERE o.referral_id = r.id AND
+			    o.organization_id = lib.ctx_org(p_ctx) AND
+			    o.status IN ('offered', 'accepted'))
+			    THEN r.consent_categories
+			    ELSE '{}' END;
+	v_redacted	text[] := '{}';
+	v_client	jsonb := '{}';
+	v_needs		jsonb;
+	v_offers	jsonb;
+	v_mine		uuid[];
+BEGIN
+	SELECT coalesce(array_agg(n), '{}') INTO v_mine FROM referral_offers o,
+	    unnest(o.need_ids) n WHERE o.referral_id = r.id AND
+	    o.organization_id = v_org;
+	IF 'case_details' = ANY (v_cats) THEN
+		v_client := v_client || jsonb_build_object('age', r.age,
+		    'minor', r.minor, 'gender', r.gender, 'languages',
+		    to_jsonb(r.languages), 'trafficking_type',
+		    r.trafficking_type, 'notes', referral.unseal(r.notes_enc));
+	ELSE
+		v_redacted := v_redacted || '{case_details}'::text[];
+	END IF;
+	IF 'location' = ANY (v_cats) THEN
+		v_client := v_client || jsonb_build_object('location',
+		    jsonb_strip_nulls(jsonb_build_object('lat', r.lat, 'lon',
+		    r.lon, 'jurisdiction', r.jurisdiction)));
+	ELSE
+		v_redacted := v_redacted || '{location}'::text[];
+	END IF;
+	IF 'contact' = ANY (v_cats) THEN
+		v_client := v_client || jsonb_build_object(
+		    'safe_contact_method', referral.unseal(r.contact_enc));
+	ELSE
+		v_redacted := v_redacted || '{contact}'::text[];
+	END IF;
+	IF NOT 'needs' = ANY (v_cats) THEN
+		v_redacted := v_redacted || '{needs}'::text[];
+	END IF;
+
+	SELECT coalesce(jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+	    'id', n.id, 'code', n.need_code, 'status', n.status,
+	    'waitlist', n.waitlist,
+	    'unmatched_reason', n.unmatched_reason, 'outcome', n.outcome,
+	    'candidates', CASE WHEN v_full THEN (SELECT coalesce(jsonb_agg(
+		jsonb_build_object('rank', c.rank, 'service_id', c.service_id,
+		'organization', jsonb_build_object('id', o.id, 'name', o.name),
+		'score', round(c.score::numeric, 4), 'components',
+		c.components, 'distance_km', round(c.distance_km::numeric, 3),
+		'offered', EXISTS (SELECT 1 FROM referral_offers f WHERE
+		f.referral_id = r.id AND f.service_id = c.service_id))
+		ORDER BY c.rank), '[]') FROM referral_candidates c JOIN
+		organizations o ON o.id = c.organization_id
+		WHERE c.referral_need_id = n.id) END))
+	    ORDER BY n.position), '[]') INTO v_needs
+	FROM referral_needs n WHERE n.referral_id = r.id AND
+	    ('needs' = ANY (v_cats) OR n.id = ANY (v_mine));
+
+	SELECT coalesce(jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+	    'id', f.id, 'service', jsonb_build_object('id', s.id, 'name',
+	    s.name), 'organization', jsonb_build_object('id', o.id, 'name',
+	    o.name), 'needs', (SELECT jsonb_agg(n.need_code ORDER BY
+	    n.position) FROM referral_needs n WHERE n.id = ANY (f.need_ids)),
+	    'status', f.status, 'expires_at', f.expires_at,
+	    'responded_at', f.responded_at,
+	    'decline_reason', CASE WHEN v_rel = 'coordinator' OR
+		f.organization_id = v_org THEN f.decline_reason END,
+	    'score', CASE WHEN v_full THEN round(f.score::numeric, 4) END))
+	    ORDER BY f.created_at, f.id), '[]') INTO v_offers
+	FROM referral_offers f JOIN services s ON s.id = f.service_id
+	JOIN organizations o ON o.id = f.organization_id
+	WHERE f.referral_id = r.id AND (v_rel <> 'offered' OR
+	    f.organization_id = v_org);
+
+	RETURN jsonb_strip_nulls(jsonb_build_object(
+	    'id', r.id, 'status', r.status, 'urgency', r.urgency,
+	    'reference', CASE WHEN v_full THEN r.reference END,
+	    'sender', (SELECT jsonb_build_object('id', o.id, 'name', o.name,
+		'kind', o.kind) FROM organizations o WHERE o.id = r.sender_org),
+	    'case_id', CASE WHEN v_full OR EXISTS (SELECT 1 FROM
+		referral_offers f WHERE f.referral_id = r.id AND
+		f.organization_id = v_org AND f.status = 'accepted')
+		THEN r.case_id END,
+	    'client', v_client, 'needs', v_needs, 'offers', v_offers,
+	    'consent', CASE WHEN v_full THEN jsonb_build_object(
+		'categories', to_jsonb(r.consent_categories), 'expires_at',
+		r.consent_expires_at, 'form_reference',
+		r.consent_form_reference, 'purpose', r.consent_purpose) END,
+	    'cancel_reason', r.cancel_reason,
+	    'created_at', r.created_at, 'updated_at', r.updated_at)) ||
+	    jsonb_build_object('redacted', to_jsonb(v_redacted));
+END $$;
+
+/* Validate a POST /v1/referrals body; returns the list of errors. */
+CREATE FUNCTION referral.check(p jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	e	jsonb := '[]';
+	k	text;
+	c	jsonb := p->'client';
+	cs	jsonb := p->'consent';
+	n	jsonb;
+	v_code	text;
+	v_codes	text[] := '{}';
+	i	integer := 0;
+BEGIN
+	FOR k IN SELECT jsonb_object_keys(p) LOOP
+		IF k <> ALL ('{case_id,client,needs,urgency,consent,notes,'
+		    'reference}'::text[]) THEN
+			e := e || lib.err(k, 'is not a field of a referral');
+		END IF;
+	END LOOP;
+	IF (p ? 'case_id') = (p ? 'client') THEN
+		e := e || lib.err('client', 'send exactly one of case_id or '
+		    'client');
+	END IF;
+	IF p ? 'case_id' AND (jsonb_typeof(p->'case_id') <> 'string' OR
+	    p->>'case_id' !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-'
+	    '[0-9a-f]{4}-[0-9a-f]{12}$') THEN
+		e := e || lib.err('case_id', 'must be a case id');
+	END IF;
+	IF p ? 'client' THEN
+		IF jsonb_typeof(c) <> 'object' THEN
+			e := e || lib.err('client', 'must be an object');
+			c := '{}';
+		END IF;
+		FOR k IN SELECT jsonb_object_keys(c) LOOP
+			IF k <> ALL ('{age,minor,gender,languages,'
+			    'trafficking_type,location,'
+			    'safe_contact_method}'::text[]) THEN
+				e := e || lib.err('client.' || k,
+				    'is not a field of a client profile');
+			END IF;
+		END LOOP;
+		IF c ? 'age' AND (jsonb_typeof(c->'age') <> 'number' OR
+		    (c->>'age')::numeric <> trunc((c->>'age')::numeric) OR
+		    (c->>'age')::numeric NOT BETWEEN 0 AND 120) THEN
+			e := e || lib.err('client.age', 'must be an integer '
+			    '0..120');
+		END IF;
+		IF c ? 'minor' AND jsonb_typeof(c->'minor') <> 'boolean' THEN
+			e := e || lib.err('client.minor', 'must be a boolean');
+		END IF;
+		IF c ? 'age' AND c ? 'minor' AND
+		    jsonb_typeof(c->'age') = 'number' AND
+		    jsonb_typeof(c->'minor') = 'boolean' AND
+		    ((c->>'age')::numeric < 18) <> (c->>'minor')::boolean THEN
+			e := e || lib.err('client.minor', 'contradicts age');
+		END IF;
+		IF c ? 'gender' AND (jsonb_typeof(c->'gender') <> 'string' OR
+		    c->>'gender' <> ALL ('{female,male,transgender,'
+		    'non_binary,unknown}'::text[])) THEN
+			e := e || lib.err('client.gender', 'must be female, '
+			    'male, transgender, non_binary or unknown');
+		END IF;
+		IF c ? 'languages' AND (jsonb_typeof(c->'languages') <> 'array'
+		    OR EXISTS (SELECT 1 FROM jsonb_array_elements(
+		    c->'languages') l WHERE jsonb_typeof(l) <> 'string' OR
+		    l #>> '{}' !~ '^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$')
+		    OR jsonb_array_length(c->'languages') > 10) THEN
+			e := e || lib.err('client.languages', 'must be up to 10 '
+			    'BCP 47 language tags');
+		END IF;
+		IF c ? 'trafficking_type' AND (jsonb_typeof(
+		    c->'trafficking_type') <> 'string' OR c->>'trafficking_type'
+		    <> ALL ('{sex,labor,both,unknown}'::text[])) THEN
+			e := e || lib.err('client.trafficking_type', 'must be '
+			    'sex, labor, both or unknown');
+		END IF;
+		IF NOT c ? 'location' OR jsonb_typeof(c->'location') <>
+		    'object' THEN
+			e := e || lib.err('client.location', 'is required: '
+			    '{lat, lon} and/or {jurisdiction}');
+		ELSE
+			FOR k IN SELECT jsonb_object_keys(c->'location') LOOP
+				IF k <> ALL ('{lat,lon,jurisdiction}'::text[])
+				    THEN
+					e := e || lib.err('client.location.' ||
+					    k, 'is not a location field');
+				END IF;
+			END LOOP;
+			IF (c->'location' ? 'lat') <> (c->'location' ? 'lon')
+			    THEN
+				e := e || lib.err('client.location', 'lat and '
+				    'lon go together');
+			END IF;
+			IF c->'location' ? 'lat' AND (jsonb_typeof(
+			    c->'location'->'lat') <> 'number' OR
+			    (c->'location'->>'lat')::float8 NOT BETWEEN -90
+			    AND 90) THEN
+				e := e || lib.err('client.location.lat',
+				    'must be -90..90');
+			END IF;
+			IF c->'location' ? 'lon' AND (jsonb_typeof(
+			    c->'location'->'lon') <> 'number' OR
+			    (c->'location'->>'lon')::float8 NOT BETWEEN -180
+			    AND 180) THEN
+				e := e || lib.err('client.location.lon',
+				    'must be -180..180');
+			END IF;
+			IF c->'location' ? 'jurisdiction' AND (jsonb_typeof(
+			    c->'location'->'jurisdiction') <> 'string' OR
+			    c->'location'->>'jurisdiction' !~
+			    '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,31}$') THEN
+				e := e || lib.err('client.location.'
+				    'jurisdiction', 'must be a jurisdiction '
+				    'code such as a county FIPS code');
+			END IF;
+			IF NOT c->'location' ? 'lat' AND NOT c->'location' ?
+			    'jurisdiction' THEN
+				e := e || lib.err('client.location', 'needs '
+				    'lat/lon or a jurisdiction');
+			END IF;
+		END IF;
+		IF c ? 'safe_contact_method' AND (jsonb_typeof(
+		    c->'safe_contact_method') <> 'string' OR
+		    length(c->>'safe_contact_method') > 500) THEN
+			e := e || lib.err('client.safe_contact_method', 'must '
+			    'be text of at most 500 characters');
+		END IF;
+	END IF;
+	IF jsonb_typeof(p->'needs') IS DISTINCT FROM 'array' OR
+	    jsonb_array_length(p->'needs') NOT BETWEEN 1 AND 16 THEN
+		e := e || lib.err('needs', 'must be an array of 1 to 16 needs');
+	ELSE
+		FOR n IN SELECT * FROM jsonb_array_elements(p->'needs') LOOP
+			v_code := CASE jsonb_typeof(n) WHEN 'string' THEN
+			    n #>> '{}' WHEN 'object' THEN n->>'code' END;
+			IF jsonb_typeof(n) = 'object' AND (EXISTS (SELECT 1
+			    FROM jsonb_object_keys(n) x WHERE x NOT IN ('code',
+			    'waitlist')) OR (n ? 'waitlist' AND
+			    jsonb_typeof(n->'waitlist') <> 'boolean')) THEN
+				e := e || lib.err('needs[' || i || ']', 'is '
+				    'a code or {code, waitlist}');
+			END IF;
+			IF v_code IS NULL OR NOT EXISTS (SELECT 1 FROM
+			    need_taxonomy t WHERE t.code = v_code AND
+			    t.grp = 'victim') THEN
+				e := e || lib.err('needs[' || i || ']',
+				    'is not a victim need code');
+			ELSIF v_code = ANY (v_codes) THEN
+				e := e || lib.err('needs[' || i || ']',
+				    'is listed twice');
+			END IF;
+			v_codes := v_codes || v_code;
+			i := i + 1;
+		END LOOP;
+	END IF;
+	IF jsonb_typeof(p->'urgency') IS DISTINCT FROM 'string' OR
+	    p->>'urgency' <> ALL ('{emergency,urgent,routine}'::text[]) THEN
+		e := e || lib.err('urgency', 'must be emergency, urgent or '
+		    'routine');
+	END IF;
+	IF jsonb_typeof(cs) IS DISTINCT FROM 'object' THEN
+		e := e || lib.err('consent', 'is required: the client''s '
+		    'informed, written consent to be referred');
+	ELSE
+		FOR k IN SELECT jsonb_object_keys(cs) LOOP
+			IF k <> ALL ('{categories,expires_at,form_reference,'
+			    'purpose,informed,written}'::text[]) THEN
+				e := e || lib.err('consent.' || k, 'is not a '
+				    'consent field');
+			END IF;
+		END LOOP;
+		IF jsonb_typeof(cs->'categories') IS DISTINCT FROM 'array' OR
+		    jsonb_array_length(cs->'categories') = 0 OR EXISTS (
+		    SELECT 1 FROM jsonb_array_elements(cs->'categories') x
+		    WHERE x #>> '{}' <> ALL ('{identity,contact,location,'
+		    'case_details,needs}'::text[]) OR jsonb_typeof(x) <>
+		    'string') THEN
+			e := e || lib.err('consent.categories', 'must list '
+			    'identity, contact, location, case_details, needs');
+		END IF;
+		IF jsonb_typeof(cs->'expires_at') IS DISTINCT FROM 'string' OR
+		    cs->>'expires_at' !~ '^\d{4}-\d\d-\d\dT\d\d:\d\d' THEN
+			e := e || lib.err('consent.expires_at', 'is required: '
+			    'an RFC 3339 time (consent is time-limited)');
+		ELSIF (cs->>'expires_at')::timestamptz <= now() THEN
+			e := e || lib.err('consent.expires_at', 'must be in '
+			    'the future');
+		END IF;
+		IF jsonb_typeof(cs->'form_reference') IS DISTINCT FROM 'string'
+		    OR length(cs->>'form_reference') NOT BETWEEN 1 AND 200 THEN
+			e := e || lib.err('consent.form_reference', 'is '
+			    'required: the signed form''s reference');
+		END IF;
+		IF cs->'informed' IS DISTINCT FROM 'true'::jsonb THEN
+			e := e || lib.err('consent.informed', 'must be true');
+		END IF;
+		IF cs->'written' IS DISTINCT FROM 'true'::jsonb THEN
+			e := e || lib.err('consent.written', 'must be true');
+		END IF;
+		IF cs ? 'purpose' AND (jsonb_typeof(cs->'purpose') <> 'string'
+		    OR length(cs->>'purpose') > 500) THEN
+			e := e || lib.err('consent.purpose', 'must be text');
+		END IF;
+	END IF;
+	IF p ? 'notes' AND (jsonb_typeof(p->'notes') <> 'string' OR
+	    length(p->>'notes') > 5000) THEN
+		e := e || lib.err('notes', 'must be text of at most 5000 '
+		    'characters');
+	END IF;
+	IF p ? 'reference' AND (jsonb_typeof(p->'reference') <> 'string' OR
+	    length(p->>'reference') NOT BETWEEN 1 AND 200) THEN
+		e := e || lib.err('reference', 'must be text of 1 to 200 '
+		    'characters');
+	END IF;
+	RETURN e;
+END $$;
+
+CREATE FUNCTION referral.case_profile(p_ctx jsonb, p_case uuid)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+	v_org	uuid := lib.ctx_org(p_ctx);
+	c	cases;
+BEGIN
+	SELECT * INTO c FROM cases WHERE id = p_case;
+	IF c.id IS NULL OR NOT coalesce(p_ctx->'roles' ?| ARRAY['admin',
+	    'coordinator', 'case_manager', 'provider', 'investigator',
+	    'prosecutor'], false) OR
+	    NOT casework.case_visible(p_ctx, p_case, v_org) OR
+	    NOT ('case_details' = ANY (casework.case_categories(p_ctx, c.id,
+	    c.lead_org, v_org))) THEN
+		PERFORM lib.fail(422, 'validation-error', 'No visible case has '
+		    'this id.', jsonb_build_array(lib.err('case_id',
+		    'is not a case you can see')));
+	END IF;
+	PERFORM lib.audit(p_ctx, 'read', 'case', c.id, ARRAY['case_details']);
+	RETURN jsonb_strip_nulls(jsonb_build_object('age', c.age,
+	    'minor', CASE c.age_group WHEN 'minor' THEN true
+	    WHEN 'adult' THEN false END, 'gender', c.gender,
+	    'languages', to_jsonb(c.languages), 'trafficking_type',
+	    c.trafficking_type, 'jurisdiction', c.jurisdiction));
+END $$;
+
+/*
+ * An offer was accepted. A referral with an inline profile becomes a case
+ * when a victim-services organization accepts it (that organization
+ * leads it; other kinds help without a case of their own until one
+ * exists); the client's consent to be referred is recorded on the case
+ * for the accepting organization; the case's needs move to in_progress.
+ */
+CREATE FUNCTION referral.on_accept(p_ctx jsonb, p_referral uuid,
+    p_offer uuid) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+	x	record;
+	r	referrals;
+	f	referral_offers;
+	c	cases;
+	k	consents;
+	v_kind	text;
+BEGIN
+	SELECT * INTO r FROM referrals WHERE id = p_referral FOR UPDATE;
+	SELECT * INTO f FROM referral_offers WHERE id = p_offer;
+	SELECT kind INTO v_kind FROM organizations WHERE id = f.organization_id;
+	IF r.case_id IS NULL AND v_kind = 'victim_services' THEN
+		INSERT INTO cases (case_number, lead_org, identified_on,
+		    identified_by_org, identified_how, age, age_group, gender,
+		    languages, trafficking_type, jurisdiction, created_by)
+		VALUES ('CT-' || to_char(now(), 'YYYY') || '-' ||
+		    lpad(nextval('case_number_seq')::text, 6, '0'),
+		    f.organization_id, r.created_at::date, r.sender_org,
+		    CASE WHEN r.sender_hotline THEN 'hotline'
+		    WHEN (SELECT kind FROM organizations WHERE id =
+		    r.sender_org) = 'law_enforcement' THEN
+		    'law_enforcement_encounter' ELSE 'other' END,
+		    r.age, CASE WHEN r.minor THEN 'minor' WHEN NOT r.minor THEN
+		    'adult' ELSE 'unknown' END,
+		    CASE WHEN r.gender <> 'unknown' THEN r.gender END,
+		    r.languages, r.trafficking_type,
+		    coalesce(r.jurisdiction, 'unknown'), p_ctx->>'sub')
+		RETURNING * INTO c;
+		INSERT INTO case_personal (case_id) VALUES (c.id);
+		UPDATE referrals SET case_id = c.id WHERE id = r.id
+		    RETURNING * INTO r;
+		PERFORM lib.audit(p_ctx, 'create', 'case', c.id,
+		    ARRAY['case_details']);
+	END IF;
+	IF r.case_id IS NOT NULL AND r.consent_expires_at > now() AND
+	    f.organization_id IS DISTINCT FROM (SELECT lead_org FROM cases
+	    WHERE id = r.case_id) THEN
+		INSERT INTO consents (case_id, categories, shared_with_org,
+		    purpose, informed, written, form_ref, granted_at,
+		    expires_at, recorded_by, recorded_by_org)
+		VALUES (r.case_id, referral.grantable(r), f.organization_id,
+		    coalesce(r.consent_purpose, 'referral'), true, true,
+		    r.consent_form_reference, least(r.created_at, now()),
+		    r.consent_expires_at, r.sender_sub, r.sender_org)
+		    RETURNING * INTO k;
+		PERFORM lib.audit(p_ctx, 'create', 'consent', k.id,
+		    k.categories);
+	END IF;
+	FOR x IN SELECT n.need_code FROM referral_needs n
+	    WHERE n.id = ANY (f.need_ids) ORDER BY n.position LOOP
+		PERFORM casework.case_need_mirror(p_ctx, r.case_id, x.need_code,
+		    'in_progress');
+	END LOOP;
+END $$;
+
+CREATE FUNCTION referral.on_complete(p_ctx jsonb, p_referral uuid,
+    p_need text, p_outcome text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM casework.case_need_mirror(p_ctx, (SELECT case_id FROM referrals
+	    WHERE id = p_referral), p_need, CASE p_outcome
+	    WHEN 'need_met' THEN 'met' WHEN 'need_not_met' THEN 'unmet'
+	    WHEN 'client_declined' THEN 'declined_by_client' END);
+END $$;
+
+-- ------------------------------------------------------------------
+-- API
+
+/*
+ * POST /v1/referrals. Idempotency-Key is required: the first request
+ * with a key stores its response; a retry with the same key and body
+ * gets that response again (Idempotent-Replayed: true), the same key
+ * with another body 422. A concurrent duplicate waits on the key's row
+ * and then replays, so a retry storm creates one referral.
+ */
+CREATE FUNCTION api.referral_create(p_ctx jsonb, p_args jsonb, p_body jsonb,
+    OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+	v_org	uuid := lib.require_org(p_ctx);
+	v_key	text := p_args->>'idempotency_key';
+	v_hash	text := md5(p_body::text);
+	v_prev	idempotency_keys;
+	v_errs	jsonb;
+	v_id	uuid;
+	v_job	bigint;
+	v_c	jsonb := p_body->'client';
+	v_cs	jsonb := p_body->'consent';
+	r	referrals;
+	n	jsonb;
+	i	integer := 0;
+BEGIN
+	IF v_key IS NULL OR length(v_key) NOT BETWEEN 1 AND 200 OR
+	    v_key !~ '^[\x21-\x7e]+$' THEN
+		PERFORM lib.fail(422, 'idempotency-key-required', 'Send an '
+		    'Idempotency-Key header (1-200 visible ASCII characters) '
+		    'so retries cannot create duplicates.',
+		    jsonb_build_array(lib.err('Idempotency-Key',
+		    'is required')));
+	END IF;
+	INSERT INTO idempotency_keys (org_id, key, request_hash, status, body)
+	    VALUES (v_org, v_key, v_hash, 0, '{}')
+	    ON CONFLICT DO NOTHING;
+	IF NOT FOUND THEN
+		SELECT * INTO v_prev FROM idempotency_keys WHERE org_id = v_org
+		    AND key = v_key;
+		IF v_prev.request_hash <> v_hash THEN
+			PERFORM lib.fail(422, 'idempotency-key-reused', 'This '
+			    'Idempotency-Key was used with a different body.',
+			    jsonb_build_array(lib.err('Idempotency-Key',
+			    'was used with a different body')));
+		END IF;
+		status := v_prev.status;
+		body := v_prev.body;
+		headers := coalesce(v_prev.headers, '{}') ||
+		    '{"idempotent-replayed": "true"}';
+		RETURN;
+	END IF;
+
+	v_errs := referral.check(p_body);
+	IF jsonb_array_length(v_errs) > 0 THEN
+		PERFORM lib.fail(422, 'validation-error', 'The referral is not '
+		    'valid.', v_errs);
+	END IF;
+	IF p_body ? 'case_id' THEN
+		/* The client is a case: its reporting profile stands in. */
+		v_c := referral.case_profile(p_ctx, (p_body->>'case_id')::uuid);
+		v_c := v_c || jsonb_build_object('location', jsonb_build_object(
+		    'jurisdiction', v_c->>'jurisdiction'));
+	END IF;
+
+	INSERT INTO referrals (sender_org, sender_sub, sender_hotline,
+	    reference, age, minor,
+	    gender, languages, trafficking_type, lat, lon, jurisdiction,
+	    contact_enc, notes_enc, urgency, consent_categories,
+	    consent_expires_at, consent_form_reference, consent_purpose)
+	VALUES (v_org, p_ctx->>'sub', lib.has_role(p_ctx, 'hotline'),
+	    p_body->>'reference',
+	    (v_c->>'age')::integer,
+	    coalesce((v_c->>'minor')::boolean, (v_c->>'age')::integer < 18),
+	    v_c->>'gender',
+	    coalesce(ARRAY(SELECT jsonb_array_elements_text(v_c->'languages')),
+	    '{}'), coalesce(v_c->>'trafficking_type', 'unknown'),
+	    (v_c->'location'->>'lat')::float8,
+	    (v_c->'location'->>'lon')::float8,
+	    v_c->'location'->>'jurisdiction',
+	    referral.seal(v_c->>'safe_contact_method'),
+	    referral.seal(p_body->>'notes'), p_body->>'urgency',
+	    ARRAY(SELECT DISTINCT jsonb_array_elements_text(
+	    v_cs->'categories')), (v_cs->>'expires_at')::timestamptz,
+	    v_cs->>'form_reference', v_cs->>'purpose')
+	RETURNING * INTO r;
+	IF p_body ? 'case_id' THEN
+		UPDATE referrals SET case_id = (p_body->>'case_id')::uuid
+		    WHERE id = r.id RETURNING * INTO r;
+	END IF;
+	FOR n IN SELECT * FROM jsonb_array_elements(p_body->'needs') LOOP
+		INSERT INTO referral_needs (referral_id, position, need_code,
+		    waitlist)
+		VALUES (r.id, i, CASE jsonb_typeof(n) WHEN 'string' THEN
+		    n #>> '{}' ELSE n->>'code' END,
+		    coalesce((n->>'waitlist')::boolean, false));
+		i := i + 1;
+	END LOOP;
+	INSERT INTO jobs (kind, payload) VALUES ('referral.match',
+	    jsonb_build_object('referral_id', r.id)) RETURNING id INTO v_job;
+
+	status := 201;
+	body := referral.doc(p_ctx, r);
+	headers := jsonb_build_object('location', '/v1/referrals/' || r.id);
+	UPDATE idempotency_keys k SET status = 201, body = v_doc.body,
+	    headers = v_doc.headers FROM (SELECT referral.doc(p_ctx, r) AS body,
+	    jsonb_build_object('location', '/v1/referrals/' || r.id) AS headers)
+	    v_doc WHERE k.org_id = v_org AND k.key = v_key;
+	headers := headers || jsonb_build_object('x-concord-jobs',
+	    jsonb_build_array(v_job));
+END $$;
+
+/* GET /v1/referrals/{id} */
+CREATE FUNCTION api.referral_get(p_ctx jsonb, p_args jsonb, p_body jsonb,
+    OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
+DECLARE
+	v_org	uuid := lib.require_org(p_ctx);
+	r	referrals;
+BEGIN
+	r := referral.get(p_ctx, (p_args->'path'->>'id')::uuid);
+	status := 200;
+	body := referral.doc(p_ctx, r);
+	headers := '{}';
+END $$;
+
+/*
+ * GET /v1/referrals: what the caller sent, what was offered to the
+ * caller's organization, or everything for coordinators and admins.
+ * Filters: status, since (created at or after); newest first.
+ */
+CREATE FUNCTION api.referral_list(p_ctx jsonb, p_args jsonb, p_body jsonb,
+    OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
+DECLARE
+	v_org	uuid := lib.require_org(p_ctx);
+	v_all	boolean := lib.has_role(p_ctx, 'coordinator') OR
+		    lib.has_role(p_ctx, 'admin');
+	v_lim	text := lib.query_text(p_args, 'limit');
+	v_st	text := lib.query_text(p_args, 'status');
+	v_since	text := lib.query_text(p_args, 'since');
+	v_cur	text := lib.query_text(p_args, 'cursor');
+	v_ct	timestamptz;
+	v_cid	uuid;
+	v_n	integer;
+	v_items	jsonb := '[]';
+	v_last	referrals;
+	e	jsonb := '[]';
+	k	text;
+	r	referrals;
+	v_i	integer := 0;
+BEGIN
+	FOR k IN SELECT jsonb_object_keys(coalesce(p_args->'query', '{}')) LOOP
+		IF k <> ALL ('{limit,cursor,status,since}'::text[]) THEN
+			e := e || lib.err(k, 'is not a filter of this list');
+		END IF;
+	END LOOP;
+	IF v_lim IS NOT NULL AND (v_lim !~ '^[0-9]{1,3}$' OR v_lim::integer
+	    NOT BETWEEN 1 AND 100) THEN
+		e := e || lib.err('limit', 'must be 1..100');
+	END IF;
+	IF v_st IS NOT NULL AND v_st <> ALL ('{received,matching,offered,'
+	    'in_progress,completed,cancelled,unmatched}'::text[]) THEN
+		e := e || lib.err('status', 'is not a referral status');
+	END IF;
+	IF v_since IS NOT NULL AND (v_since !~
+	    '^\d{4}-\d\d-\d\d(T\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?)?$'
+	    OR lib.try_ts_any(v_since) IS NULL) THEN
+		e := e || lib.err('since', 'must be an RFC 3339 date or time');
+	END IF;
+	IF v_cur IS NOT NULL THEN
+		BEGIN
+			v_ct := split_part(convert_from(decode(v_cur, 'base64'),
+			    'UTF8'), '|', 1)::timestamptz;
+			v_cid := split_part(convert_from(decode(v_cur,
+			    'base64'), 'UTF8'), '|', 2)::uuid;
+		EXCEPTION WHEN OTHERS THEN
+			e := e || lib.err('cursor', 'is not a cursor from this '
+			    'list');
+		END;
+	END IF;
+	IF jsonb_array_length(e) > 0 THEN
+		PERFORM lib.fail(422, 'validation-error', 'Bad list filters.',
+		    e);
+	END IF;
+	v_n := coalesce(v_lim::integer, 50);
+	FOR r IN SELECT * FROM referrals x
+	    WHERE (v_all OR x.sender_org = v_org OR (NOT lib.has_role(p_ctx,
+		'hotline') AND NOT lib.has_role(p_ctx, 'analyst') AND EXISTS (
+		SELECT 1 FROM referral_offers o WHERE o.referral_id = x.id AND
+		o.organization_id = v_org)))
+	    AND (v_st IS NULL OR x.status = v_st)
+	    AND (v_since IS NULL OR x.created_at >= v_since::timestamptz)
+	    AND (v_ct IS NULL OR (x.created_at, x.id) < (v_ct, v_cid))
+	    ORDER BY x.created_at DESC, x.id DESC LIMIT v_n + 1 LOOP
+		v_i := v_i + 1;
+		EXIT WHEN v_i > v_n;
+		v_items := v_items || referral.doc(p_ctx, r);
+		v_last := r;
+	END LOOP;
+	status := 200;
+	body := jsonb_build_object('items', v_items, 'next_cursor',
+	    CASE WHEN v_i > v_n THEN encode(convert_to(v_last.created_at::text
+	    || '|' || v_last.id, 'UTF8'), 'base64') END);
+	headers := '{}';
+END $$;
+
+/* Load an offer of this referral addressed to the caller's org (404). */
+CREATE FUNCTION referral.offer_for_caller(p_ctx jsonb,
+    p_args jsonb) RETURNS referral_offers
+LANGUAGE plpgsql AS $$
+DECLARE
+	f referral_offers;
+BEGIN
+	PERFORM 1 FROM referrals WHERE id = (p_args->'path'->>'id')::uuid
+	    FOR UPDATE;
+	SELECT * INTO f FROM referral_offers WHERE id = (p_args->'path'->>
+	    'oid')::uuid AND referral_id = (p_args->'path'->>'id')::uuid
+	    FOR UPDATE;
+	IF f.id IS NULL OR f.organization_id IS DISTINCT FROM
+	    lib.ctx_org(p_ctx) THEN
+		PERFORM lib.fail(404, 'not-found', 'No such offer for your '
+		    'organization.');
+	END IF;
+	RETURN f;
+END $$;
+
+/* Recompute a referral's status from its needs. */
+CREATE FUNCTION referral.refresh(p_id uuid) RETURNS void
+LANGUAGE sql AS $$
+	UPDATE referrals r SET status = CASE
+	    WHEN r.status IN ('cancelled', 'received', 'matching') THEN r.status
+	    WHEN NOT EXISTS (SELECT 1 FROM referral_needs n WHERE
+		n.referral_id = r.id AND n.status <> 'unmatched') THEN
+		'unmatched'
+	    WHEN NOT EXISTS (SELECT 1 FROM referral_needs n WHERE
+		n.referral_id = r.id AND n.status IN ('pending', 'offered',
+		'accepted')) AND EXISTS (SELECT 1 FROM referral_needs n WHERE
+		n.referral_id = r.id AND n.status = 'completed') THEN
+		'completed'
+	    WHEN EXISTS (SELECT 1 FROM referral_needs n WHERE n.referral_id =
+		r.id AND n.status IN ('accepted', 'completed')) THEN
+		'in_progress'
+	    ELSE 'offered' END,
+	    version = r.version + 1, updated_at = now()
+	WHERE r.id = p_id
+$$;
+
+/*
+ * Offer the given needs of a referral to their next ranked candidates
+ * that were not offered yet and can still take them; needs left without
+ * one become unmatched (and coordinators are told). Returns the ids of
+ * the expiry jobs created.
+ */
+CREATE FUNCTION referral.reoffer(p_referral uuid, p_needs uuid[])
+RETURNS bigint[]
+LANGUAGE plpgsql AS $$
+DECLARE
+	r	referrals;
+	n	referral_needs;
+	c	record;
+	f	referral_offers;
+	v_jobs	bigint[] := '{}';
+	v_job	bigint;
+BEGIN
+	SELECT * INTO r FROM referrals WHERE id = p_referral;
+	FOR n IN SELECT * FROM referral_needs WHERE id = ANY (p_needs) AND
+	    status IN ('pending', 'offered') ORDER BY position LOOP
+		SELECT rc.*, s.response_time_hours INTO c
+		FROM referral_candidates rc JOIN services s ON
+		    s.id = rc.service_id JOIN organizations o ON
+		    o.id = s.organization_id AND o.status = 'active'
+		WHERE rc.referral_need_id = n.id AND s.deleted_at IS NULL AND
+		    s.status = 'active' AND s.accepts_referrals AND (n.waitlist
+		    OR s.capacity_total IS NULL OR s.capacity_available > 0)
+		    AND NOT EXISTS (SELECT 1 FROM referral_offers o WHERE
+		    o.referral_id = p_referral AND o.service_id = rc.service_id)
+		ORDER BY rc.rank LIMIT 1;
+		IF c.service_id IS NULL THEN
+			UPDATE referral_needs SET status = 'unmatched',
+			    unmatched_reason = 'every eligible provider '
+			    'declined, did not answer in time or is full',
+			    updated_at = now() WHERE id = n.id;
+			INSERT INTO notifications (audience_role, kind, payload)
+			    VALUES ('coordinator', 'referral.unmatched',
+			    jsonb_build_object('referral_id', p_referral,
+			    'need', n.need_code));
+			CONTINUE;
+		END IF;
+		INSERT INTO referral_offers (referral_id, service_id,
+		    organization_id, need_ids, score, expires_at)
+		VALUES (p_referral, c.service_id, c.organization_id,
+		    ARRAY[n.id], c.score, now() + referral.offer_window(
+		    r.urgency, c.response_time_hours))
+		RETURNING * INTO f;
+		UPDATE referral_needs SET status = 'offered', updated_at = now()
+		    WHERE id = n.id;
+		INSERT INTO jobs (kind, payload, run_after) VALUES
+		    ('referral.expire', jsonb_build_object('offer_id', f.id),
+		    f.expires_at) RETURNING id INTO v_job;
+		v_jobs := v_jobs || v_job;
+		INSERT INTO notifications (organization_id, kind, payload)
+		    VALUES (f.organization_id, 'referral.offered',
+		    jsonb_build_object('referral_id', p_referral, 'offer_id',
+		    f.id));
+	END LOOP;
+	PERFORM referral.refresh(p_referral);
+	RETURN v_jobs;
+END $$;
+
+/*
+ * POST /v1/referrals/{id}/offers/{oid}/accept: only the organization
+ * the offer is addressed to. Takes one unit of the service's capacity
+ * in the same statement that checks it, so parallel accepts can never
+ * drive it below zero (409 when none is left, unless waitlisted).
+ */
+CREATE FUNCTION api.referral_offer_accept(p_ctx jsonb, p_args jsonb,
+    p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+	v_org	uuid := lib.require_org(p_ctx);
+	f	referral_offers;
+	r	referrals;
+	v_wait	boolean;
+	v_taken	boolean := false;
+BEGIN
+	f := referral.offer_for_caller(p_ctx, p_args);
+	SELECT * INTO r FROM referrals WHERE id = f.referral_id FOR UPDATE;
+	IF p_body IS NOT NULL AND p_body <> '{}' THEN
+		PERFORM lib.fail(422, 'validation-error', 'Accept takes no '
+		    'fields.', (SELECT jsonb_agg(lib.err(k, 'is not accepted '
+		    'here')) FROM jsonb_object_keys(p_body) k));
+	END IF;
+	IF r.status IN ('cancelled', 'completed') OR f.status <> 'offered' THEN
+		PERFORM lib.fail(409, 'invalid-transition', 'This offer is ' ||
+		    f.status || ' and the referral ' || r.status ||
+		    '; it cannot be accepted.');
+	END IF;
+	IF f.expires_at <= now() THEN
+		PERFORM lib.fail(409, 'offer-expired', 'This offer expired at '
+		    || f.expires_at || '.');
+	END IF;
+	SELECT bool_or(waitlist) INTO v_wait FROM referral_needs
+	    WHERE id = ANY (f.need_ids);
+	UPDATE services SET capacity_available = capacity_available - 1,
+	    capacity_updated_at = now()
+	    WHERE id = f.service_id AND capacity_total IS NOT NULL AND
+	    capacity_available > 0;
+	v_taken := FOUND;
+	IF NOT v_taken AND NOT coalesce(v_wait, false) AND EXISTS (SELECT 1
+	    FROM services WHERE id = f.service_id AND capacity_total IS NOT
+	    NULL) THEN
+		PERFORM lib.fail(409, 'no-capacity', 'The service has no '
+		    'capacity left; update its capacity or decline.');
+	END IF;
+	UPDATE referral_offers SET status = 'accepted', responded_at = now(),
+	    responded_by = p_ctx->>'sub', capacity_taken = v_taken
+	    WHERE id = f.id;
+	UPDATE referral_needs SET status = 'accepted', updated_at = now()
+	    WHERE id = ANY (f.need_ids);
+	PERFORM referral.refresh(r.id);
+	PERFORM referral.on_accept(p_ctx, r.id, f.id);
+	INSERT INTO notifications (organization_id, kind, payload) VALUES
+	    (r.sender_org, 'referral.accepted', jsonb_build_object(
+	    'referral_id', r.id, 'offer_id', f.id));
+	SELECT * INTO r FROM referrals WHERE id = r.id;
+	status := 200;
+	body := referral.doc(p_ctx, r);
+	headers := '{}';
+END $$;
+
+/* POST /v1/referrals/{id}/offers/{oid}/decline {reason}: re-offers. */
+CREATE FUNCTION api.referral_offer_decline(p_ctx jsonb, p_args jsonb,
+    p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+	v_org	uuid := lib.require_org(p_ctx);
+	f	referral_offers;
+	r	referrals;
+	v_jobs	bigint[];
+	e	jsonb := '[]';
+BEGIN
+	f := referral.offer_for_caller(p_ctx, p_args);
+	SELECT * INTO r FROM referrals WHERE id = f.referral_id FOR UPDATE;
+	e := coalesce((SELECT jsonb_agg(lib.err(k, 'is not a field of a '
+	    'decline')) FROM jsonb_object_keys(p_body) k WHERE k <> 'reason'),
+	    '[]');
+	IF jsonb_typeof(p_body->'reason') IS DISTINCT FROM 'string' OR
+	    length(btrim(p_body->>'reason')) NOT BETWEEN 1 AND 1000 THEN
+		e := e || lib.err('reason', 'is required (1-1000 characters)');
+	END IF;
+	IF jsonb_array_length(e) > 0 THEN
+		PERFORM lib.fail(422, 'validation-error', 'A decline needs a '
+		    'reason.', e);
+	END IF;
+	IF r.status IN ('cancelled', 'completed') OR f.status <> 'offered' THEN
+		PERFORM lib.fail(409, 'invalid-transition', 'This offer is ' ||
+		    f.status || '; it cannot be declined.');
+	END IF;
+	UPDATE referral_offers SET status = 'declined', responded_at = now(),
+	    responded_by = p_ctx->>'sub', decline_reason = p_body->>'reason'
+	    WHERE id = f.id;
+	UPDATE referral_needs SET status = 'pending', updated_at = now()
+	    WHERE id = ANY (f.need_ids);
+	v_jobs := referral.reoffer(r.id, f.need_ids);
+	SELECT * INTO r FROM referrals WHERE id = r.id;
+	status := 200;
+	body := referral.doc(p_ctx, r);
+	headers := jsonb_build_object('x-concord-jobs', to_jsonb(v_jobs));
+END $$;
+
+/*
+ * POST /v1/referrals/{id}/complete {outcomes: [{need, outcome}]}: by an
+ * organization that accepted those needs, or a coordinator. Needs not
+ * listed stay as they are; the referral completes when nothing is open.
+ */
+CREATE FUNCTION api.referral_complete(p_ctx jsonb, p_args jsonb,
+    p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+	v_org	uuid := lib.require_org(p_ctx);
+	v_coord	boolean := lib.has_role(p_ctx, 'coordinator') OR
+		    lib.has_role(p_ctx, 'admin');
+	r	referrals;
+	n	referral_needs;
+	x	jsonb;
+	e	jsonb := '[]';
+	i	integer := 0;
+BEGIN
+	r := referral.lock(p_ctx, (p_args->'path'->>'id')::uuid);
+	IF NOT v_coord AND NOT EXISTS (SELECT 1 FROM referral_offers WHERE
+	    referral_id = r.id AND organization_id = v_org AND
+	    status = 'accepted') THEN
+		PERFORM lib.fail(404, 'not-found', 'No such referral.');
+	END IF;
+	e := coalesce((SELECT jsonb_agg(lib.err(k, 'is not a field of a '
+	    'completion')) FROM jsonb_object_keys(p_body) k WHERE
+	    k <> 'outcomes'), '[]');
+	IF jsonb_typeof(p_body->'outcomes') IS DISTINCT FROM 'array' OR
+	    jsonb_array_length(p_body->'outcomes') = 0 THEN
+		e := e || lib.err('outcomes', 'must list {need, outcome}');
+	ELSE
+		FOR x IN SELECT * FROM jsonb_array_elements(
+		    p_body->'outcomes') LOOP
+			IF jsonb_typeof(x) <> 'object' OR x->>'outcome' IS NULL
+			    OR x->>'outcome' <> ALL ('{need_met,need_not_met,'
+			    'client_declined}'::text[]) THEN
+				e := e || lib.err('outcomes[' || i ||
+				    '].outcome', 'must be need_met, '
+				    'need_not_met or client_declined');
+			END IF;
+			IF jsonb_typeof(x) = 'object' AND NOT EXISTS (
+			    SELECT 1 FROM referral_needs WHERE referral_id =
+			    r.id AND need_code = x->>'need') THEN
+				e := e || lib.err('outcomes[' || i || '].need',
+				    'is not a need of this referral');
+			END IF;
+			i := i + 1;
+		END LOOP;
+	END IF;
+	IF jsonb_array_length(e) > 0 THEN
+		PERFORM lib.fail(422, 'validation-error', 'Bad completion.', e);
+	END IF;
+	IF r.status <> 'in_progress' THEN
+		PERFORM lib.fail(409, 'invalid-transition', 'Only a referral in '
+		    'progress can be completed; this one is ' || r.status ||
+		    '.');
+	END IF;
+	FOR x IN SELECT * FROM jsonb_array_elements(p_body->'outcomes') LOOP
+		SELECT * INTO n FROM referral_needs WHERE referral_id = r.id AND
+		    need_code = x->>'need' FOR UPDATE;
+		IF n.status <> 'accepted' OR (NOT v_coord AND NOT EXISTS (
+		    SELECT 1 FROM referral_offers WHERE referral_id = r.id AND
+		    organization_id = v_org AND status = 'accepted' AND
+		    n.id = ANY (need_ids))) THEN
+			PERFORM lib.fail(409, 'invalid-transition', 'Need ' ||
+			    n.need_code || ' is ' || n.status || ' and not '
+			    'accepted by your organization.');
+		END IF;
+		UPDATE referral_needs SET status = 'completed', outcome =
+		    x->>'outcome', updated_at = now() WHERE id = n.id;
+		PERFORM referral.on_complete(p_ctx, r.id, n.need_code,
+		    x->>'outcome');
+	END LOOP;
+	PERFORM referral.refresh(r.id);
+	SELECT * INTO r FROM referrals WHERE id = r.id;
+	status := 200;
+	body := referral.doc(p_ctx, r);
+	headers := '{}';
+END $$;
+
+/*
+ * POST /v1/referrals/{id}/cancel {reason}: the sender or a coordinator.
+ * Open offers are withdrawn and capacity taken by accepted ones is
+ * given back.
+ */
+CREATE FUNCTION api.referral_cancel(p_ctx jsonb, p_args jsonb,
+    p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+	v_org	uuid := lib.require_org(p_ctx);
+	r	referrals;
+	e	jsonb := '[]';
+BEGIN
+	r := referral.lock(p_ctx, (p_args->'path'->>'id')::uuid);
+	IF referral.relation(p_ctx, r) NOT IN ('sender', 'coordinator') THEN
+		PERFORM lib.fail(404, 'not-found', 'No such referral.');
+	END IF;
+	e := coalesce((SELECT jsonb_agg(lib.err(k, 'is not a field of a '
+	    'cancellation')) FROM jsonb_object_keys(p_body) k WHERE
+	    k <> 'reason'), '[]');
+	IF jsonb_typeof(p_body->'reason') IS DISTINCT FROM 'string' OR
+	    length(btrim(p_body->>'reason')) NOT BETWEEN 1 AND 1000 THEN
+		e := e || lib.err('reason', 'is required (1-1000 characters)');
+	END IF;
+	IF jsonb_array_length(e) > 0 THEN
+		PERFORM lib.fail(422, 'validation-error', 'A cancellation '
+		    'needs a reason.', e);
+	END IF;
+	IF r.status IN ('cancelled', 'completed') THEN
+		PERFORM lib.fail(409, 'invalid-transition', 'This referral is '
+		    || r.status || ' already.');
+	END IF;
+	UPDATE services s SET capacity_available = least(s.capacity_total,
+	    s.capacity_available + 1), capacity_updated_at = now()
+	    FROM referral_offers f WHERE f.referral_id = r.id AND
+	    f.status = 'accepted' AND f.capacity_taken AND s.id = f.service_id;
+	UPDATE referral_offers SET status = 'withdrawn' WHERE referral_id =
+	    r.id AND status IN ('offered', 'accepted');
+	UPDATE referral_needs SET status = 'cancelled', updated_at = now()
+	    WHERE referral_id = r.id AND status IN ('pending', 'offered',
+	    'accepted');
+	UPDATE referrals SET status = 'cancelled', cancel_reason =
+	    p_body->>'reason', version = version + 1, updated_at = now()
+	    WHERE id = r.id RETURNING * INTO r;
+	status := 200;
+	body := referral.doc(p_ctx, r);
+	headers := '{}';
+END $$;
+
+/* The task force's majority languages (primary subtags). */
+CREATE FUNCTION referral.majority_languages() RETURNS text[]
+LANGUAGE sql STABLE AS $$
+	SELECT coalesce(nullif(string_to_array(current_setting(
+	    'concord.majority_languages', true), ','), '{}'), '{en}')
+$$;
+
+/* A jurisdiction code and its prefixes: "06037" is inside "06". */
+CREATE FUNCTION referral.jurisdiction_prefixes(p_j text) RETURNS text[]
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT coalesce(array_agg(left(p_j, n)), '{}')
+	FROM generate_series(2, length(p_j)) n
+$$;
+
+/*
+ * The categories a referral's consent may record on its case. Only the
+ * lead organization records consents for personal data (identity,
+ * contact, location): a referral about an existing case sent by anyone
+ * else carries case_details and needs at most. A case born from this
+ * referral's inline profile holds only what the sender sent itself.
+ */
+CREATE FUNCTION referral.grantable(r referrals) RETURNS text[]
+LANGUAGE sql STABLE AS $$
+	SELECT CASE WHEN c.lead_org = r.sender_org OR c.created_at >=
+	    r.created_at THEN r.consent_categories
+	    ELSE ARRAY(SELECT x FROM unnest(r.consent_categories) x
+	    WHERE x IN ('case_details', 'needs')) END
+	FROM cases c WHERE c.id = r.case_id
+$$;

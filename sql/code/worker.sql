@@ -1,0 +1,271 @@
+-- worker.sql: the worker's entry points (schema worker, SECURITY DEFINER,
+-- executable by concord_worker only): claiming a match job
+-- (worker.match_begin), loading the candidates that pass the hard
+-- filters (worker.match_candidates, an indexed area prefilter), the
+-- reason a need went unmatched, writing the result (worker.match_apply),
+-- expiring offers and housekeeping.
+
+-- ------------------------------------------------------------------
+-- Worker side (role concord_worker)
+
+/*
+ * Start matching: the referral and its needs, marked 'matching'.
+ * Returns NULL when there is nothing to do (cancelled or already done).
+ */
+CREATE FUNCTION worker.match_begin(p_id uuid) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+	r referrals;
+BEGIN
+	SELECT * INTO r FROM referrals WHERE id = p_id FOR UPDATE;
+	IF r.id IS NULL OR r.status NOT IN ('received', 'matching') THEN
+		RETURN NULL;
+	END IF;
+	UPDATE referrals SET status = 'matching' WHERE id = p_id;
+	RETURN jsonb_build_object('id', r.id, 'urgency', r.urgency,
+	    'needs', (SELECT jsonb_agg(jsonb_build_object('id', n.id, 'code',
+	    n.need_code, 'waitlist', n.waitlist, 'lang_decisive',
+	    n.need_code = 'translation_interpretation' OR (r.languages <> '{}'
+	    AND NOT directory.lang_keys(r.languages) &&
+	    referral.majority_languages())) ORDER BY n.position)
+	    FROM referral_needs n WHERE n.referral_id = r.id));
+END $$;
+
+/*
+ * Services that pass every hard filter for at least one need: active,
+ * accepting referrals, covering the need, serving the client's age,
+ * gender and trafficking type, with the client inside the service area
+ * and capacity left (or the need waitlisted). needs_mask bit i = need i.
+ * The area test runs first through indexes (a GiST box around the
+ * client as wide as the widest service radius, the jurisdiction and its
+ * prefixes, services without an area); the 200 nearest at most.
+ */
+CREATE FUNCTION worker.match_candidates(p_id uuid)
+RETURNS TABLE (service_id uuid, organization_id uuid, needs_mask integer,
+    distance_km double precision, lang_match boolean, open_now boolean,
+    open_24_7 boolean, available integer, total integer,
+    accept_rate double precision, median_response_h double precision)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+	RETURN QUERY
+
+	WITH r AS (SELECT * FROM referrals WHERE id = p_id),
+	n AS (SELECT position, need_code, waitlist FROM referral_needs
+	    WHERE referral_id = p_id),
+	area AS MATERIALIZED (
+	    SELECT s.id FROM services s, r
+	    WHERE r.lat IS NOT NULL AND s.area_radius_km IS NOT NULL AND
+		s.deleted_at IS NULL AND
+		public.earth_box(store.ll_earth(r.lat, r.lon),
+		    (SELECT max(area_radius_km) FROM services WHERE
+		    deleted_at IS NULL) * 1000) @>
+		store.ll_earth(s.area_lat, s.area_lon) AND
+		directory.km(r.lat, r.lon, s.area_lat, s.area_lon) <=
+		s.area_radius_km AND
+		s.need_cover && (SELECT array_agg(need_code) FROM n)
+	    UNION
+	    SELECT s.id FROM services s, r
+	    WHERE r.jurisdiction IS NOT NULL AND s.area_jurisdictions &&
+		referral.jurisdiction_prefixes(r.jurisdiction)
+	    UNION
+	    SELECT s.id FROM services s WHERE s.area_jurisdictions = '{}' AND
+		s.area_radius_km IS NULL AND s.deleted_at IS NULL
+	),
+	s AS MATERIALIZED (
+	    SELECT s.*, (SELECT bit_or(1 << n.position) FROM n WHERE
+		s.need_cover @> ARRAY[n.need_code] AND (n.waitlist OR
+		s.capacity_total IS NULL OR s.capacity_available > 0))
+		AS mask,
+		CASE WHEN r.lat IS NOT NULL AND s.geo_lat IS NOT NULL THEN
+		directory.km(r.lat, r.lon, s.geo_lat, s.geo_lon) END AS km
+	    FROM area JOIN services s ON s.id = area.id CROSS JOIN r
+	    WHERE s.deleted_at IS NULL AND s.status = 'active' AND
+		s.accepts_referrals AND
+		s.need_cover && (SELECT array_agg(need_code) FROM n) AND
+		(r.age IS NULL OR (coalesce(s.age_min, 0) <= r.age AND
+		    coalesce(s.age_max, 200) >= r.age)) AND
+		(r.age IS NOT NULL OR r.minor IS NULL OR (r.minor AND
+		    coalesce(s.age_min, 0) < 18) OR (NOT r.minor AND
+		    coalesce(s.age_max, 200) >= 18)) AND
+		(r.gender IS NULL OR r.gender = 'unknown' OR s.genders = '{}'
+		    OR r.gender = ANY (s.genders)) AND
+		(r.trafficking_type = 'unknown' OR s.trafficking_types @>
+		    CASE r.trafficking_type WHEN 'both' THEN '{sex,labor}'
+		    ELSE ARRAY[r.trafficking_type] END)
+	)
+	SELECT s.id, s.organization_id, s.mask, s.km,
+	    s.lang_match && directory.lang_keys(r.languages),
+	    directory.open_at(s.hours, s.timezone, now()), s.open_24_7,
+	    s.capacity_available, s.capacity_total,
+	    rec.rate::float8, rec.median_h::float8
+	FROM s JOIN organizations o ON o.id = s.organization_id AND
+	    o.status = 'active' CROSS JOIN r CROSS JOIN LATERAL (
+	    SELECT avg(CASE WHEN x.status = 'accepted' THEN 1.0 ELSE 0.0 END)
+		AS rate,
+		percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM
+		x.responded_at - x.created_at) / 3600.0) FILTER (WHERE
+		x.status IN ('accepted', 'declined')) AS median_h
+	    FROM (SELECT status, responded_at, created_at FROM referral_offers
+		WHERE referral_offers.organization_id = s.organization_id AND
+		responded_at IS NOT NULL ORDER BY responded_at DESC LIMIT 100)
+		x) rec
+	WHERE s.mask IS NOT NULL
+	ORDER BY s.km NULLS LAST, s.id
+	LIMIT 200;
+END $$;
+
+/* Why nobody can take this need: the first hard filter that leaves none. */
+CREATE FUNCTION worker.match_unmatched_reason(p_id uuid, p_code text)
+RETURNS text
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp
+AS $$
+DECLARE
+	r	referrals;
+	v_n	integer;
+	v_label	text;
+	v_who	text;
+BEGIN
+	SELECT * INTO r FROM referrals WHERE id = p_id;
+	SELECT label INTO v_label FROM need_taxonomy WHERE code = p_code;
+	v_who := CASE r.trafficking_type WHEN 'sex' THEN 'sex trafficking '
+	    'survivors' WHEN 'labor' THEN 'labor trafficking survivors'
+	    WHEN 'both' THEN 'survivors of sex and labor trafficking'
+	    ELSE 'this client' END;
+	SELECT count(*) INTO v_n FROM services s JOIN organizations o ON
+	    o.id = s.organization_id WHERE s.need_cover @> ARRAY[p_code] AND
+	    s.deleted_at IS NULL AND s.status = 'active' AND o.status =
+	    'active' AND s.accepts_referrals;
+	IF v_n = 0 THEN
+		RETURN 'no active provider accepting referrals offers ' ||
+		    v_label;
+	END IF;
+	SELECT count(*) INTO v_n FROM services s JOIN organizations o ON
+	    o.id = s.organization_id WHERE s.need_cover @> ARRAY[p_code] AND
+	    s.deleted_at IS NULL AND s.status = 'active' AND o.status =
+	    'active' AND s.accepts_referrals AND
+	    (r.age IS NULL OR (coalesce(s.age_min, 0) <= r.age AND
+		coalesce(s.age_max, 200) >= r.age)) AND
+	    (r.gender IS NULL OR r.gender = 'unknown' OR s.genders = '{}' OR
+		r.gender = ANY (s.genders)) AND
+	    (r.trafficking_type = 'unknown' OR s.trafficking_types @>
+		CASE r.trafficking_type WHEN 'both' THEN '{sex,labor}'
+		ELSE ARRAY[r.trafficking_type] END);
+	IF v_n = 0 THEN
+		RETURN 'no provider of ' || v_label || ' serves ' || v_who ||
+		    CASE WHEN r.age IS NOT NULL THEN ' aged ' || r.age ELSE ''
+		    END || CASE WHEN r.gender IS NOT NULL AND r.gender <>
+		    'unknown' THEN ' (' || r.gender || ')' ELSE '' END;
+	END IF;
+	RETURN 'no provider of ' || v_label || ' serving ' || v_who ||
+	    ' covers ' || coalesce(CASE WHEN r.lat IS NOT NULL THEN
+	    'the client''s location' END, 'jurisdiction ' || r.jurisdiction) ||
+	    ' with capacity left' || CASE WHEN r.languages <> '{}' THEN
+	    ' in ' || array_to_string(r.languages, '/') ELSE '' END;
+END $$;
+
+/*
+ * Record the matcher's result and make the first offers, in the
+ * worker's job transaction. p_result: {"needs": [{"id", "assigned":
+ * service id or null, "ranked": [{"service_id", "organization_id",
+ * "score", "components", "distance_km"}]}]}. Needs assigned to the same
+ * service share one offer. Returns the expiry job ids.
+ */
+CREATE FUNCTION worker.match_apply(p_id uuid, p_result jsonb)
+RETURNS bigint[]
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+	r	referrals;
+	x	jsonb;
+	c	jsonb;
+	k	integer;
+	g	record;
+	f	referral_offers;
+	v_job	bigint;
+	v_jobs	bigint[] := '{}';
+BEGIN
+	SELECT * INTO r FROM referrals WHERE id = p_id FOR UPDATE;
+	FOR x IN SELECT * FROM jsonb_array_elements(p_result->'needs') LOOP
+		k := 0;
+		FOR c IN SELECT * FROM jsonb_array_elements(x->'ranked') LOOP
+			INSERT INTO referral_candidates (referral_need_id, rank,
+			    service_id, organization_id, score, components,
+			    distance_km)
+			VALUES ((x->>'id')::uuid, k, (c->>'service_id')::uuid,
+			    (c->>'organization_id')::uuid,
+			    (c->>'score')::float8, c->'components',
+			    (c->>'distance_km')::float8);
+			k := k + 1;
+		END LOOP;
+		IF x->>'assigned' IS NULL THEN
+			UPDATE referral_needs SET status = 'unmatched',
+			    unmatched_reason = worker.match_unmatched_reason(
+			    p_id, need_code), updated_at = now()
+			    WHERE id = (x->>'id')::uuid;
+			INSERT INTO notifications (audience_role, kind, payload)
+			    SELECT 'coordinator', 'referral.unmatched',
+			    jsonb_build_object('referral_id', p_id, 'need',
+			    need_code) FROM referral_needs WHERE id =
+			    (x->>'id')::uuid;
+		END IF;
+	END LOOP;
+	FOR g IN SELECT (a->>'assigned')::uuid AS service_id,
+	    array_agg((a->>'id')::uuid) AS needs
+	    FROM jsonb_array_elements(p_result->'needs') a
+	    WHERE a->>'assigned' IS NOT NULL GROUP BY 1 LOOP
+		INSERT INTO referral_offers (referral_id, service_id,
+		    organization_id, need_ids, score, expires_at)
+		SELECT p_id, s.id, s.organization_id, g.needs,
+		    (SELECT max(score) FROM referral_candidates WHERE
+		    referral_need_id = ANY (g.needs) AND service_id = s.id),
+		    now() + referral.offer_window(r.urgency,
+		    s.response_time_hours)
+		FROM services s WHERE s.id = g.service_id
+		RETURNING * INTO f;
+		UPDATE referral_needs SET status = 'offered', updated_at = now()
+		    WHERE id = ANY (g.needs);
+		INSERT INTO jobs (kind, payload, run_after) VALUES
+		    ('referral.expire', jsonb_build_object('offer_id', f.id),
+		    f.expires_at) RETURNING id INTO v_job;
+		v_jobs := v_jobs || v_job;
+		INSERT INTO notifications (organization_id, kind, payload)
+		    VALUES (f.organization_id, 'referral.offered',
+		    jsonb_build_object('referral_id', p_id, 'offer_id', f.id));
+	END LOOP;
+	UPDATE referrals SET status = 'offered', match_runs = match_runs + 1,
+	    matched_at = clock_timestamp() WHERE id = p_id;
+	PERFORM referral.refresh(p_id);
+	RETURN v_jobs;
+END $$;
+
+/*
+ * An offer's response window ended: if it is still open it expires and
+ * its needs go to the next candidates. Returns the new expiry job ids.
+ */
+CREATE FUNCTION worker.offer_expire(p_offer uuid) RETURNS bigint[]
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+	f	referral_offers;
+BEGIN
+	PERFORM 1 FROM referrals WHERE id = (SELECT referral_id FROM
+	    referral_offers WHERE id = p_offer) FOR UPDATE;
+	SELECT * INTO f FROM referral_offers WHERE id = p_offer FOR UPDATE;
+	IF f.id IS NULL OR f.status <> 'offered' OR f.expires_at > now() THEN
+		RETURN '{}';
+	END IF;
+	UPDATE referral_offers SET status = 'expired' WHERE id = f.id;
+	UPDATE referral_needs SET status = 'pending', updated_at = now()
+	    WHERE id = ANY (f.need_ids) AND status = 'offered';
+	INSERT INTO notifications (audience_role, kind, payload) VALUES
+	    ('coordinator', 'referral.offer_expired', jsonb_build_object(
+	    'referral_id', f.referral_id, 'offer_id', f.id));
+	RETURN referral.reoffer(f.referral_id, f.need_ids);
+END $$;
+
+/* Housekeeping: idempotency keys are kept 48 hours (at least 24). */
+CREATE FUNCTION worker.housekeeping() RETURNS integer
+LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+	WITH d AS (DELETE FROM idempotency_keys WHERE created_at < now() -
+	    interval '48 hours' RETURNING 1)
+	SELECT count(*)::integer FROM d
+$$;
