@@ -27,30 +27,19 @@ LANGUAGE plpgsql STABLE AS $$
 #variable_conflict use_column
 DECLARE
 	v_org	uuid := lib.require_org(p_ctx);
-	v_st	text := lib.query_text(p_args, 'state');
-	v_kind	text := lib.query_text(p_args, 'kind');
-	v_lim	text := lib.query_text(p_args, 'limit');
-	e	jsonb := coalesce((SELECT jsonb_agg(lib.err(k, 'is not a filter '
-		    'of this list')) FROM jsonb_object_keys(coalesce(
-		    p_args->'query', '{}')) k WHERE k <> ALL ('{state,kind,limit}'
-		    ::text[])), '[]');
+	v_st	text;
+	v_kind	text;
+	v_lim	integer;
 BEGIN
+	PERFORM lib.query_allow(p_args, ARRAY['state', 'kind', 'limit']);
+	v_st := lib.query_enum(p_args, 'state', ARRAY['pending', 'running',
+	    'done', 'dead']);
+	v_kind := lib.query_text(p_args, 'kind');
 	IF v_kind IS NOT NULL AND v_kind !~ '^[a-z][a-z._]{0,63}$' THEN
-		e := e || lib.err('kind', 'must be a job kind such as '
+		PERFORM lib.bad_query('kind', 'must be a job kind such as '
 		    'referral.match');
 	END IF;
-	IF v_st IS NOT NULL AND v_st <> ALL ('{pending,running,done,dead}'
-	    ::text[]) THEN
-		e := e || lib.err('state', 'must be pending, running, done or '
-		    'dead');
-	END IF;
-	IF v_lim IS NOT NULL AND (v_lim !~ '^[0-9]{1,3}$' OR v_lim::integer
-	    NOT BETWEEN 1 AND 100) THEN
-		e := e || lib.err('limit', 'must be 1..100');
-	END IF;
-	IF jsonb_array_length(e) > 0 THEN
-		PERFORM lib.fail(422, 'validation-error', 'Bad filters.', e);
-	END IF;
+	v_lim := lib.page_limit(p_args);
 	status := 200;
 	body := jsonb_build_object('items', coalesce((SELECT jsonb_agg(
 	    jsonb_build_object('id', j.id, 'kind', j.kind, 'state', j.state,
@@ -58,7 +47,7 @@ BEGIN
 	    j.last_error, 'created_at', j.created_at, 'updated_at',
 	    j.updated_at) ORDER BY j.id DESC) FROM (SELECT * FROM jobs WHERE
 	    (v_st IS NULL OR state = v_st) AND (v_kind IS NULL OR kind =
-	    v_kind) ORDER BY id DESC LIMIT coalesce(v_lim::integer, 50)) j),
+	    v_kind) ORDER BY id DESC LIMIT v_lim) j),
 	    '[]'));
 	headers := '{}';
 END $$;

@@ -130,7 +130,7 @@ BEGIN
 	PERFORM lib.query_allow(p_args, ARRAY['object_type', 'object_id',
 	    'actor', 'since', 'limit', 'cursor']);
 	v_limit := lib.page_limit(p_args);
-	v_before := lib.page_cursor(p_args);
+	v_before := (lib.cursor_decode(p_args, 'audit', '{id}')->>'id')::bigint;
 	v_type := lib.query_text(p_args, 'object_type');
 	v_obj := lib.query_uuid(p_args, 'object_id');
 	v_actor := lib.query_text(p_args, 'actor');
@@ -155,7 +155,8 @@ BEGIN
 	status := 200;
 	headers := '{}';
 	body := jsonb_build_object('items', v_items, 'next_cursor',
-	    CASE WHEN v_n > v_limit THEN v_last::text END);
+	    CASE WHEN v_n > v_limit THEN lib.cursor_encode('audit',
+	    jsonb_build_object('id', v_last)) END);
 END $$;
 
 -- GET /v1/audit/verify (admin): the first broken link, if any.

@@ -353,7 +353,7 @@ BEGIN
 	status := 201;
 	body := casework.case_doc(c, casework.case_categories(p_ctx, c.id, c.lead_org,
 	    v_org));
-	headers := lib.etag(c.version) || jsonb_build_object('location',
+	headers := lib.etag_header(c.version) || jsonb_build_object('location',
 	    '/v1/cases/' || c.id);
 END $$;
 
@@ -372,7 +372,7 @@ BEGIN
 	body := casework.case_doc(c, v_cats);
 	PERFORM lib.audit(p_ctx, 'read', 'case', c.id, v_cats);
 	status := 200;
-	headers := lib.etag(c.version);
+	headers := lib.etag_header(c.version);
 END $$;
 
 -- GET /v1/cases: status, need, lead_org_id, updated_since; paginated.
@@ -397,7 +397,7 @@ BEGIN
 	PERFORM lib.query_allow(p_args, ARRAY['status', 'need', 'lead_org_id',
 	    'updated_since', 'limit', 'cursor']);
 	v_limit := lib.page_limit(p_args);
-	v_after := lib.page_cursor(p_args);
+	v_after := (lib.cursor_decode(p_args, 'cases', '{seq}')->>'seq')::bigint;
 	v_st := lib.query_enum(p_args, 'status', ARRAY['open', 'closed']);
 	v_need := lib.query_text(p_args, 'need');
 	v_lead := lib.query_uuid(p_args, 'lead_org_id');
@@ -425,7 +425,8 @@ BEGIN
 	status := 200;
 	-- One row past the page was fetched only to know a next page exists.
 	body := jsonb_build_object('items', v_items, 'next_cursor',
-	    CASE WHEN v_n > v_limit THEN v_last::text END);
+	    CASE WHEN v_n > v_limit THEN lib.cursor_encode('cases',
+	    jsonb_build_object('seq', v_last)) END);
 	headers := '{}';
 END $$;
 
@@ -514,7 +515,7 @@ BEGIN
 	status := 200;
 	body := casework.case_doc(c, casework.case_categories(p_ctx, c.id, c.lead_org,
 	    v_org));
-	headers := lib.etag(c.version);
+	headers := lib.etag_header(c.version);
 END $$;
 
 ----------------------------------------------------------------------
@@ -579,7 +580,7 @@ BEGIN
 	    'status']);
 	status := 201;
 	body := casework.need_doc(n);
-	headers := lib.etag(n.version) || jsonb_build_object('location',
+	headers := lib.etag_header(n.version) || jsonb_build_object('location',
 	    '/v1/cases/' || c.id || '/needs/' || n.id);
 END $$;
 
@@ -645,7 +646,7 @@ BEGIN
 	PERFORM lib.audit(p_ctx, 'update', 'need', n.id, ARRAY['status']);
 	status := 200;
 	body := casework.need_doc(n);
-	headers := lib.etag(n.version);
+	headers := lib.etag_header(n.version);
 END $$;
 
 ----------------------------------------------------------------------
@@ -723,7 +724,7 @@ BEGIN
 	    jsonb_object_keys(p_body) ORDER BY 1));
 	status := 201;
 	body := casework.task_doc(t);
-	headers := lib.etag(t.version) || jsonb_build_object('location',
+	headers := lib.etag_header(t.version) || jsonb_build_object('location',
 	    '/v1/cases/' || c.id || '/tasks/' || t.id);
 END $$;
 
@@ -795,7 +796,7 @@ BEGIN
 	    jsonb_object_keys(p_body) ORDER BY 1));
 	status := 200;
 	body := casework.task_doc(t);
-	headers := lib.etag(t.version);
+	headers := lib.etag_header(t.version);
 END $$;
 
 ----------------------------------------------------------------------

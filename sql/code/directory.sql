@@ -26,169 +26,6 @@ $$;
 -- Generic helpers.
 -- ------------------------------------------------------------------
 
-/* RFC 7396 JSON merge patch of target by patch; can't fail. */
-CREATE FUNCTION directory.merge_patch(p_target jsonb, p_patch jsonb)
-RETURNS jsonb LANGUAGE plpgsql IMMUTABLE AS $$
-DECLARE
-	k	text;
-	v	jsonb;
-	r	jsonb;
-BEGIN
-	IF jsonb_typeof(p_patch) IS DISTINCT FROM 'object' THEN
-		RETURN p_patch;
-	END IF;
-	r := CASE WHEN jsonb_typeof(p_target) = 'object' THEN p_target
-	    ELSE '{}'::jsonb END;
-	FOR k, v IN SELECT * FROM jsonb_each(p_patch) LOOP
-		IF v = 'null'::jsonb THEN
-			r := r - k;
-		ELSE
-			r := jsonb_set(r, ARRAY[k],
-			    directory.merge_patch(r->k, v));
-		END IF;
-	END LOOP;
-	RETURN r;
-END $$;
-
-/* '"<version>"', the ETag of a versioned record. */
-CREATE FUNCTION directory.etag(p_version integer) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
-	SELECT '"' || p_version || '"'
-$$;
-
-/* 428 without If-Match, 412 when it names another version. */
-CREATE FUNCTION directory.check_if_match(p_args jsonb, p_version integer)
-RETURNS void LANGUAGE plpgsql AS $$
-DECLARE
-	v_im text := p_args->>'if_match';
-BEGIN
-	IF v_im IS NULL OR btrim(v_im) = '' THEN
-		PERFORM lib.fail(428, 'precondition-required', 'Send the ETag '
-		    'you last read in If-Match.');
-	END IF;
-	IF btrim(v_im) <> '*' AND btrim(v_im) <> directory.etag(p_version)
-	    AND btrim(v_im) <> 'W/' || directory.etag(p_version) THEN
-		PERFORM lib.fail(412, 'precondition-failed', 'The record '
-		    'changed since you read it; read it again.');
-	END IF;
-END $$;
-
-/* Unknown / read-only keys of an object body, as errors. */
-CREATE FUNCTION directory.check_keys(p_doc jsonb, p_prefix text,
-    p_allowed text[], p_readonly text[]) RETURNS jsonb
-LANGUAGE sql IMMUTABLE AS $$
-	SELECT coalesce(jsonb_agg(lib.err(p_prefix || k, CASE WHEN
-	    k = ANY (p_readonly) THEN 'read-only field' ELSE 'unknown field'
-	    END) ORDER BY k), '[]')
-	FROM jsonb_object_keys(CASE WHEN jsonb_typeof(p_doc) = 'object'
-	    THEN p_doc ELSE '{}' END) k
-	WHERE NOT k = ANY (p_allowed)
-$$;
-
-/* Errors for an optional string field (absent or null is fine). */
-CREATE FUNCTION directory.check_str(p_doc jsonb, p_key text, p_field text,
-    p_required boolean, p_min integer, p_max integer) RETURNS jsonb
-LANGUAGE sql IMMUTABLE AS $$
-	SELECT CASE
-	    WHEN p_doc->p_key IS NULL OR p_doc->p_key = 'null' THEN
-		CASE WHEN p_required THEN jsonb_build_array(lib.err(p_field,
-		    'is required')) ELSE '[]' END
-	    WHEN jsonb_typeof(p_doc->p_key) <> 'string' THEN
-		jsonb_build_array(lib.err(p_field, 'must be a string'))
-	    WHEN length(p_doc->>p_key) < p_min OR
-		length(p_doc->>p_key) > p_max THEN
-		jsonb_build_array(lib.err(p_field, format('must be %s to %s '
-		    'characters', p_min, p_max)))
-	    ELSE '[]' END
-$$;
-
-/* Errors for an optional boolean field. */
-CREATE FUNCTION directory.check_bool(p_doc jsonb, p_key text, p_field text)
-RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
-	SELECT CASE WHEN p_doc->p_key IS NULL OR p_doc->p_key = 'null' OR
-	    jsonb_typeof(p_doc->p_key) = 'boolean' THEN '[]'::jsonb
-	    ELSE jsonb_build_array(lib.err(p_field, 'must be a boolean')) END
-$$;
-
-/* Errors for an optional integer field in [lo, hi]. */
-CREATE FUNCTION directory.check_int(p_doc jsonb, p_key text, p_field text,
-    p_lo bigint, p_hi bigint) RETURNS jsonb
-LANGUAGE sql IMMUTABLE AS $$
-	SELECT CASE
-	    WHEN p_doc->p_key IS NULL OR p_doc->p_key = 'null' THEN '[]'::jsonb
-	    WHEN jsonb_typeof(p_doc->p_key) <> 'number' OR
-		(p_doc->>p_key)::numeric <> trunc((p_doc->>p_key)::numeric) THEN
-		jsonb_build_array(lib.err(p_field, 'must be an integer'))
-	    WHEN (p_doc->>p_key)::numeric < p_lo OR
-		(p_doc->>p_key)::numeric > p_hi THEN
-		jsonb_build_array(lib.err(p_field, format('must be between %s '
-		    'and %s', p_lo, p_hi)))
-	    ELSE '[]' END
-$$;
-
-/* Errors for an optional number field in [lo, hi] (lo exclusive if ex). */
-CREATE FUNCTION directory.check_num(p_doc jsonb, p_key text, p_field text,
-    p_lo numeric, p_hi numeric, p_lo_exclusive boolean) RETURNS jsonb
-LANGUAGE sql IMMUTABLE AS $$
-	SELECT CASE
-	    WHEN p_doc->p_key IS NULL OR p_doc->p_key = 'null' THEN '[]'::jsonb
-	    WHEN jsonb_typeof(p_doc->p_key) <> 'number' THEN
-		jsonb_build_array(lib.err(p_field, 'must be a number'))
-	    WHEN (p_lo_exclusive AND (p_doc->>p_key)::numeric <= p_lo) OR
-		(NOT p_lo_exclusive AND (p_doc->>p_key)::numeric < p_lo) OR
-		(p_doc->>p_key)::numeric > p_hi THEN
-		jsonb_build_array(lib.err(p_field, format('must be %s %s and '
-		    'at most %s', CASE WHEN p_lo_exclusive THEN 'above' ELSE
-		    'at least' END, p_lo, p_hi)))
-	    ELSE '[]' END
-$$;
-
-/*
- * Errors for an optional array of strings: each must match p_re (when
- * given) and, when p_enum is given, be one of it. At most p_max items.
- */
-CREATE FUNCTION directory.check_str_array(p_doc jsonb, p_key text,
-    p_field text, p_re text, p_enum text[], p_max integer) RETURNS jsonb
-LANGUAGE plpgsql IMMUTABLE AS $$
-DECLARE
-	v	jsonb := p_doc->p_key;
-	e	jsonb := '[]';
-	i	integer;
-BEGIN
-	IF v IS NULL OR v = 'null' THEN
-		RETURN e;
-	END IF;
-	IF jsonb_typeof(v) <> 'array' THEN
-		RETURN jsonb_build_array(lib.err(p_field, 'must be an array of '
-		    'strings'));
-	END IF;
-	IF jsonb_array_length(v) > p_max THEN
-		RETURN jsonb_build_array(lib.err(p_field, format('at most %s '
-		    'items', p_max)));
-	END IF;
-	FOR i IN 0 .. jsonb_array_length(v) - 1 LOOP
-		IF jsonb_typeof(v->i) <> 'string' THEN
-			e := e || lib.err(p_field || '[' || i || ']',
-			    'must be a string');
-		ELSIF p_re IS NOT NULL AND (v->>i) !~ p_re THEN
-			e := e || lib.err(p_field || '[' || i || ']',
-			    'is not a valid value');
-		ELSIF p_enum IS NOT NULL AND NOT (v->>i) = ANY (p_enum) THEN
-			e := e || lib.err(p_field || '[' || i || ']',
-			    'must be one of ' || array_to_string(p_enum, ', '));
-		END IF;
-	END LOOP;
-	RETURN e;
-END $$;
-
-/* A JSON array of strings as text[] (NULL/absent -> p_default). */
-CREATE FUNCTION directory.text_array(p_v jsonb, p_default text[])
-RETURNS text[] LANGUAGE sql IMMUTABLE AS $$
-	SELECT CASE WHEN p_v IS NULL OR p_v = 'null' THEN p_default
-	    ELSE ARRAY(SELECT DISTINCT jsonb_array_elements_text(p_v)
-	    ORDER BY 1) END
-$$;
-
 CREATE FUNCTION directory.jurisdiction_re() RETURNS text
 LANGUAGE sql IMMUTABLE AS $$ SELECT '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,31}$' $$;
 
@@ -237,101 +74,6 @@ LANGUAGE sql STABLE AS $$
 		AND parent IS NOT NULL) x
 $$;
 
-/* Cursor: URL-safe base64 of a JSON sort key; decode or 422 on cursor. */
-CREATE FUNCTION directory.cursor_encode(p_key jsonb) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
-	SELECT rtrim(translate(encode(convert_to(p_key::text, 'UTF8'),
-	    'base64'), E'+/\n', '-_'), '=')
-$$;
-
-CREATE FUNCTION directory.cursor_decode(p_cursor text, p_kind text)
-RETURNS jsonb LANGUAGE plpgsql IMMUTABLE AS $$
-DECLARE
-	v_s	text;
-	v_k	jsonb;
-BEGIN
-	IF p_cursor IS NULL THEN
-		RETURN NULL;
-	END IF;
-	BEGIN
-		v_s := translate(p_cursor, '-_', '+/');
-		v_s := v_s || repeat('=', (4 - length(v_s) % 4) % 4);
-		v_k := convert_from(decode(v_s, 'base64'), 'UTF8')::jsonb;
-		IF v_k->>'k' IS DISTINCT FROM p_kind OR
-		    (v_k->>'i')::uuid IS NULL THEN
-			v_k := NULL;
-		END IF;
-	EXCEPTION WHEN OTHERS THEN
-		v_k := NULL;
-	END;
-	IF v_k IS NULL THEN
-		PERFORM lib.fail(422, 'validation-error', 'The cursor is not '
-		    'one this list issued.', jsonb_build_array(lib.err('cursor',
-		    'invalid cursor')));
-	END IF;
-	RETURN v_k;
-END $$;
-
-/* The single value of query param p_name, or 422 when repeated. */
-CREATE FUNCTION directory.q_one(p_args jsonb, p_name text) RETURNS text
-LANGUAGE plpgsql IMMUTABLE AS $$
-DECLARE
-	v jsonb := p_args->'query'->p_name;
-BEGIN
-	IF v IS NULL THEN
-		RETURN NULL;
-	END IF;
-	IF jsonb_typeof(v) = 'array' THEN
-		PERFORM lib.fail(422, 'validation-error', 'A query parameter '
-		    'was given more than once.', jsonb_build_array(
-		    lib.err(p_name, 'give it once')));
-	END IF;
-	RETURN v #>> '{}';
-END $$;
-
-/* Every value of a repeatable, comma-separable query param (or NULL). */
-CREATE FUNCTION directory.q_list(p_args jsonb, p_name text) RETURNS text[]
-LANGUAGE sql IMMUTABLE AS $$
-	SELECT CASE WHEN p_args->'query'->p_name IS NULL THEN NULL ELSE
-	    ARRAY(SELECT btrim(x) FROM jsonb_array_elements_text(CASE WHEN
-	    jsonb_typeof(p_args->'query'->p_name) = 'array' THEN
-	    p_args->'query'->p_name ELSE jsonb_build_array(
-	    p_args->'query'->p_name) END) a(v),
-	    regexp_split_to_table(a.v, ',') x) END
-$$;
-
-/* 422 naming every query param outside p_allowed. */
-CREATE FUNCTION directory.q_check_known(p_args jsonb, p_allowed text[])
-RETURNS void LANGUAGE plpgsql IMMUTABLE AS $$
-DECLARE
-	e jsonb;
-BEGIN
-	SELECT jsonb_agg(lib.err(k, 'unknown query parameter') ORDER BY k)
-	    INTO e FROM jsonb_object_keys(coalesce(p_args->'query', '{}')) k
-	    WHERE NOT k = ANY (p_allowed);
-	IF e IS NOT NULL THEN
-		PERFORM lib.fail(422, 'validation-error', 'Unknown query '
-		    'parameters.', e);
-	END IF;
-END $$;
-
-/* limit (1..100, default 50), or 422 on limit. */
-CREATE FUNCTION directory.q_limit(p_args jsonb) RETURNS integer
-LANGUAGE plpgsql IMMUTABLE AS $$
-DECLARE
-	v text := directory.q_one(p_args, 'limit');
-BEGIN
-	IF v IS NULL THEN
-		RETURN 50;
-	END IF;
-	IF v !~ '^[0-9]{1,3}$' OR v::integer NOT BETWEEN 1 AND 100 THEN
-		PERFORM lib.fail(422, 'validation-error', 'limit must be an '
-		    'integer from 1 to 100.', jsonb_build_array(lib.err('limit',
-		    'must be an integer from 1 to 100')));
-	END IF;
-	RETURN v::integer;
-END $$;
-
 /* True when the caller may see a service's site and edit it. */
 CREATE FUNCTION directory.is_privileged(p_ctx jsonb, p_org uuid)
 RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
@@ -366,10 +108,10 @@ DECLARE
 	e	jsonb := '[]';
 	c	jsonb := p->'contact';
 BEGIN
-	e := e || directory.check_keys(p, '', '{name,kind,description,'
+	e := e || lib.check_keys(p, '', '{name,kind,description,'
 	    'jurisdictions,contact,task_force_member,status}',
 	    '{id,version,created_at,updated_at}');
-	e := e || directory.check_str(p, 'name', 'name', true, 1, 300);
+	e := e || lib.check_str(p, 'name', 'name', true, 1, 300);
 	IF p->'kind' IS NULL OR p->'kind' = 'null' THEN
 		e := e || lib.err('kind', 'is required');
 	ELSIF jsonb_typeof(p->'kind') <> 'string' OR
@@ -377,25 +119,25 @@ BEGIN
 		e := e || lib.err('kind', 'must be one of ' ||
 		    array_to_string(directory.org_kinds(), ', '));
 	END IF;
-	e := e || directory.check_str(p, 'description', 'description', false,
+	e := e || lib.check_str(p, 'description', 'description', false,
 	    0, 5000);
-	e := e || directory.check_str_array(p, 'jurisdictions',
+	e := e || lib.check_str_array(p, 'jurisdictions',
 	    'jurisdictions', directory.jurisdiction_re(), NULL, 500);
 	IF c IS NOT NULL AND c <> 'null' THEN
 		IF jsonb_typeof(c) <> 'object' THEN
 			e := e || lib.err('contact', 'must be an object');
 		ELSE
-			e := e || directory.check_keys(c, 'contact.',
+			e := e || lib.check_keys(c, 'contact.',
 			    '{name,email,phone,website,address}', '{}');
-			e := e || directory.check_str(c, 'name',
+			e := e || lib.check_str(c, 'name',
 			    'contact.name', false, 1, 300);
-			e := e || directory.check_str(c, 'phone',
+			e := e || lib.check_str(c, 'phone',
 			    'contact.phone', false, 3, 40);
-			e := e || directory.check_str(c, 'address',
+			e := e || lib.check_str(c, 'address',
 			    'contact.address', false, 1, 500);
-			e := e || directory.check_str(c, 'website',
+			e := e || lib.check_str(c, 'website',
 			    'contact.website', false, 8, 500);
-			e := e || directory.check_str(c, 'email',
+			e := e || lib.check_str(c, 'email',
 			    'contact.email', false, 3, 254);
 			IF jsonb_typeof(c->'email') = 'string' AND
 			    (c->>'email') !~ '^[^@\s]+@[^@\s]+\.[^@\s]+$' THEN
@@ -409,7 +151,7 @@ BEGIN
 			END IF;
 		END IF;
 	END IF;
-	e := e || directory.check_bool(p, 'task_force_member',
+	e := e || lib.check_bool(p, 'task_force_member',
 	    'task_force_member');
 	IF p->'status' IS NOT NULL AND p->'status' <> 'null' AND
 	    (jsonb_typeof(p->'status') <> 'string' OR
@@ -458,14 +200,14 @@ BEGIN
 	    contact, task_force_member, status)
 	VALUES (p_body->>'name', p_body->>'kind',
 	    coalesce(p_body->>'description', ''),
-	    directory.text_array(p_body->'jurisdictions', '{}'),
+	    lib.text_array(p_body->'jurisdictions', '{}'),
 	    coalesce(nullif(p_body->'contact', 'null'), '{}'),
 	    coalesce((p_body->>'task_force_member')::boolean, true),
 	    coalesce(p_body->>'status', 'active'))
 	RETURNING * INTO o;
 	status := 201;
 	body := directory.org_json(o);
-	headers := jsonb_build_object('etag', directory.etag(o.version),
+	headers := jsonb_build_object('etag', lib.etag(o.version),
 	    'location', '/v1/organizations/' || o.id);
 END $$;
 
@@ -484,7 +226,7 @@ BEGIN
 	END IF;
 	status := 200;
 	body := directory.org_json(o);
-	headers := jsonb_build_object('etag', directory.etag(o.version));
+	headers := jsonb_build_object('etag', lib.etag(o.version));
 END $$;
 
 /* GET /v1/organizations?kind=&status=&jurisdiction=&limit=&cursor= */
@@ -495,19 +237,18 @@ DECLARE
 	v_org	uuid := lib.require_org(p_ctx);
 	v_lim	integer;
 	v_cur	jsonb;
-	v_kind	text[] := directory.q_list(p_args, 'kind');
-	v_stat	text := directory.q_one(p_args, 'status');
-	v_jur	text[] := directory.q_list(p_args, 'jurisdiction');
+	v_kind	text[] := lib.query_list(p_args, 'kind');
+	v_stat	text := lib.query_text(p_args, 'status');
+	v_jur	text[] := lib.query_list(p_args, 'jurisdiction');
 	e	jsonb := '[]';
 	v_items	jsonb;
 	v_n	integer;
 	v_last	record;
 BEGIN
-	PERFORM directory.q_check_known(p_args, '{kind,status,jurisdiction,'
+	PERFORM lib.query_allow(p_args, '{kind,status,jurisdiction,'
 	    'limit,cursor}');
-	v_lim := directory.q_limit(p_args);
-	v_cur := directory.cursor_decode(directory.q_one(p_args, 'cursor'),
-	    'org');
+	v_lim := lib.page_limit(p_args);
+	v_cur := lib.cursor_decode(p_args, 'org', '{n,i}');
 	IF v_kind IS NOT NULL AND NOT v_kind <@ directory.org_kinds() THEN
 		e := e || lib.err('kind', 'must be one of ' ||
 		    array_to_string(directory.org_kinds(), ', '));
@@ -520,7 +261,7 @@ BEGIN
 		e := e || lib.err('jurisdiction', 'is not a jurisdiction code');
 	END IF;
 	IF jsonb_array_length(e) > 0 THEN
-		PERFORM lib.fail(422, 'validation-error', 'Bad filters.', e);
+		PERFORM lib.query_fail_if(e);
 	END IF;
 	WITH page AS (
 		SELECT o FROM organizations o
@@ -537,7 +278,7 @@ BEGIN
 	IF v_n > v_lim THEN
 		v_items := v_items - v_lim;
 		body := jsonb_build_object('items', v_items, 'next_cursor',
-		    directory.cursor_encode(jsonb_build_object('k', 'org',
+		    lib.cursor_encode('org', jsonb_build_object(
 		    'n', v_items->(v_lim - 1)->>'name',
 		    'i', v_items->(v_lim - 1)->>'id')));
 	ELSE
@@ -582,15 +323,15 @@ BEGIN
 			    'their organization''s contact details only.', e);
 		END IF;
 	END IF;
-	e := directory.check_keys(p_body, '', '{name,kind,description,'
+	e := lib.check_keys(p_body, '', '{name,kind,description,'
 	    'jurisdictions,contact,task_force_member,status}',
 	    '{id,version,created_at,updated_at}');
 	IF jsonb_array_length(e) > 0 THEN
 		PERFORM lib.fail(422, 'validation-error', 'The patch names '
 		    'fields that cannot be set.', e);
 	END IF;
-	PERFORM directory.check_if_match(p_args, o.version);
-	d := directory.merge_patch(directory.org_doc(o), p_body);
+	PERFORM lib.if_match(p_args, o.version);
+	d := lib.merge_patch(directory.org_doc(o), p_body);
 	e := directory.org_check(d);
 	IF jsonb_array_length(e) > 0 THEN
 		PERFORM lib.fail(422, 'validation-error', 'The organization '
@@ -598,7 +339,7 @@ BEGIN
 	END IF;
 	UPDATE organizations SET name = d->>'name', kind = d->>'kind',
 	    description = coalesce(d->>'description', ''),
-	    jurisdictions = directory.text_array(d->'jurisdictions', '{}'),
+	    jurisdictions = lib.text_array(d->'jurisdictions', '{}'),
 	    contact = coalesce(d->'contact', '{}'),
 	    task_force_member = coalesce((d->>'task_force_member')::boolean,
 	    true), status = coalesce(d->>'status', 'active'),
@@ -606,7 +347,7 @@ BEGIN
 	WHERE id = o.id RETURNING * INTO o;
 	status := 200;
 	body := directory.org_json(o);
-	headers := jsonb_build_object('etag', directory.etag(o.version));
+	headers := jsonb_build_object('etag', lib.etag(o.version));
 END $$;
 
 -- ------------------------------------------------------------------
@@ -640,8 +381,8 @@ LANGUAGE sql IMMUTABLE AS $$
 	    jsonb_build_array(lib.err(f || 'lat', 'is required')) ELSE '[]'
 	    END || CASE WHEN p->'lon' IS NULL OR p->'lon' = 'null' THEN
 	    jsonb_build_array(lib.err(f || 'lon', 'is required')) ELSE '[]'
-	    END || directory.check_num(p, 'lat', f || 'lat', -90, 90, false) ||
-	    directory.check_num(p, 'lon', f || 'lon', -180, 180, false)
+	    END || lib.check_num(p, 'lat', f || 'lat', -90, 90, false) ||
+	    lib.check_num(p, 'lon', f || 'lon', -180, 180, false)
 $$;
 
 /* Every error of a service document (full, after merging). */
@@ -654,12 +395,12 @@ DECLARE
 	i	integer;
 	f	text;
 BEGIN
-	e := e || directory.check_keys(p, '', directory.service_fields(),
+	e := e || lib.check_keys(p, '', directory.service_fields(),
 	    directory.service_readonly());
-	e := e || directory.check_str(p, 'name', 'name', true, 1, 300);
-	e := e || directory.check_str(p, 'description', 'description', false,
+	e := e || lib.check_str(p, 'name', 'name', true, 1, 300);
+	e := e || lib.check_str(p, 'description', 'description', false,
 	    0, 5000);
-	e := e || directory.check_str(p, 'eligibility_notes',
+	e := e || lib.check_str(p, 'eligibility_notes',
 	    'eligibility_notes', false, 0, 2000);
 
 	/* needs: required, known codes */
@@ -681,23 +422,23 @@ BEGIN
 		END LOOP;
 	END IF;
 
-	e := e || directory.check_int(p, 'age_min', 'age_min', 0, 120);
-	e := e || directory.check_int(p, 'age_max', 'age_max', 0, 120);
+	e := e || lib.check_int(p, 'age_min', 'age_min', 0, 120);
+	e := e || lib.check_int(p, 'age_max', 'age_max', 0, 120);
 	IF jsonb_typeof(p->'age_min') = 'number' AND
 	    jsonb_typeof(p->'age_max') = 'number' AND
 	    (p->>'age_min')::numeric > (p->>'age_max')::numeric THEN
 		e := e || lib.err('age_max', 'must not be below age_min');
 	END IF;
-	e := e || directory.check_str_array(p, 'genders', 'genders', NULL,
+	e := e || lib.check_str_array(p, 'genders', 'genders', NULL,
 	    '{female,male,transgender,non_binary}', 4);
-	e := e || directory.check_str_array(p, 'trafficking_types',
+	e := e || lib.check_str_array(p, 'trafficking_types',
 	    'trafficking_types', NULL, '{sex,labor}', 2);
 	IF jsonb_typeof(p->'trafficking_types') = 'array' AND
 	    jsonb_array_length(p->'trafficking_types') = 0 THEN
 		e := e || lib.err('trafficking_types', 'must name sex, labor '
 		    'or both');
 	END IF;
-	e := e || directory.check_str_array(p, 'languages', 'languages',
+	e := e || lib.check_str_array(p, 'languages', 'languages',
 	    directory.language_re(), NULL, 50);
 
 	v := p->'eligibility';
@@ -705,11 +446,11 @@ BEGIN
 		IF jsonb_typeof(v) <> 'object' THEN
 			e := e || lib.err('eligibility', 'must be an object');
 		ELSE
-			e := e || directory.check_keys(v, 'eligibility.',
+			e := e || lib.check_keys(v, 'eligibility.',
 			    directory.eligibility_flags(), '{}');
 			FOR f IN SELECT k FROM jsonb_object_keys(v) k
 			    WHERE k = ANY (directory.eligibility_flags()) LOOP
-				e := e || directory.check_bool(v, f,
+				e := e || lib.check_bool(v, f,
 				    'eligibility.' || f);
 			END LOOP;
 		END IF;
@@ -720,9 +461,9 @@ BEGIN
 		IF jsonb_typeof(v) <> 'object' THEN
 			e := e || lib.err('service_area', 'must be an object');
 		ELSE
-			e := e || directory.check_keys(v, 'service_area.',
+			e := e || lib.check_keys(v, 'service_area.',
 			    '{jurisdictions,center,radius_km}', '{}');
-			e := e || directory.check_str_array(v, 'jurisdictions',
+			e := e || lib.check_str_array(v, 'jurisdictions',
 			    'service_area.jurisdictions',
 			    directory.jurisdiction_re(), NULL, 500);
 			IF v->'center' IS NOT NULL AND v->'center' <> 'null' THEN
@@ -730,14 +471,14 @@ BEGIN
 					e := e || lib.err('service_area.center',
 					    'must be an object {lat, lon}');
 				ELSE
-					e := e || directory.check_keys(
+					e := e || lib.check_keys(
 					    v->'center', 'service_area.center.',
 					    '{lat,lon}', '{}') ||
 					    directory.check_point(v->'center',
 					    'service_area.center.');
 				END IF;
 			END IF;
-			e := e || directory.check_num(v, 'radius_km',
+			e := e || lib.check_num(v, 'radius_km',
 			    'service_area.radius_km', 0, 2000, true);
 			IF (v->'center' IS NULL OR v->'center' = 'null') <>
 			    (v->'radius_km' IS NULL OR v->'radius_km' = 'null')
@@ -753,7 +494,7 @@ BEGIN
 		IF jsonb_typeof(v) <> 'object' THEN
 			e := e || lib.err('location', 'must be an object');
 		ELSE
-			e := e || directory.check_keys(v, 'location.',
+			e := e || lib.check_keys(v, 'location.',
 			    '{lat,lon,address}', '{}') ||
 			    directory.check_point(v, 'location.');
 			h := v->'address';
@@ -762,14 +503,14 @@ BEGIN
 					e := e || lib.err('location.address',
 					    'must be an object');
 				ELSE
-					e := e || directory.check_keys(h,
+					e := e || lib.check_keys(h,
 					    'location.address.', '{line1,line2,'
 					    'city,region,postal_code,country}',
 					    '{}');
 					FOREACH f IN ARRAY '{line1,line2,city,'
 					    'region,postal_code,country}'::text[]
 					LOOP
-						e := e || directory.check_str(h,
+						e := e || lib.check_str(h,
 						    f, 'location.address.' || f,
 						    f IN ('line1', 'city'), 1,
 						    200);
@@ -779,7 +520,7 @@ BEGIN
 		END IF;
 	END IF;
 
-	e := e || directory.check_bool(p, 'confidential', 'confidential');
+	e := e || lib.check_bool(p, 'confidential', 'confidential');
 	IF p->'confidential' = 'true' AND NOT (
 	    jsonb_array_length(coalesce(CASE WHEN jsonb_typeof(
 	    p->'service_area'->'jurisdictions') = 'array' THEN
@@ -791,8 +532,8 @@ BEGIN
 		    'listed by');
 	END IF;
 
-	e := e || directory.check_bool(p, 'open_24_7', 'open_24_7');
-	e := e || directory.check_str(p, 'timezone', 'timezone', false, 1, 64);
+	e := e || lib.check_bool(p, 'open_24_7', 'open_24_7');
+	e := e || lib.check_str(p, 'timezone', 'timezone', false, 1, 64);
 	IF jsonb_typeof(p->'timezone') = 'string' AND (p->>'timezone') <> 'UTC'
 	    AND NOT EXISTS (SELECT 1 FROM pg_timezone_names
 	    WHERE name = p->>'timezone') THEN
@@ -813,7 +554,7 @@ BEGIN
 					    'must be an object');
 					CONTINUE;
 				END IF;
-				e := e || directory.check_keys(h, f,
+				e := e || lib.check_keys(h, f,
 				    '{day,opens,closes}', '{}');
 				IF NOT coalesce(h->>'day' = ANY ('{mon,tue,wed,'
 				    'thu,fri,sat,sun}'::text[]) AND
@@ -845,17 +586,17 @@ BEGIN
 		IF jsonb_typeof(v) <> 'object' THEN
 			e := e || lib.err('capacity', 'must be an object');
 		ELSE
-			e := e || directory.check_keys(v, 'capacity.',
+			e := e || lib.check_keys(v, 'capacity.',
 			    '{total,available,unit}', '{updated_at}');
 			IF v->'total' IS NULL OR v->'total' = 'null' THEN
 				e := e || lib.err('capacity.total',
 				    'is required');
 			END IF;
-			e := e || directory.check_int(v, 'total',
+			e := e || lib.check_int(v, 'total',
 			    'capacity.total', 0, 1000000);
-			e := e || directory.check_int(v, 'available',
+			e := e || lib.check_int(v, 'available',
 			    'capacity.available', 0, 1000000);
-			e := e || directory.check_str(v, 'unit',
+			e := e || lib.check_str(v, 'unit',
 			    'capacity.unit', false, 1, 40);
 			IF jsonb_typeof(v->'total') = 'number' AND
 			    jsonb_typeof(v->'available') = 'number' AND
@@ -866,9 +607,9 @@ BEGIN
 			END IF;
 		END IF;
 	END IF;
-	e := e || directory.check_bool(p, 'accepts_referrals',
+	e := e || lib.check_bool(p, 'accepts_referrals',
 	    'accepts_referrals');
-	e := e || directory.check_int(p, 'response_time_hours',
+	e := e || lib.check_int(p, 'response_time_hours',
 	    'response_time_hours', 0, 720);
 	IF p->'status' IS NOT NULL AND p->'status' <> 'null' AND
 	    (jsonb_typeof(p->'status') <> 'string' OR
@@ -930,7 +671,7 @@ CREATE FUNCTION directory.service_store(p_id uuid, d jsonb)
 RETURNS services LANGUAGE plpgsql AS $$
 DECLARE
 	s	services;
-	v_needs	text[] := directory.text_array(d->'needs', '{}');
+	v_needs	text[] := lib.text_array(d->'needs', '{}');
 	v_langs	text[] := ARRAY(SELECT DISTINCT x FROM
 		    jsonb_array_elements_text(coalesce(nullif(d->'languages',
 		    'null'), '[]')) x ORDER BY 1);
@@ -941,13 +682,13 @@ BEGIN
 	    needs = v_needs,
 	    age_min = (d->>'age_min')::integer,
 	    age_max = (d->>'age_max')::integer,
-	    genders = directory.text_array(d->'genders', '{}'),
-	    trafficking_types = directory.text_array(d->'trafficking_types',
+	    genders = lib.text_array(d->'genders', '{}'),
+	    trafficking_types = lib.text_array(d->'trafficking_types',
 		'{labor,sex}'),
 	    languages = v_langs,
 	    eligibility_notes = coalesce(d->>'eligibility_notes', ''),
 	    eligibility = coalesce(nullif(d->'eligibility', 'null'), '{}'),
-	    area_jurisdictions = directory.text_array(
+	    area_jurisdictions = lib.text_array(
 		d->'service_area'->'jurisdictions', '{}'),
 	    area_lat = (d->'service_area'->'center'->>'lat')::float8,
 	    area_lon = (d->'service_area'->'center'->>'lon')::float8,
@@ -1026,7 +767,7 @@ BEGIN
 	s := directory.service_store(s.id, p_body);
 	status := 201;
 	body := directory.service_json(s, o, true);
-	headers := jsonb_build_object('etag', directory.etag(s.version),
+	headers := jsonb_build_object('etag', lib.etag(s.version),
 	    'location', '/v1/services/' || s.id);
 END $$;
 
@@ -1048,7 +789,7 @@ BEGIN
 	status := 200;
 	body := directory.service_json(s, o, directory.is_privileged(p_ctx,
 	    o.id));
-	headers := jsonb_build_object('etag', directory.etag(s.version));
+	headers := jsonb_build_object('etag', lib.etag(s.version));
 END $$;
 
 /* PATCH /v1/services/{id}: JSON merge patch, If-Match required. */
@@ -1064,18 +805,18 @@ DECLARE
 BEGIN
 	SELECT * INTO r FROM directory.service_lock(p_args);
 	PERFORM directory.require_write(p_ctx, (r.o).id);
-	e := directory.check_keys(p_body, '', directory.service_fields(),
+	e := lib.check_keys(p_body, '', directory.service_fields(),
 	    directory.service_readonly());
 	IF jsonb_typeof(p_body->'capacity') = 'object' THEN
-		e := e || directory.check_keys(p_body->'capacity', 'capacity.',
+		e := e || lib.check_keys(p_body->'capacity', 'capacity.',
 		    '{total,available,unit}', '{updated_at}');
 	END IF;
 	IF jsonb_array_length(e) > 0 THEN
 		PERFORM lib.fail(422, 'validation-error', 'The patch names '
 		    'fields that cannot be set.', e);
 	END IF;
-	PERFORM directory.check_if_match(p_args, (r.s).version);
-	d := directory.merge_patch(directory.service_doc(r.s), p_body);
+	PERFORM lib.if_match(p_args, (r.s).version);
+	d := lib.merge_patch(directory.service_doc(r.s), p_body);
 	e := directory.service_check(d);
 	IF jsonb_array_length(e) > 0 THEN
 		PERFORM lib.fail(422, 'validation-error', 'The service is not '
@@ -1086,7 +827,7 @@ BEGIN
 	    RETURNING * INTO s;
 	status := 200;
 	body := directory.service_json(s, r.o, true);
-	headers := jsonb_build_object('etag', directory.etag(s.version));
+	headers := jsonb_build_object('etag', lib.etag(s.version));
 END $$;
 
 /* DELETE /v1/services/{id}: soft delete; answered 204 by the API. */
@@ -1100,7 +841,7 @@ BEGIN
 	SELECT * INTO r FROM directory.service_lock(p_args);
 	PERFORM directory.require_write(p_ctx, (r.o).id);
 	IF p_args ? 'if_match' THEN
-		PERFORM directory.check_if_match(p_args, (r.s).version);
+		PERFORM lib.if_match(p_args, (r.s).version);
 	END IF;
 	UPDATE services SET deleted_at = now(), updated_at = now(),
 	    version = version + 1 WHERE id = (r.s).id;
@@ -1125,12 +866,12 @@ DECLARE
 BEGIN
 	SELECT * INTO r FROM directory.service_lock(p_args);
 	PERFORM directory.require_write(p_ctx, (r.o).id);
-	e := directory.check_keys(p_body, '', '{available,total}', '{}');
+	e := lib.check_keys(p_body, '', '{available,total}', '{}');
 	IF p_body->'available' IS NULL OR p_body->'available' = 'null' THEN
 		e := e || lib.err('available', 'is required');
 	END IF;
-	e := e || directory.check_int(p_body, 'available', 'available', 0,
-	    1000000) || directory.check_int(p_body, 'total', 'total', 0,
+	e := e || lib.check_int(p_body, 'available', 'available', 0,
+	    1000000) || lib.check_int(p_body, 'total', 'total', 0,
 	    1000000);
 	IF jsonb_array_length(e) = 0 THEN
 		v_total := coalesce((p_body->>'total')::integer,
@@ -1194,17 +935,17 @@ DECLARE
 	v_lim	integer;
 	v_cur	jsonb;
 	e	jsonb := '[]';
-	v_need	text[] := directory.q_list(p_args, 'need');
-	v_lang	text[] := directory.q_list(p_args, 'language');
-	v_jur	text[] := directory.q_list(p_args, 'jurisdiction');
-	v_orgs	text[] := directory.q_list(p_args, 'organization');
-	v_age	text := directory.q_one(p_args, 'age');
-	v_gen	text := directory.q_one(p_args, 'gender');
-	v_tt	text := directory.q_one(p_args, 'trafficking_type');
-	v_near	text := directory.q_one(p_args, 'near');
-	v_rad	text := directory.q_one(p_args, 'radius_km');
-	v_open	text := directory.q_one(p_args, 'open_now');
-	v_avail	text := directory.q_one(p_args, 'available_only');
+	v_need	text[] := lib.query_list(p_args, 'need');
+	v_lang	text[] := lib.query_list(p_args, 'language');
+	v_jur	text[] := lib.query_list(p_args, 'jurisdiction');
+	v_orgs	text[] := lib.query_list(p_args, 'organization');
+	v_age	text := lib.query_text(p_args, 'age');
+	v_gen	text := lib.query_text(p_args, 'gender');
+	v_tt	text := lib.query_text(p_args, 'trafficking_type');
+	v_near	text := lib.query_text(p_args, 'near');
+	v_rad	text := lib.query_text(p_args, 'radius_km');
+	v_open	text := lib.query_text(p_args, 'open_now');
+	v_avail	text := lib.query_text(p_args, 'available_only');
 	v_lat	float8;
 	v_lon	float8;
 	v_r	float8;
@@ -1215,10 +956,10 @@ DECLARE
 	v_n	integer;
 	v_key	jsonb;
 BEGIN
-	PERFORM directory.q_check_known(p_args, '{need,language,age,gender,'
+	PERFORM lib.query_allow(p_args, '{need,language,age,gender,'
 	    'trafficking_type,near,radius_km,jurisdiction,open_now,'
 	    'available_only,organization,limit,cursor}');
-	v_lim := directory.q_limit(p_args);
+	v_lim := lib.page_limit(p_args);
 	IF v_need IS NOT NULL AND (cardinality(v_need) = 0 OR EXISTS (
 	    SELECT 1 FROM unnest(v_need) c WHERE NOT EXISTS (SELECT 1
 	    FROM need_taxonomy t WHERE t.code = c))) THEN
@@ -1290,12 +1031,12 @@ BEGIN
 		END IF;
 	END IF;
 	IF jsonb_array_length(e) > 0 THEN
-		PERFORM lib.fail(422, 'validation-error', 'Bad search '
-		    'filters.', e);
+		PERFORM lib.query_fail_if(e);
 	END IF;
 	v_r := coalesce(v_rad::float8, 50);
-	v_cur := directory.cursor_decode(directory.q_one(p_args, 'cursor'),
-	    CASE WHEN v_near IS NULL THEN 'name' ELSE 'dist' END);
+	v_cur := lib.cursor_decode(p_args, CASE WHEN v_near IS NULL THEN
+	    'name' ELSE 'dist' END, CASE WHEN v_near IS NULL THEN '{n,i}'
+	    ELSE '{d,i}' END::text[]);
 
 	/* Fixed fragments only; every value travels as a $n parameter. */
 	IF v_need IS NOT NULL THEN
@@ -1390,8 +1131,8 @@ BEGIN
 	    lib.has_role(p_ctx, 'coordinator'), v_org;
 	status := 200;
 	body := jsonb_build_object('items', v_items, 'next_cursor', CASE WHEN
-	    v_n > v_lim THEN directory.cursor_encode(jsonb_build_object('k',
-	    CASE WHEN v_near IS NULL THEN 'name' ELSE 'dist' END) || CASE WHEN
-	    v_near IS NULL THEN v_key - 'd' ELSE v_key - 'n' END) END);
+	    v_n > v_lim THEN lib.cursor_encode(CASE WHEN v_near IS NULL THEN
+	    'name' ELSE 'dist' END, CASE WHEN v_near IS NULL THEN v_key - 'd'
+	    ELSE v_key - 'n' END) END);
 	headers := '{}';
 END $$;

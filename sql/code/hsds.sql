@@ -165,8 +165,8 @@ $$;
 CREATE FUNCTION directory.hsds_paging(p_args jsonb, OUT page integer,
     OUT per_page integer) LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
-	v_p	text := directory.q_one(p_args, 'page');
-	v_pp	text := directory.q_one(p_args, 'per_page');
+	v_p	text := lib.query_text(p_args, 'page');
+	v_pp	text := lib.query_text(p_args, 'per_page');
 	e	jsonb := '[]';
 BEGIN
 	IF v_p IS NOT NULL AND (v_p !~ '^[0-9]{1,7}$' OR v_p::integer < 1) THEN
@@ -178,7 +178,7 @@ BEGIN
 		    '100');
 	END IF;
 	IF jsonb_array_length(e) > 0 THEN
-		PERFORM lib.fail(422, 'validation-error', 'Bad paging.', e);
+		PERFORM lib.query_fail_if(e);
 	END IF;
 	page := coalesce(v_p::integer, 1);
 	per_page := coalesce(v_pp::integer, 50);
@@ -216,14 +216,13 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE
 	v_org	uuid := lib.require_org(p_ctx);
 	pg	record := directory.hsds_paging(p_args);
-	v_oid	text := directory.q_one(p_args, 'organization_id');
+	v_oid	text := lib.query_text(p_args, 'organization_id');
 	v_total	bigint;
 	v_c	jsonb;
 BEGIN
 	IF v_oid IS NOT NULL AND v_oid !~*
 	    '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
-		PERFORM lib.fail(422, 'validation-error', 'Bad filter.',
-		    jsonb_build_array(lib.err('organization_id',
+		PERFORM lib.query_fail_if(jsonb_build_array(lib.err('organization_id',
 		    'must be an organization id')));
 	END IF;
 	SELECT count(*) INTO v_total FROM services s WHERE s.deleted_at IS NULL

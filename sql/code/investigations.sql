@@ -258,7 +258,7 @@ BEGIN
 	    SELECT jsonb_object_keys(p_body) ORDER BY 1));
 	status := 201;
 	body := casework.investigation_doc(i);
-	headers := lib.etag(i.version) || jsonb_build_object('location',
+	headers := lib.etag_header(i.version) || jsonb_build_object('location',
 	    '/v1/investigations/' || i.id);
 END $$;
 
@@ -275,7 +275,7 @@ BEGIN
 	PERFORM lib.audit(p_ctx, 'read', 'investigation', i.id, '{}');
 	status := 200;
 	body := casework.investigation_doc(i);
-	headers := lib.etag(i.version);
+	headers := lib.etag_header(i.version);
 END $$;
 
 -- GET /v1/investigations?status=&lead_agency_id=&updated_since=
@@ -298,7 +298,8 @@ BEGIN
 	PERFORM lib.query_allow(p_args, ARRAY['status', 'lead_agency_id',
 	    'updated_since', 'limit', 'cursor']);
 	v_limit := lib.page_limit(p_args);
-	v_after := lib.page_cursor(p_args);
+	v_after := (lib.cursor_decode(p_args, 'investigations',
+	    '{seq}')->>'seq')::bigint;
 	v_st := lib.query_enum(p_args, 'status', ARRAY['open',
 	    'charges_filed', 'prosecution', 'closed']);
 	v_lead := lib.query_uuid(p_args, 'lead_agency_id');
@@ -320,7 +321,8 @@ BEGIN
 	status := 200;
 	headers := '{}';
 	body := jsonb_build_object('items', v_items, 'next_cursor',
-	    CASE WHEN v_n > v_limit THEN v_last::text END);
+	    CASE WHEN v_n > v_limit THEN lib.cursor_encode(
+	    'investigations', jsonb_build_object('seq', v_last)) END);
 END $$;
 
 -- PATCH /v1/investigations/{id} (an agency on it or a coordinator)
@@ -379,7 +381,7 @@ BEGIN
 	    SELECT jsonb_object_keys(p_body) ORDER BY 1));
 	status := 200;
 	body := casework.investigation_doc(i);
-	headers := lib.etag(i.version);
+	headers := lib.etag_header(i.version);
 END $$;
 
 /*

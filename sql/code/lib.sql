@@ -271,11 +271,144 @@ CREATE FUNCTION lib.check_keys(p_obj jsonb, p_prefix text, p_allowed text[],
     p_protected text[] DEFAULT '{}') RETURNS jsonb
 LANGUAGE sql IMMUTABLE AS $$
 	SELECT coalesce(jsonb_agg(lib.err(p_prefix || k, CASE
-	    WHEN k = ANY (p_protected) THEN 'is set by the server and may not '
-	    'be sent' ELSE 'unknown field' END) ORDER BY k), '[]'::jsonb)
+	    WHEN k = ANY (p_protected) THEN 'read-only field'
+	    ELSE 'unknown field' END) ORDER BY k), '[]'::jsonb)
 	FROM jsonb_object_keys(CASE WHEN jsonb_typeof(p_obj) = 'object'
 	    THEN p_obj ELSE '{}'::jsonb END) k
 	WHERE NOT (k = ANY (p_allowed))
+$$;
+
+/*
+ * Field checkers for request bodies: each returns a JSON array of
+ * {field, reason} errors for one field (empty when fine), so a validator
+ * collects every error of a body before lib.fail_if answers them.
+ */
+/* RFC 7396 JSON merge patch of target by patch; can't fail. */
+CREATE FUNCTION lib.merge_patch(p_target jsonb, p_patch jsonb)
+RETURNS jsonb LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+	k	text;
+	v	jsonb;
+	r	jsonb;
+BEGIN
+	IF jsonb_typeof(p_patch) IS DISTINCT FROM 'object' THEN
+		RETURN p_patch;
+	END IF;
+	r := CASE WHEN jsonb_typeof(p_target) = 'object' THEN p_target
+	    ELSE '{}'::jsonb END;
+	FOR k, v IN SELECT * FROM jsonb_each(p_patch) LOOP
+		IF v = 'null'::jsonb THEN
+			r := r - k;
+		ELSE
+			r := jsonb_set(r, ARRAY[k],
+			    lib.merge_patch(r->k, v));
+		END IF;
+	END LOOP;
+	RETURN r;
+END $$;
+
+/* Errors for an optional string field (absent or null is fine). */
+CREATE FUNCTION lib.check_str(p_doc jsonb, p_key text, p_field text,
+    p_required boolean, p_min integer, p_max integer) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT CASE
+	    WHEN p_doc->p_key IS NULL OR p_doc->p_key = 'null' THEN
+		CASE WHEN p_required THEN jsonb_build_array(lib.err(p_field,
+		    'is required')) ELSE '[]' END
+	    WHEN jsonb_typeof(p_doc->p_key) <> 'string' THEN
+		jsonb_build_array(lib.err(p_field, 'must be a string'))
+	    WHEN length(p_doc->>p_key) < p_min OR
+		length(p_doc->>p_key) > p_max THEN
+		jsonb_build_array(lib.err(p_field, format('must be %s to %s '
+		    'characters', p_min, p_max)))
+	    ELSE '[]' END
+$$;
+
+/* Errors for an optional boolean field. */
+CREATE FUNCTION lib.check_bool(p_doc jsonb, p_key text, p_field text)
+RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+	SELECT CASE WHEN p_doc->p_key IS NULL OR p_doc->p_key = 'null' OR
+	    jsonb_typeof(p_doc->p_key) = 'boolean' THEN '[]'::jsonb
+	    ELSE jsonb_build_array(lib.err(p_field, 'must be a boolean')) END
+$$;
+
+/* Errors for an optional integer field in [lo, hi]. */
+CREATE FUNCTION lib.check_int(p_doc jsonb, p_key text, p_field text,
+    p_lo bigint, p_hi bigint) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT CASE
+	    WHEN p_doc->p_key IS NULL OR p_doc->p_key = 'null' THEN '[]'::jsonb
+	    WHEN jsonb_typeof(p_doc->p_key) <> 'number' OR
+		(p_doc->>p_key)::numeric <> trunc((p_doc->>p_key)::numeric) THEN
+		jsonb_build_array(lib.err(p_field, 'must be an integer'))
+	    WHEN (p_doc->>p_key)::numeric < p_lo OR
+		(p_doc->>p_key)::numeric > p_hi THEN
+		jsonb_build_array(lib.err(p_field, format('must be between %s '
+		    'and %s', p_lo, p_hi)))
+	    ELSE '[]' END
+$$;
+
+/* Errors for an optional number field in [lo, hi] (lo exclusive if ex). */
+CREATE FUNCTION lib.check_num(p_doc jsonb, p_key text, p_field text,
+    p_lo numeric, p_hi numeric, p_lo_exclusive boolean) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT CASE
+	    WHEN p_doc->p_key IS NULL OR p_doc->p_key = 'null' THEN '[]'::jsonb
+	    WHEN jsonb_typeof(p_doc->p_key) <> 'number' THEN
+		jsonb_build_array(lib.err(p_field, 'must be a number'))
+	    WHEN (p_lo_exclusive AND (p_doc->>p_key)::numeric <= p_lo) OR
+		(NOT p_lo_exclusive AND (p_doc->>p_key)::numeric < p_lo) OR
+		(p_doc->>p_key)::numeric > p_hi THEN
+		jsonb_build_array(lib.err(p_field, format('must be %s %s and '
+		    'at most %s', CASE WHEN p_lo_exclusive THEN 'above' ELSE
+		    'at least' END, p_lo, p_hi)))
+	    ELSE '[]' END
+$$;
+
+/*
+ * Errors for an optional array of strings: each must match p_re (when
+ * given) and, when p_enum is given, be one of it. At most p_max items.
+ */
+CREATE FUNCTION lib.check_str_array(p_doc jsonb, p_key text,
+    p_field text, p_re text, p_enum text[], p_max integer) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+	v	jsonb := p_doc->p_key;
+	e	jsonb := '[]';
+	i	integer;
+BEGIN
+	IF v IS NULL OR v = 'null' THEN
+		RETURN e;
+	END IF;
+	IF jsonb_typeof(v) <> 'array' THEN
+		RETURN jsonb_build_array(lib.err(p_field, 'must be an array of '
+		    'strings'));
+	END IF;
+	IF jsonb_array_length(v) > p_max THEN
+		RETURN jsonb_build_array(lib.err(p_field, format('at most %s '
+		    'items', p_max)));
+	END IF;
+	FOR i IN 0 .. jsonb_array_length(v) - 1 LOOP
+		IF jsonb_typeof(v->i) <> 'string' THEN
+			e := e || lib.err(p_field || '[' || i || ']',
+			    'must be a string');
+		ELSIF p_re IS NOT NULL AND (v->>i) !~ p_re THEN
+			e := e || lib.err(p_field || '[' || i || ']',
+			    'is not a valid value');
+		ELSIF p_enum IS NOT NULL AND NOT (v->>i) = ANY (p_enum) THEN
+			e := e || lib.err(p_field || '[' || i || ']',
+			    'must be one of ' || array_to_string(p_enum, ', '));
+		END IF;
+	END LOOP;
+	RETURN e;
+END $$;
+
+/* A JSON array of strings as text[] (NULL/absent -> p_default). */
+CREATE FUNCTION lib.text_array(p_v jsonb, p_default text[])
+RETURNS text[] LANGUAGE sql IMMUTABLE AS $$
+	SELECT CASE WHEN p_v IS NULL OR p_v = 'null' THEN p_default
+	    ELSE ARRAY(SELECT DISTINCT jsonb_array_elements_text(p_v)
+	    ORDER BY 1) END
 $$;
 
 CREATE FUNCTION lib.fail_if(p_errs jsonb) RETURNS void
@@ -305,6 +438,16 @@ BEGIN
 	END IF;
 END $$;
 
+/* 400 bad-query naming every bad parameter in p_errs (none: returns). */
+CREATE FUNCTION lib.query_fail_if(p_errs jsonb) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+	IF jsonb_array_length(p_errs) > 0 THEN
+		PERFORM lib.fail(400, 'bad-query', 'The query string has '
+		    'invalid parameters; see errors.', p_errs);
+	END IF;
+END $$;
+
 CREATE FUNCTION lib.bad_query(p_name text, p_reason text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -329,19 +472,48 @@ BEGIN
 	RETURN (v #>> '{}')::integer;
 END $$;
 
--- cursor: the opaque next_cursor of a previous page (a position number).
-CREATE FUNCTION lib.page_cursor(p_args jsonb) RETURNS bigint
-LANGUAGE plpgsql AS $$
+/*
+ * Cursors: one encoding for every list. A cursor is the sort key of the
+ * last item of a page plus the list's kind ({"k": kind, ...}), as
+ * unpadded base64url: opaque, URL-safe, one line. lib.cursor_encode
+ * makes one (can't fail); lib.cursor_decode reads the query parameter
+ * "cursor" and returns the key object (NULL when absent), or raises 400
+ * bad-query for anything this list did not issue (another kind, or
+ * without every key in p_keys).
+ */
+CREATE FUNCTION lib.cursor_encode(p_kind text, p_key jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT rtrim(translate(encode(convert_to((jsonb_build_object('k',
+	    p_kind) || p_key)::text, 'UTF8'), 'base64'), E'+/\n', '-_'), '=')
+$$;
+
+CREATE FUNCTION lib.cursor_decode(p_args jsonb, p_kind text,
+    p_keys text[]) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
-	v jsonb := p_args->'query'->'cursor';
+	v_c	text := lib.query_text(p_args, 'cursor');
+	v_s	text;
+	v_k	jsonb;
 BEGIN
-	IF v IS NULL THEN
+	IF v_c IS NULL THEN
 		RETURN NULL;
 	END IF;
-	IF jsonb_typeof(v) <> 'string' OR (v #>> '{}') !~ '^[0-9]{1,18}$' THEN
-		PERFORM lib.bad_query('cursor', 'is not a cursor this API issued');
+	BEGIN
+		v_s := translate(v_c, '-_', '+/');
+		v_s := v_s || repeat('=', (4 - length(v_s) % 4) % 4);
+		v_k := convert_from(decode(v_s, 'base64'), 'UTF8')::jsonb;
+		IF jsonb_typeof(v_k) <> 'object' OR
+		    v_k->>'k' IS DISTINCT FROM p_kind OR NOT v_k ?& p_keys THEN
+			v_k := NULL;
+		END IF;
+	EXCEPTION WHEN OTHERS THEN
+		v_k := NULL;
+	END;
+	IF v_k IS NULL THEN
+		PERFORM lib.bad_query('cursor', 'is not a cursor this list '
+		    'issued');
 	END IF;
-	RETURN (v #>> '{}')::bigint;
+	RETURN v_k;
 END $$;
 
 -- A single-valued text query parameter, or NULL.
@@ -359,6 +531,30 @@ BEGIN
 		    'characters');
 	END IF;
 	RETURN v #>> '{}';
+END $$;
+
+/*
+ * Every value of a repeatable query parameter: name=a&name=b and
+ * name=a,b both give {a,b}; NULL when absent. 400 for an empty value.
+ */
+CREATE FUNCTION lib.query_list(p_args jsonb, p_name text) RETURNS text[]
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+	v	jsonb := p_args->'query'->p_name;
+	r	text[];
+BEGIN
+	IF v IS NULL THEN
+		RETURN NULL;
+	END IF;
+	r := ARRAY(SELECT btrim(x) FROM jsonb_array_elements_text(CASE WHEN
+	    jsonb_typeof(v) = 'array' THEN v ELSE jsonb_build_array(v) END)
+	    a(t), regexp_split_to_table(a.t, ',') x);
+	IF EXISTS (SELECT 1 FROM unnest(r) x WHERE x = '' OR
+	    length(x) > 200) THEN
+		PERFORM lib.bad_query(p_name, 'must list values of 1 to 200 '
+		    'characters');
+	END IF;
+	RETURN r;
 END $$;
 
 CREATE FUNCTION lib.query_uuid(p_args jsonb, p_name text) RETURNS uuid
@@ -395,27 +591,37 @@ BEGIN
 	RETURN v;
 END $$;
 
--- Optimistic concurrency: If-Match must carry "<version>" (or *).
+/*
+ * ETags: lib.etag is the one spelling of a record's entity tag,
+ * lib.etag_header the response header carrying it. lib.if_match is the
+ * one optimistic-concurrency check: 428 without If-Match (or a blank
+ * one), 412 when it names another version; * and W/ forms match.
+ */
+CREATE FUNCTION lib.etag(p_version integer) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT '"' || p_version || '"'
+$$;
+
+CREATE FUNCTION lib.etag_header(p_version integer) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT jsonb_build_object('etag', lib.etag(p_version))
+$$;
+
 CREATE FUNCTION lib.if_match(p_args jsonb, p_version integer) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-	v text := p_args->>'if_match';
+	v text := btrim(p_args->>'if_match');
 BEGIN
-	IF v IS NULL THEN
+	IF v IS NULL OR v = '' THEN
 		PERFORM lib.fail(428, 'precondition-required', 'Send If-Match '
 		    'with the ETag you last read.');
 	END IF;
-	IF v <> '*' AND v <> format('"%s"', p_version) AND
-	    v <> format('W/"%s"', p_version) THEN
+	IF v <> '*' AND v <> lib.etag(p_version) AND
+	    v <> 'W/' || lib.etag(p_version) THEN
 		PERFORM lib.fail(412, 'precondition-failed', 'The record '
 		    'changed since you read it; read it again.');
 	END IF;
 END $$;
-
-CREATE FUNCTION lib.etag(p_version integer) RETURNS jsonb
-LANGUAGE sql IMMUTABLE AS $$
-	SELECT jsonb_build_object('etag', format('"%s"', p_version))
-$$;
 
 CREATE FUNCTION lib.path_id(p_args jsonb, p_name text DEFAULT 'id')
 RETURNS uuid LANGUAGE sql IMMUTABLE AS $$
@@ -448,18 +654,36 @@ BEGIN
 	RETURN v;
 END $$;
 
--- Encrypt one category's object; NULL or {} stores NULL.
+/*
+ * Sealing personal data: the one pair every area uses. lib.seal encrypts
+ * a text with the data key (AES-256; the key is random and long, so no
+ * key stretching: iterated S2K costs ~0.5 ms a value), lib.unseal opens
+ * it; NULL stays NULL. Without the key both raise 503 (lib.data_key).
+ * lib.pd_seal/pd_open do the same for one category object of a case
+ * (NULL or {} is stored as NULL, and opens as {}).
+ */
+CREATE FUNCTION lib.seal(p_text text) RETURNS bytea
+LANGUAGE sql VOLATILE AS $$
+	SELECT CASE WHEN p_text IS NULL THEN NULL
+	    ELSE pgp_sym_encrypt(p_text, lib.data_key(),
+	    'cipher-algo=aes256, s2k-mode=1') END
+$$;
+
+CREATE FUNCTION lib.unseal(p_data bytea) RETURNS text
+LANGUAGE sql STABLE AS $$
+	SELECT CASE WHEN p_data IS NULL THEN NULL
+	    ELSE pgp_sym_decrypt(p_data, lib.data_key()) END
+$$;
+
 CREATE FUNCTION lib.pd_seal(p jsonb) RETURNS bytea
 LANGUAGE sql VOLATILE AS $$
 	SELECT CASE WHEN p IS NULL OR p = '{}'::jsonb THEN NULL
-	    ELSE pgp_sym_encrypt(p::text, lib.data_key(),
-	    'cipher-algo=aes256, s2k-mode=1') END
+	    ELSE lib.seal(p::text) END
 $$;
 
 CREATE FUNCTION lib.pd_open(p bytea) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
-	SELECT CASE WHEN p IS NULL THEN '{}'::jsonb
-	    ELSE pgp_sym_decrypt(p, lib.data_key())::jsonb END
+	SELECT coalesce(lib.unseal(p)::jsonb, '{}'::jsonb)
 $$;
 
 CREATE FUNCTION lib.is_coord(p_ctx jsonb) RETURNS boolean

@@ -8,34 +8,6 @@
 
 -- ------------------------------------------------------------------
 -- Helpers
-CREATE FUNCTION referral.data_key() RETURNS text
-LANGUAGE plpgsql STABLE AS $$
-DECLARE
-	k text := current_setting('concord.data_key', true);
-BEGIN
-	IF k IS NULL OR length(k) < 32 THEN
-		RAISE EXCEPTION 'concord.data_key is not configured';
-	END IF;
-	RETURN k;
-END $$;
-
-/*
- * Encrypt with the data key. The key is random and long, so no key
- * stretching (s2k-mode=1): iterated S2K would cost ~0.5 ms per value.
- */
-CREATE FUNCTION referral.seal(p_text text) RETURNS bytea
-LANGUAGE sql VOLATILE AS $$
-	SELECT CASE WHEN p_text IS NULL THEN NULL
-	    ELSE pgp_sym_encrypt(p_text, referral.data_key(),
-	    'cipher-algo=aes256, s2k-mode=1') END
-$$;
-
-CREATE FUNCTION referral.unseal(p_data bytea) RETURNS text
-LANGUAGE sql STABLE AS $$
-	SELECT CASE WHEN p_data IS NULL THEN NULL
-	    ELSE pgp_sym_decrypt(p_data, referral.data_key()) END
-$$;
-
 /* Offer response window by urgency, capped by the service's promise. */
 CREATE FUNCTION referral.offer_window(p_urgency text, p_hours integer)
 RETURNS interval
@@ -129,7 +101,7 @@ BEGIN
 		v_client := v_client || jsonb_build_object('age', r.age,
 		    'minor', r.minor, 'gender', r.gender, 'languages',
 		    to_jsonb(r.languages), 'trafficking_type',
-		    r.trafficking_type, 'notes', referral.unseal(r.notes_enc));
+		    r.trafficking_type, 'notes', lib.unseal(r.notes_enc));
 	ELSE
 		v_redacted := v_redacted || '{case_details}'::text[];
 	END IF;
@@ -142,7 +114,7 @@ BEGIN
 	END IF;
 	IF 'contact' = ANY (v_cats) THEN
 		v_client := v_client || jsonb_build_object(
-		    'safe_contact_method', referral.unseal(r.contact_enc));
+		    'safe_contact_method', lib.unseal(r.contact_enc));
 	ELSE
 		v_redacted := v_redacted || '{contact}'::text[];
 	END IF;
@@ -603,8 +575,8 @@ BEGIN
 	    (v_c->'location'->>'lat')::float8,
 	    (v_c->'location'->>'lon')::float8,
 	    v_c->'location'->>'jurisdiction',
-	    referral.seal(v_c->>'safe_contact_method'),
-	    referral.seal(p_body->>'notes'), p_body->>'urgency',
+	    lib.seal(v_c->>'safe_contact_method'),
+	    lib.seal(p_body->>'notes'), p_body->>'urgency',
 	    ARRAY(SELECT DISTINCT jsonb_array_elements_text(
 	    v_cs->'categories')), (v_cs->>'expires_at')::timestamptz,
 	    v_cs->>'form_reference', v_cs->>'purpose')
@@ -663,54 +635,38 @@ DECLARE
 	v_org	uuid := lib.require_org(p_ctx);
 	v_all	boolean := lib.has_role(p_ctx, 'coordinator') OR
 		    lib.has_role(p_ctx, 'admin');
-	v_lim	text := lib.query_text(p_args, 'limit');
-	v_st	text := lib.query_text(p_args, 'status');
-	v_since	text := lib.query_text(p_args, 'since');
-	v_cur	text := lib.query_text(p_args, 'cursor');
+	v_n	integer;
+	v_st	text;
+	v_since	text;
+	v_cur	jsonb;
 	v_ct	timestamptz;
 	v_cid	uuid;
-	v_n	integer;
 	v_items	jsonb := '[]';
 	v_last	referrals;
-	e	jsonb := '[]';
-	k	text;
 	r	referrals;
 	v_i	integer := 0;
 BEGIN
-	FOR k IN SELECT jsonb_object_keys(coalesce(p_args->'query', '{}')) LOOP
-		IF k <> ALL ('{limit,cursor,status,since}'::text[]) THEN
-			e := e || lib.err(k, 'is not a filter of this list');
-		END IF;
-	END LOOP;
-	IF v_lim IS NOT NULL AND (v_lim !~ '^[0-9]{1,3}$' OR v_lim::integer
-	    NOT BETWEEN 1 AND 100) THEN
-		e := e || lib.err('limit', 'must be 1..100');
-	END IF;
-	IF v_st IS NOT NULL AND v_st <> ALL ('{received,matching,offered,'
-	    'in_progress,completed,cancelled,unmatched}'::text[]) THEN
-		e := e || lib.err('status', 'is not a referral status');
-	END IF;
+	PERFORM lib.query_allow(p_args, ARRAY['limit', 'cursor', 'status',
+	    'since']);
+	v_n := lib.page_limit(p_args);
+	v_st := lib.query_enum(p_args, 'status', ARRAY['received', 'matching',
+	    'offered', 'in_progress', 'completed', 'cancelled', 'unmatched']);
+	v_since := lib.query_text(p_args, 'since');
 	IF v_since IS NOT NULL AND (v_since !~
 	    '^\d{4}-\d\d-\d\d(T\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?)?$'
 	    OR lib.try_ts_any(v_since) IS NULL) THEN
-		e := e || lib.err('since', 'must be an RFC 3339 date or time');
+		PERFORM lib.bad_query('since', 'must be an RFC 3339 date or '
+		    'time');
 	END IF;
-	IF v_cur IS NOT NULL THEN
-		BEGIN
-			v_ct := split_part(convert_from(decode(v_cur, 'base64'),
-			    'UTF8'), '|', 1)::timestamptz;
-			v_cid := split_part(convert_from(decode(v_cur,
-			    'base64'), 'UTF8'), '|', 2)::uuid;
-		EXCEPTION WHEN OTHERS THEN
-			e := e || lib.err('cursor', 'is not a cursor from this '
-			    'list');
-		END;
+	v_cur := lib.cursor_decode(p_args, 'referrals', '{at,id}');
+	v_ct := lib.try_ts(v_cur->>'at');
+	v_cid := CASE WHEN lib.is_uuid(v_cur->'id') THEN
+	    (v_cur->>'id')::uuid END;
+	IF v_cur IS NOT NULL AND (v_ct IS NULL OR v_cid IS NULL) THEN
+		PERFORM lib.bad_query('cursor', 'is not a cursor this list '
+		    'issued');
 	END IF;
-	IF jsonb_array_length(e) > 0 THEN
-		PERFORM lib.fail(422, 'validation-error', 'Bad list filters.',
-		    e);
-	END IF;
-	v_n := coalesce(v_lim::integer, 50);
+
 	FOR r IN SELECT * FROM referrals x
 	    WHERE (v_all OR x.sender_org = v_org OR (NOT lib.has_role(p_ctx,
 		'hotline') AND NOT lib.has_role(p_ctx, 'analyst') AND EXISTS (
@@ -727,8 +683,9 @@ BEGIN
 	END LOOP;
 	status := 200;
 	body := jsonb_build_object('items', v_items, 'next_cursor',
-	    CASE WHEN v_i > v_n THEN encode(convert_to(v_last.created_at::text
-	    || '|' || v_last.id, 'UTF8'), 'base64') END);
+	    CASE WHEN v_i > v_n THEN lib.cursor_encode('referrals',
+	    jsonb_build_object('at', v_last.created_at, 'id', v_last.id))
+	    END);
 	headers := '{}';
 END $$;
 

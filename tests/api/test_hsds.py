@@ -160,7 +160,7 @@ def test_hsds_organizations_validate(client, tokens, schemas, exported):
                                          ("organization_id=nope", "organization_id")])
 def test_hsds_rejects_bad_paging(client, tokens, query, field):
     r = client(tokens["admin"]).get(f"/v1/hsds/services?{query}")
-    assert r.status_code == 422 and {e["field"] for e in r.json()["errors"]} == {field}
+    assert r.status_code == 400 and {e["field"] for e in r.json()["errors"]} == {field}
 
 
 def test_hsds_unknown_ids_are_404(client, tokens):
