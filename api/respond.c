@@ -10,28 +10,7 @@
 
 #include "api.h"
 #include "../common/log.h"
-
-static const char *
-respond_title(int status)
-{
-	switch (status) {
-	case 400: return ("Bad Request");
-	case 401: return ("Unauthorized");
-	case 403: return ("Forbidden");
-	case 404: return ("Not Found");
-	case 405: return ("Method Not Allowed");
-	case 409: return ("Conflict");
-	case 412: return ("Precondition Failed");
-	case 413: return ("Content Too Large");
-	case 415: return ("Unsupported Media Type");
-	case 422: return ("Unprocessable Content");
-	case 428: return ("Precondition Required");
-	case 429: return ("Too Many Requests");
-	case 500: return ("Internal Server Error");
-	case 503: return ("Service Unavailable");
-	}
-	return ("Error");
-}
+#include "../common/problem.h"
 
 int
 api_respond(struct http_request *req, int status, const char *ctype,
@@ -94,9 +73,9 @@ api_problem(struct http_request *req, int status, const char *slug,
 	snprintf(type, sizeof(type), "urn:concord:problem:%s", slug);
 	p = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s}",
 	    "type", type,
-	    "title", title != NULL ? title : respond_title(status),
+	    "title", title != NULL ? title : problem_title(status),
 	    "status", status,
-	    "detail", detail != NULL ? detail : respond_title(status),
+	    "detail", detail != NULL ? detail : problem_title(status),
 	    "instance", req->path,
 	    "request_id", c != NULL ? c->reqid : "");
 	if (p != NULL && errors != NULL)

@@ -24,6 +24,7 @@
 #include "../common/auth.h"
 #include "../common/config.h"
 #include "../common/db.h"
+#include "../common/problem.h"
 #include "../common/taxonomy.h"
 
 #define MIGRATIONS_TABLE \
@@ -41,6 +42,7 @@ static int	 cmd_sql(int, char **);
 static int	 cmd_audit_verify(int, char **);
 static PGconn	*admin_connect(void);
 static int	 taxonomy_sync(PGconn *);
+static int	 problem_titles_sync(PGconn *);
 
 static void
 usage(void)
@@ -141,6 +143,47 @@ taxonomy_sync(PGconn *pg)
 		}
 	}
 	printf("taxonomy: %zu need codes in place\n", count);
+	return (0);
+}
+
+/*
+ * Mirror common/problem.c into problem_titles (insert or update); a
+ * database whose migrations stop before that table is left alone.
+ */
+static int
+problem_titles_sync(PGconn *pg)
+{
+	const struct problem_status	*ps;
+	const char			*p[2];
+	char				 st[16], err[512];
+	size_t				 i, count;
+	PGresult			*r;
+	int				 absent;
+
+	if ((r = db_exec(pg, "SELECT to_regclass('public.problem_titles') "
+	    "IS NULL", 0, NULL, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "concord-admin: problem titles: %s\n", err);
+		return (-1);
+	}
+	absent = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+	PQclear(r);
+	if (absent)
+		return (0);
+	ps = problem_statuses(&count);
+	for (i = 0; i < count; i++) {
+		snprintf(st, sizeof(st), "%d", ps[i].status);
+		p[0] = st;
+		p[1] = ps[i].title;
+		r = db_exec(pg, "INSERT INTO problem_titles (status, title) "
+		    "VALUES ($1, $2) ON CONFLICT (status) DO UPDATE SET "
+		    "title = $2", 2, p, err, sizeof(err));
+		if (r == NULL) {
+			fprintf(stderr, "concord-admin: problem titles: %s\n",
+			    err);
+			return (-1);
+		}
+		PQclear(r);
+	}
 	return (0);
 }
 
@@ -525,7 +568,7 @@ cmd_migrate(int argc, char **argv)
 			goto out_post;
 		applied++;
 	}
-	if (taxonomy_sync(pg) == -1)
+	if (taxonomy_sync(pg) == -1 || problem_titles_sync(pg) == -1)
 		goto out_post;
 	if (with_code) {
 		snprintf(path, sizeof(path), "%s/code", dir);

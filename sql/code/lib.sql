@@ -37,21 +37,20 @@ LANGUAGE sql IMMUTABLE AS $$
 	SELECT jsonb_build_object('field', p_field, 'reason', p_reason)
 $$;
 
+/*
+ * The title of a problem status: problem_titles mirrors common/problem.c
+ * (the one table, shared with the API's own problems); "Error" for a
+ * status it lacks. Can't fail.
+ */
 CREATE FUNCTION lib.status_title(p_status integer) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
-	SELECT CASE p_status
-	    WHEN 400 THEN 'Bad Request' WHEN 401 THEN 'Unauthorized'
-	    WHEN 403 THEN 'Forbidden' WHEN 404 THEN 'Not Found'
-	    WHEN 409 THEN 'Conflict' WHEN 412 THEN 'Precondition Failed'
-	    WHEN 422 THEN 'Unprocessable Content'
-	    WHEN 428 THEN 'Precondition Required'
-	    WHEN 503 THEN 'Service Unavailable'
-	    ELSE 'Error' END
+LANGUAGE sql STABLE AS $$
+	SELECT coalesce((SELECT title FROM problem_titles
+	    WHERE status = p_status), 'Error')
 $$;
 
 CREATE FUNCTION lib.problem(p_status integer, p_slug text, p_detail text,
     p_errors jsonb, p_ctx jsonb) RETURNS jsonb
-LANGUAGE sql IMMUTABLE AS $$
+LANGUAGE sql STABLE AS $$
 	SELECT jsonb_strip_nulls(jsonb_build_object(
 	    'type', 'urn:concord:problem:' || p_slug,
 	    'title', lib.status_title(p_status),

@@ -30,10 +30,10 @@ def post_referral(c, body):
 
 @pytest.mark.parametrize("since", ["2024-01-01T00:00:00+99:99",
                                    "2024-13-45", "2024-02-30T10:00Z"])
-def test_referral_list_bad_since_is_422_not_500(client, tokens, since):
+def test_referral_list_bad_since_is_400_not_500(client, tokens, since):
     r = client(tokens["coordinator"]).get("/v1/referrals",
                                           params={"since": since})
-    assert r.status_code == 422, r.text
+    assert r.status_code == 400, r.text
     assert r.json()["errors"][0]["field"] == "since"
 
 
