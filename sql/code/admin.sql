@@ -32,8 +32,8 @@ DECLARE
 	v_lim	integer;
 BEGIN
 	PERFORM lib.query_allow(p_args, ARRAY['state', 'kind', 'limit']);
-	v_st := lib.query_enum(p_args, 'state', ARRAY['pending', 'running',
-	    'done', 'dead']);
+	v_st := lib.query_enum(p_args, 'state', ARRAY['pending', 'done',
+	    'dead']);
 	v_kind := lib.query_text(p_args, 'kind');
 	IF v_kind IS NOT NULL AND v_kind !~ '^[a-z][a-z._]{0,63}$' THEN
 		PERFORM lib.bad_query('kind', 'must be a job kind such as '
