@@ -125,6 +125,17 @@ concord_config_load(struct concord_config *cfg, char *err, size_t elen)
 		goto out;
 	}
 	cfg->job_max_attempts = (int)n;
+	if (config_int("CONCORD_AUDIT_SEAL_MS", 1000, 50, 60000, &n) == -1) {
+		snprintf(err, elen, "CONCORD_AUDIT_SEAL_MS must be 50..60000");
+		goto out;
+	}
+	cfg->audit_seal_ms = (int)n;
+	if (config_int("CONCORD_AUDIT_SEAL_MAX_AGE", 60, 1, 86400, &n) == -1) {
+		snprintf(err, elen, "CONCORD_AUDIT_SEAL_MAX_AGE must be "
+		    "1..86400 seconds");
+		goto out;
+	}
+	cfg->audit_seal_max_age = (int)n;
 	if (config_int("CONCORD_DEBUG_ROUTES", 0, 0, 1, &n) == -1) {
 		snprintf(err, elen, "CONCORD_DEBUG_ROUTES must be 0 or 1");
 		goto out;

@@ -29,6 +29,8 @@ struct concord_config {
 	char	*heartbeat_path;	/* worker liveness file */
 	int	job_claim_seconds;	/* worker: claim lease */
 	int	job_max_attempts;	/* worker: attempts before dead */
+	int	audit_seal_ms;		/* worker: sealing interval */
+	int	audit_seal_max_age;	/* worker: backlog bound, seconds */
 	int	debug_routes;		/* CONCORD_DEBUG_ROUTES=1: test-only routes */
 	char	*openapi_path;		/* served at /openapi.yaml */
 	char	*majority_languages;	/* worker: "en,es" primary subtags */

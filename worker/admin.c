@@ -5,8 +5,8 @@
  * mirrors the need taxonomy and re-creates the code schemas from
  * sql/code/ when those files changed;
  * `token` mints a local HS256 token; `sql FILE` loads a data file such as
- * the demo task force; `audit-verify` walks the audit hash chain and
- * reports its first broken link. It connects with
+ * the demo task force; `audit-verify` checks the sealed audit trail and
+ * reports its first problem and the sealing backlog. It connects with
  * CONCORD_ADMIN_DATABASE_URL, a role that owns the schema (the API's
  * role cannot migrate).
  */
@@ -721,8 +721,9 @@ cmd_sql(int argc, char **argv)
 }
 
 /*
- * Walk the audit hash chain (SQL audit_verify()). Prints the outcome;
- * exits 0 when intact, 1 at the first broken link or on error.
+ * Verify the sealed audit trail (SQL lib.audit_verify): every seal and
+ * batch head, and how far sealing has got. Prints the outcome; exits 0
+ * when intact, 1 at the first problem or on error.
  */
 static int
 cmd_audit_verify(int argc, char **argv)
@@ -737,16 +738,21 @@ cmd_audit_verify(int argc, char **argv)
 		usage();
 	if ((pg = admin_connect()) == NULL)
 		return (1);
-	if ((r = db_exec(pg, "SELECT ok, checked, broken_id, reason "
+	if ((r = db_exec(pg, "SELECT ok, checked, broken_id, reason, batches, "
+	    "coalesce(sealed_up_to, 0), unsealed, oldest_unsealed_s "
 	    "FROM lib.audit_verify()", 0, NULL, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "concord-admin: %s\n", err);
 		goto out;
 	}
 	if (strcmp(PQgetvalue(r, 0, 0), "t") == 0) {
-		printf("audit chain intact: %s records\n", PQgetvalue(r, 0, 1));
+		printf("audit trail intact: %s sealed records in %s batches "
+		    "(sealed up to %s); %s waiting, oldest %s s\n",
+		    PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 4),
+		    PQgetvalue(r, 0, 5), PQgetvalue(r, 0, 6),
+		    PQgetvalue(r, 0, 7));
 		rc = 0;
 	} else {
-		printf("audit chain broken at record %s: %s (%s records "
+		printf("audit trail broken at record %s: %s (%s records "
 		    "verified before it)\n", PQgetvalue(r, 0, 2),
 		    PQgetvalue(r, 0, 3), PQgetvalue(r, 0, 1));
 	}

@@ -40,6 +40,7 @@
 	"WHERE id = $1"
 
 static volatile sig_atomic_t	 quit;
+static char			 health[160] = "ready";	/* heartbeat line 2 */
 static struct concord_config	 cfg;
 static char			 consumer[64];
 
@@ -49,6 +50,7 @@ static int	 worker_run_one(PGconn *, int *);
 static int	 worker_job_exec(PGconn *, const char *, json_t *, json_t **,
 		    char *, size_t);
 static void	 worker_housekeeping(PGconn *);
+static void	 worker_audit_seal(PGconn *);
 static void	 worker_redact(char *);
 static redisContext *worker_redis(void);
 static void	 worker_redis_wait(redisContext **);
@@ -60,7 +62,12 @@ worker_signal(int sig)
 	quit = 1;
 }
 
-/* Touch the liveness file containers probe (CONCORD_WORKER_HEARTBEAT). */
+/*
+ * Rewrite the file containers probe (CONCORD_WORKER_HEARTBEAT): line 1
+ * is the time of the last loop (liveness), line 2 "ready" or
+ * "not-ready: <reason>" (readiness; e.g. an audit sealing backlog older
+ * than CONCORD_AUDIT_SEAL_MAX_AGE).
+ */
 static void
 worker_heartbeat(void)
 {
@@ -69,7 +76,7 @@ worker_heartbeat(void)
 	if (cfg.heartbeat_path == NULL)
 		return;
 	if ((fp = fopen(cfg.heartbeat_path, "w")) != NULL) {
-		fprintf(fp, "%ld\n", (long)time(NULL));
+		fprintf(fp, "%ld\n%s\n", (long)time(NULL), health);
 		fclose(fp);
 	}
 }
@@ -220,6 +227,52 @@ worker_housekeeping(PGconn *pg)
 		PQclear(r);
 }
 
+/*
+ * Every CONCORD_AUDIT_SEAL_MS: seal the committed audit records (one
+ * sealer at a time across workers; a busy answer means another worker
+ * is sealing). Sets the readiness line when the oldest unsealed record
+ * is older than CONCORD_AUDIT_SEAL_MAX_AGE seconds.
+ */
+static void
+worker_audit_seal(PGconn *pg)
+{
+	static struct timespec	 last;
+	struct timespec		 now;
+	PGresult		*r;
+	json_t			*res;
+	json_error_t		 jerr;
+	char			 err[256];
+	long			 ms;
+	json_int_t		 age, sealed;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (now.tv_sec - last.tv_sec) * 1000 +
+	    (now.tv_nsec - last.tv_nsec) / 1000000;
+	if (ms < cfg.audit_seal_ms)
+		return;
+	last = now;
+	if ((r = db_exec(pg, "SELECT worker.audit_seal(5000)::text", 0, NULL,
+	    err, sizeof(err))) == NULL) {
+		concord_log(LOG_LVL_WARN, "audit sealing failed", NULL);
+		return;
+	}
+	res = json_loads(PQgetvalue(r, 0, 0), 0, &jerr);
+	PQclear(r);
+	if (res == NULL)
+		return;
+	age = json_integer_value(json_object_get(res, "oldest_unsealed_s"));
+	sealed = json_integer_value(json_object_get(res, "sealed"));
+	if (age > cfg.audit_seal_max_age)
+		snprintf(health, sizeof(health), "not-ready: audit sealing "
+		    "backlog %lld s", (long long)age);
+	else
+		snprintf(health, sizeof(health), "ready");
+	if (sealed > 0)
+		concord_log(LOG_LVL_DEBUG, "audit sealed", json_pack("{s:I, s:O}",
+		    "records", sealed, "batch", json_object_get(res, "batch")));
+	json_decref(res);
+}
+
 static redisContext *
 worker_redis(void)
 {
@@ -335,7 +388,8 @@ main(int argc, char **argv)
 		}
 		/* Drain what is ready, then wait for a wake-up or a second. */
 		while (!quit && (n = worker_run_one(pg, &id)) == 1)
-			;
+			worker_audit_seal(pg);
+		worker_audit_seal(pg);
 		if (n == -1) {
 			/* Back off so a broken statement cannot spin. */
 			if (once)

@@ -1,9 +1,13 @@
 """Audit: every read and write of case data appends a record in the same
-transaction; records are hash chained, append-only for everyone (the
-API's role has no table rights at all, a trigger refuses UPDATE/DELETE
-even for the owner) and verifiable through the API and concord-admin."""
+transaction, without a lock; the worker seals committed records into a
+hash chain closed by chained batch heads. Records and seals are
+append-only for everyone (the API's role has no table rights at all, a
+trigger refuses UPDATE/DELETE even for the owner) and the trail is
+verifiable through the API and concord-admin."""
+import concurrent.futures
 import os
 import subprocess
+import time
 import uuid
 
 import psycopg2
@@ -101,16 +105,100 @@ def test_audit_list_filters_and_paginates(lead, client, tokens):
         assert client(tokens[role]).get("/v1/audit").status_code == 403
 
 
-def test_chain_verifies_and_links_each_record_to_the_previous(client, tokens, db, lead):
-    new_case(lead)
-    r = client(tokens["admin"]).get("/v1/audit/verify")
-    assert r.status_code == 200 and r.json()["ok"] is True and r.json()["first_broken"] is None
-    assert r.json()["checked"] >= 2
+def seal_all(db, timeout=10):
+    """Seal every committed record now (retrying while the worker seals)."""
+    deadline = time.time() + timeout
     with db.cursor() as cur:
-        cur.execute("SELECT a.prev_hash = b.hash FROM audit_log a JOIN audit_log b "
-                    "ON b.id = a.id - 1")
-        assert all(x for (x,) in cur.fetchall())
+        while True:
+            cur.execute("SELECT worker.audit_seal(100000)")
+            cur.execute("SELECT count(*) FROM audit_pending")
+            if cur.fetchone()[0] == 0 or time.time() > deadline:
+                return
+            time.sleep(0.05)
+
+
+def seal_of(db, audit_id):
+    with db.cursor() as cur:
+        cur.execute("SELECT seq, batch FROM audit_seals WHERE audit_id = %s", (audit_id,))
+        return cur.fetchone()
+
+
+def test_the_worker_seals_committed_records_within_seconds(client, tokens, db, lead):
+    case = new_case(lead)
+    with db.cursor() as cur:
+        cur.execute("SELECT max(id) FROM audit_log WHERE object_id = %s", (case["id"],))
+        rid = cur.fetchone()[0]
+    deadline = time.time() + 10
+    while seal_of(db, rid) is None and time.time() < deadline:
+        time.sleep(0.1)
+    assert seal_of(db, rid) is not None
+    body = client(tokens["admin"]).get("/v1/audit/verify").json()
+    assert body["ok"] is True and body["first_broken"] is None
+    assert body["checked"] >= 2 and body["batches"] >= 1
+    assert body["sealed_up_to"] >= body["checked"] - 1
+    assert body["oldest_unsealed_s"] < 10
+    listed = client(tokens["admin"]).get(f"/v1/audit?object_id={case['id']}").json()["items"]
+    assert any(i["seal"] is not None for i in listed)
     assert client(tokens["coordinator"]).get("/v1/audit/verify").status_code == 403
+
+
+def test_parallel_requests_append_without_waiting_for_each_other(lead, db):
+    case = new_case(lead)
+
+    def read(_):
+        return lead.c.get(f"/v1/cases/{case['id']}").status_code
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as ex:
+        assert set(ex.map(read, range(64))) == {200}
+    with db.cursor() as cur:
+        cur.execute("SELECT count(*) FROM audit_log WHERE object_id = %s AND action = 'read'",
+                    (case["id"],))
+        assert cur.fetchone()[0] >= 64
+
+
+def test_a_record_committed_late_is_sealed_in_a_later_batch(db, lead):
+    """A record with a lower id that commits after a higher one was sealed
+    is never skipped: it waits and goes into a later batch."""
+    late = psycopg2.connect(ADMIN_DB)
+    try:
+        with late.cursor() as cur:
+            cur.execute("SELECT lib.audit('{\"sub\":\"late\",\"roles\":[\"admin\"]}', "
+                        "'read', 'probe', NULL, '{}')")
+            cur.execute("SELECT max(id) FROM audit_log WHERE actor_sub = 'late'")
+            late_id = cur.fetchone()[0]
+        case = new_case(lead)
+        with db.cursor() as cur:
+            cur.execute("SELECT max(id) FROM audit_log WHERE object_id = %s", (case["id"],))
+            early_id = cur.fetchone()[0]
+        assert early_id > late_id
+        seal_all(db)
+        assert seal_of(db, early_id) is not None
+        late.commit()
+    finally:
+        late.close()
+    seal_all(db)
+    assert seal_of(db, late_id)[1] > seal_of(db, early_id)[1]
+    with db.cursor() as cur:
+        cur.execute("SELECT ok, reason FROM lib.audit_verify()")
+        assert cur.fetchone() == (True, None)
+
+
+def test_one_sealer_at_a_time(db):
+    """While one transaction seals, another sealer answers busy at once."""
+    a = psycopg2.connect(ADMIN_DB)
+    b = psycopg2.connect(ADMIN_DB)
+    try:
+        with a.cursor() as ca, b.cursor() as cb:
+            ca.execute("SELECT worker.audit_seal(10)")
+            t0 = time.time()
+            cb.execute("SELECT worker.audit_seal(10)")
+            assert cb.fetchone()[0].get("busy") is True
+            assert time.time() - t0 < 1
+        a.commit()
+        b.commit()
+    finally:
+        a.close()
+        b.close()
 
 
 def admin_verify():
@@ -119,33 +207,119 @@ def admin_verify():
                           env=env, capture_output=True, text=True, timeout=30)
 
 
-def test_tampering_is_reported_at_the_first_broken_link(client, tokens, db, lead):
+def tamper(db, *stmts):
+    """Run statements as the owner, in one transaction of their own, with
+    the append-only triggers off."""
+    conn = psycopg2.connect(ADMIN_DB)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            for table in ("audit_log", "audit_seals", "audit_batches"):
+                cur.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+            for s, args in stmts:
+                cur.execute(s, args)
+            for table in ("audit_log", "audit_seals", "audit_batches"):
+                cur.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def verify_fails(client, tokens, broken, reason):
+    admin = client(tokens["admin"])
+    body = admin.get("/v1/audit/verify").json()
+    assert body["ok"] is False, body
+    assert body["first_broken"] == {"id": str(broken), "reason": reason}, body
+    out = admin_verify()
+    assert out.returncode == 1 and f"broken at record {broken}" in out.stdout, out.stdout
+
+
+def verify_passes(client, tokens):
+    assert client(tokens["admin"]).get("/v1/audit/verify").json()["ok"] is True
+    out = admin_verify()
+    assert out.returncode == 0 and "intact" in out.stdout, out.stdout
+
+
+@pytest.fixture
+def sealed_case(db, lead):
+    """A case whose records are all sealed, and its records. The sealer
+    is held off (its lock taken) while the test tampers and restores."""
     case = new_case(lead)
     lead.c.get(f"/v1/cases/{case['id']}")
-    with db.cursor() as cur:
-        cur.execute("SELECT id, fields FROM audit_log WHERE object_id = %s ORDER BY id LIMIT 1",
-                    (case["id"],))
-        victim_id, fields = cur.fetchone()
-    admin = client(tokens["admin"])
+    hold = psycopg2.connect(ADMIN_DB)
+    hold.autocommit = True
     try:
+        with hold.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(7261004)")
+            cur.execute("SELECT worker.audit_seal(100000)")
         with db.cursor() as cur:
-            cur.execute("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update")
-            cur.execute("UPDATE audit_log SET fields = '{}' WHERE id = %s", (victim_id,))
-            cur.execute("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update")
-        body = admin.get("/v1/audit/verify").json()
-        assert body["ok"] is False
-        assert body["first_broken"] == {"id": str(victim_id),
-                                        "reason": "content does not match its hash"}
-        out = admin_verify()
-        assert out.returncode == 1 and f"broken at record {victim_id}" in out.stdout
+            cur.execute("SELECT id, fields FROM audit_log WHERE object_id = %s ORDER BY id",
+                        (case["id"],))
+            rows = cur.fetchall()
+        assert all(seal_of(db, r[0]) for r in rows)
+        yield rows
     finally:
-        with db.cursor() as cur:
-            cur.execute("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update")
-            cur.execute("UPDATE audit_log SET fields = %s WHERE id = %s", (fields, victim_id))
-            cur.execute("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update")
-    assert admin.get("/v1/audit/verify").json()["ok"] is True
-    out = admin_verify()
-    assert out.returncode == 0 and "intact" in out.stdout
+        hold.close()
+
+
+def test_a_changed_record_fails_verification(client, tokens, db, sealed_case):
+    victim, fields = sealed_case[0]
+    tamper(db, ("UPDATE audit_log SET fields = '{}' WHERE id = %s", (victim,)))
+    try:
+        verify_fails(client, tokens, victim, "content does not match its seal")
+    finally:
+        tamper(db, ("UPDATE audit_log SET fields = %s WHERE id = %s", (fields, victim)))
+    verify_passes(client, tokens)
+
+
+def test_a_deleted_record_fails_verification(client, tokens, db, sealed_case):
+    victim = sealed_case[0][0]
+    with db.cursor() as cur:
+        cur.execute("SELECT * FROM audit_log WHERE id = %s", (victim,))
+        row = cur.fetchone()
+    tamper(db, ("DELETE FROM audit_log WHERE id = %s", (victim,)))
+    try:
+        verify_fails(client, tokens, victim, "record missing")
+    finally:
+        tamper(db, ("INSERT INTO audit_log VALUES (" + ", ".join(["%s"] * len(row)) + ")",
+                    row))
+    verify_passes(client, tokens)
+
+
+def test_reordered_seals_fail_verification(client, tokens, db, sealed_case):
+    a, b = sealed_case[0][0], sealed_case[1][0]
+    (sa, _), (sb, _) = seal_of(db, a), seal_of(db, b)
+    swap = [("UPDATE audit_seals SET audit_id = -1 WHERE audit_id = %s", (a,)),
+            ("UPDATE audit_seals SET audit_id = %s WHERE audit_id = %s", (a, b)),
+            ("UPDATE audit_seals SET audit_id = %s WHERE audit_id = -1", (b,))]
+    tamper(db, *swap)
+    try:
+        verify_fails(client, tokens, b if sa < sb else a, "content does not match its seal")
+    finally:
+        tamper(db, *swap)
+    verify_passes(client, tokens)
+
+
+def test_a_dropped_batch_fails_verification(client, tokens, db, sealed_case):
+    victim = sealed_case[0][0]
+    batch = seal_of(db, victim)[1]
+    with db.cursor() as cur:
+        cur.execute("SELECT * FROM audit_batches WHERE batch = %s", (batch,))
+        brow = cur.fetchone()
+        cur.execute("SELECT * FROM audit_seals WHERE batch = %s ORDER BY seq", (batch,))
+        srows = cur.fetchall()
+    tamper(db, ("DELETE FROM audit_seals WHERE batch = %s", (batch,)),
+           ("DELETE FROM audit_batches WHERE batch = %s", (batch,)))
+    try:
+        body = client(tokens["admin"]).get("/v1/audit/verify").json()
+        assert body["ok"] is False
+        assert body["first_broken"]["reason"] in (
+            f"batch {batch} is missing", "record neither sealed nor waiting to be sealed")
+        assert admin_verify().returncode == 1
+    finally:
+        tamper(db, ("INSERT INTO audit_batches VALUES (%s, %s, %s, %s, %s, %s)", brow),
+               *[("INSERT INTO audit_seals VALUES (%s, %s, %s, %s)", s) for s in srows])
+    verify_passes(client, tokens)
 
 
 def test_api_role_cannot_change_or_remove_audit_records(db):
@@ -155,7 +329,8 @@ def test_api_role_cannot_change_or_remove_audit_records(db):
         for stmt in ("UPDATE audit_log SET action = 'x'", "DELETE FROM audit_log",
                      "TRUNCATE audit_log", "SELECT count(*) FROM audit_log",
                      "INSERT INTO audit_log (id) VALUES (-1)",
-                     "UPDATE audit_chain_head SET last_id = 0"):
+                     "DELETE FROM audit_seals", "UPDATE audit_batches SET head = ''",
+                     "DELETE FROM audit_pending"):
             with conn.cursor() as cur:
                 with pytest.raises(psycopg2.errors.InsufficientPrivilege):
                     cur.execute(stmt)
@@ -165,7 +340,11 @@ def test_api_role_cannot_change_or_remove_audit_records(db):
 
 def test_even_the_owner_cannot_update_or_delete_audit_records(db):
     for stmt in ("UPDATE audit_log SET action = 'x' WHERE id = 1",
-                 "DELETE FROM audit_log WHERE id = 1", "TRUNCATE audit_log"):
+                 "DELETE FROM audit_log WHERE id = 1", "TRUNCATE audit_log",
+                 "UPDATE audit_seals SET chain = 'x' WHERE seq = 1",
+                 "DELETE FROM audit_seals WHERE seq = 1", "TRUNCATE audit_seals",
+                 "UPDATE audit_batches SET head = 'x' WHERE batch = 1",
+                 "DELETE FROM audit_batches WHERE batch = 1"):
         with db.cursor() as cur:
             with pytest.raises(psycopg2.Error) as e:
                 cur.execute(stmt)
