@@ -23,7 +23,6 @@
 /* Route flags. */
 #define ROUTE_PUBLIC		0x01	/* no token needed */
 #define ROUTE_BODY		0x02	/* takes a JSON object body */
-#define ROUTE_NO_ORG_CHECK	0x04	/* SQL need not check the org claim */
 
 struct api_call;
 
