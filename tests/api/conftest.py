@@ -199,7 +199,7 @@ def make_org(db):
 
 @pytest.fixture(scope="session")
 def orgs(db):
-    """One active organization per kind, shared by the session."""
+    """One active organization per kind, shared by every test."""
     kinds = ["law_enforcement", "prosecution", "victim_services", "ngo", "health",
              "legal_aid", "government", "faith_based", "other"]
     return {k: _org(db, kind=k) for k in kinds}

@@ -200,7 +200,7 @@ def test_personal_data_is_ciphertext_at_rest(world, db):
     for secret in (NAME, PHONE, ADDRESS, "rosa@example.org", "2009-05-04"):
         assert secret.encode() not in raw
         assert secret not in plain_row
-    # Without the key (an admin session) the ciphertext cannot be opened.
+    # Without the key (an admin connection) the ciphertext cannot be opened.
     with db.cursor() as cur:
         with pytest.raises(psycopg2.Error):
             cur.execute("SELECT pgp_sym_decrypt(identity_enc, 'wrong-key-wrong-key-wrong-key-00') "
