@@ -1,6 +1,6 @@
 /*
  * directory: the one partner-directory route that needs C. Every other
- * directory route is a plain SQL route (sql/0002_directory.sql); a
+ * directory route is a plain SQL route (sql/code/directory.sql); a
  * DELETE answers 204 No Content, which dbcall's generic path cannot
  * send since it always writes the SQL function's body.
  */
