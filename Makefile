@@ -33,7 +33,7 @@ PKGS		= kore libjansson-dev libpq-dev libhiredis-dev libjwt-dev \
 		  python3-redis python3-jsonschema python3-yaml \
 		  python3-cryptography wrk pkg-config gcc make
 
-.PHONY: all deps build asan unit run test clean fmt
+.PHONY: all deps build asan unit run test clean
 
 all: build
 

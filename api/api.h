@@ -1,8 +1,9 @@
 /*
  * api: what the Kore module's files share. One request is one
  * struct api_call, kept in req->hdlr_extra from routing to response.
- * Handlers answer through api_respond() or api_problem() only, so every
- * response gets X-Request-Id, the right media type and an access log.
+ * Handlers answer through respond.c only (api_respond(), api_problem(),
+ * api_problem_relay()), so every response gets X-Request-Id, the right
+ * media type and an access log.
  */
 #ifndef CONCORD_API_H
 #define CONCORD_API_H
@@ -23,7 +24,6 @@
 /* Route flags. */
 #define ROUTE_PUBLIC		0x01	/* no token needed */
 #define ROUTE_BODY		0x02	/* takes a JSON object body */
-#define ROUTE_NO_ORG_CHECK	0x04	/* SQL need not check the org claim */
 
 struct api_call;
 
@@ -82,6 +82,7 @@ int	api_respond(struct http_request *, int, const char *, const void *,
 int	api_respond_json(struct http_request *, int, json_t *);
 int	api_problem(struct http_request *, int, const char *, const char *,
 	    const char *, json_t *);
+int	api_problem_relay(struct http_request *, int, const char *);
 
 /*
  * Run api.<fn>(ctx, args, body) on the pool without blocking the event

@@ -1,13 +1,11 @@
 /*
  * directory: the one partner-directory route that needs C. Every other
- * directory route is a plain SQL route (sql/0002_directory.sql); a
+ * directory route is a plain SQL route (sql/code/directory.sql); a
  * DELETE answers 204 No Content, which dbcall's generic path cannot
  * send since it always writes the SQL function's body.
  */
 #include <kore/kore.h>
 #include <kore/http.h>
-
-#include <string.h>
 
 #include "api.h"
 
@@ -27,12 +25,7 @@ directory_no_content(struct http_request *req, struct api_call *c, int status,
 	(void)hdrs;
 	if (status == 204)
 		return (api_respond(req, 204, NULL, NULL, 0));
-	if (status < 400 || status > 599 || body == NULL)
-		return (api_problem(req, 500, "internal", NULL,
-		    "The request failed unexpectedly; it has been logged.",
-		    NULL));
-	return (api_respond(req, status, "application/problem+json", body,
-	    strlen(body)));
+	return (api_problem_relay(req, status, body));
 }
 
 /* DELETE routes: run the route's SQL function, answer 204 on success. */

@@ -44,7 +44,7 @@ openapi_load(void)
 }
 
 /*
- * The API's DSN with the personal-data key as a session setting
+ * The API's DSN with the personal-data key as a connection setting
  * (concord.data_key, read by SQL through current_setting) so that the
  * key never appears in SQL text. Handles both libpq forms: a URI gets
  * an options query parameter, a keyword/value string an options word.

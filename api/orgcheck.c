@@ -50,15 +50,13 @@ orgcheck_done(struct http_request *req, struct api_call *c, int status,
 		e->refreshing = 0;
 	if (status != 200 && status != 403) {
 		/* Not an answer about the org (e.g. 503): pass it on. */
-		return (api_respond(req, status, "application/problem+json",
-		    body, body != NULL ? strlen(body) : 0));
+		return (api_problem_relay(req, status, body));
 	}
 	snprintf(e->org, sizeof(e->org), "%s", c->id.org);
 	e->active = status == 200;
 	e->expires = kore_time_ms() + ORGCACHE_TTL_MS;
 	if (status == 403)
-		return (api_respond(req, 403, "application/problem+json",
-		    body, body != NULL ? strlen(body) : 0));
+		return (api_problem_relay(req, 403, body));
 	return (c->route->handler(req, c));
 }
 

@@ -1,7 +1,9 @@
 /*
  * respond: the single way out of the API. api_problem() is the error
- * funnel (RFC 9457 problem+json); api_respond() sets X-Request-Id and
- * writes the access log line (ids, route, status and time only).
+ * funnel (RFC 9457 problem+json) for problems C finds, and
+ * api_problem_relay() for those a route's SQL function raised;
+ * api_respond() sets X-Request-Id and writes the access log line (ids,
+ * route, status and time only).
  */
 #include <kore/kore.h>
 #include <kore/http.h>
@@ -85,4 +87,21 @@ api_problem(struct http_request *req, int status, const char *slug,
 		return (api_respond(req, status, "application/problem+json",
 		    "{}", 2));
 	return (api_respond_json(req, status, p));
+}
+
+/*
+ * Answer a problem document a route's SQL function wrote (api.fail):
+ * body is its problem+json text, sent as is. A missing body or a status
+ * outside 400-599 means the SQL side broke its contract: a 500 problem.
+ * Returns KORE_RESULT_OK.
+ */
+int
+api_problem_relay(struct http_request *req, int status, const char *body)
+{
+	if (status < 400 || status > 599 || body == NULL)
+		return (api_problem(req, 500, "internal", NULL,
+		    "The request failed unexpectedly; it has been logged.",
+		    NULL));
+	return (api_respond(req, status, "application/problem+json", body,
+	    strlen(body)));
 }

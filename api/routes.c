@@ -44,7 +44,7 @@ const struct api_route api_routes[] = {
 	{ GET, "/v1/admin/routes", ROLE_ADMIN, 0, api_routes_list, NULL },
 	{ GET, "/v1/admin/debug/sleep", ROLE_ADMIN, 0, api_debug_sleep, NULL },
 
-	/* Partner directory (sql/0002_directory.sql). */
+	/* Partner directory (sql/code/directory.sql, hsds.sql). */
 	{ GET, "/v1/organizations", ROLE_ANY, 0, NULL, "org_list" },
 	{ POST, "/v1/organizations", ROLE_ADMIN | ROLE_COORDINATOR, ROUTE_BODY,
 	    NULL, "org_create" },
@@ -69,7 +69,10 @@ const struct api_route api_routes[] = {
 	{ GET, "/v1/hsds/organizations/{id}", ROLE_ANY, 0, NULL,
 	    "hsds_organization" },
 
-	/* Cases, consents, needs, tasks, audit (sql/0003_cases.sql). */
+	/*
+	 * Cases, needs, tasks, consents, investigations, audit
+	 * (sql/code/cases.sql, consents.sql, investigations.sql, audit.sql).
+	 */
 	{ POST, "/v1/cases", ROLE_CASE_MANAGER, ROUTE_BODY, NULL,
 	    "case_create" },
 	{ GET, "/v1/cases", CASE_READERS, 0, NULL, "case_list" },
@@ -117,7 +120,7 @@ const struct api_route api_routes[] = {
 	    "audit_list" },
 	{ GET, "/v1/audit/verify", ROLE_ADMIN, 0, NULL, "audit_check" },
 
-	/* Referrals (sql/0004_referrals.sql). */
+	/* Referrals and the job queue (sql/code/referrals.sql, admin.sql). */
 	{ POST, "/v1/referrals", REFERRAL_SENDERS, ROUTE_BODY, NULL,
 	    "referral_create" },
 	{ GET, "/v1/referrals", REFERRAL_SENDERS | ROLE_ADMIN, 0, NULL,

@@ -115,11 +115,6 @@ concord_config_load(struct concord_config *cfg, char *err, size_t elen)
 		goto out;
 	}
 	cfg->body_max = (size_t)n;
-	if (config_int("CONCORD_JOB_CLAIM_SECONDS", 30, 1, 3600, &n) == -1) {
-		snprintf(err, elen, "CONCORD_JOB_CLAIM_SECONDS must be 1..3600");
-		goto out;
-	}
-	cfg->job_claim_seconds = (int)n;
 	if (config_int("CONCORD_JOB_MAX_ATTEMPTS", 5, 1, 100, &n) == -1) {
 		snprintf(err, elen, "CONCORD_JOB_MAX_ATTEMPTS must be 1..100");
 		goto out;

@@ -27,7 +27,6 @@ struct concord_config {
 	size_t	body_max;		/* largest request body accepted */
 	char	*log_level;		/* debug, info, warn, error */
 	char	*heartbeat_path;	/* worker liveness file */
-	int	job_claim_seconds;	/* worker: claim lease */
 	int	job_max_attempts;	/* worker: attempts before dead */
 	int	audit_seal_ms;		/* worker: sealing interval */
 	int	audit_seal_max_age;	/* worker: backlog bound, seconds */

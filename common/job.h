@@ -16,8 +16,6 @@
 #define JOB_KIND_PING		"ping"		/* no-op, proves the path */
 #define JOB_KIND_MATCH		"referral.match"
 #define JOB_KIND_EXPIRE		"referral.expire"	/* offer window ended */
-#define JOB_KIND_REMIND		"deadline.remind"
-#define JOB_KIND_REPORT		"report.aggregate"
 
 /* True when kind is one the worker knows how to run. */
 int	job_kind_known(const char *);

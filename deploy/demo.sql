@@ -115,7 +115,7 @@ ON CONFLICT (id) DO NOTHING;
 -- Cases (sql/code/cases.sql): two survivors, their needs, tasks and
 -- consents (one active, one expired), and an investigation linked to the
 -- second case under its law-enforcement consent. Personal data is sealed
--- with the data key when the session has it (stack.sh sets PGOPTIONS);
+-- with the data key when the connection has it (stack.sh sets PGOPTIONS);
 -- without it the cases load without personal data.
 INSERT INTO cases (id, case_number, lead_org, identified_on, identified_by_org,
     identified_how, age, age_group, gender, nationality, languages, trafficking_type,

@@ -171,7 +171,7 @@ fi
 
 bin/concord-admin migrate
 if [ "$mode" = run ]; then
-	# The demo's personal data is sealed with the data key (a session setting).
+	# The demo's personal data is sealed with the data key (a connection setting).
 	PGOPTIONS="-c concord.data_key=$CONCORD_DATA_KEY" bin/concord-admin sql deploy/demo.sql
 	log "demo task force loaded"
 fi

@@ -1,12 +1,12 @@
 /*
  * concord-admin: the operator's command. `migrate` applies
  * sql/migrations/NNNN_*.sql in order, each in its own transaction,
- * records them with a checksum (an edited landed migration is refused),
- * mirrors the need taxonomy and re-creates the code schemas from
- * sql/code/ when those files changed;
- * `token` mints a local HS256 token; `sql FILE` loads a data file such as
- * the demo task force; `audit-verify` checks the sealed audit trail and
- * reports its first problem and the sealing backlog. It connects with
+ * records them with a checksum (an applied migration whose file changed
+ * is refused), mirrors the need taxonomy and re-creates the code schemas
+ * from sql/code/ when those files changed; `token` mints a local HS256
+ * token; `sql FILE` loads a data file such as the demo task force;
+ * `audit-verify` checks the sealed audit trail and reports its first
+ * problem and the sealing backlog. It connects with
  * CONCORD_ADMIN_DATABASE_URL, a role that owns the schema (the API's
  * role cannot migrate).
  */

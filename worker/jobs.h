@@ -10,7 +10,9 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
-int	job_referral_match(PGconn *, json_t *, json_t **, char *, size_t);
-int	job_referral_expire(PGconn *, json_t *, json_t **, char *, size_t);
+/* referral.match (worker/match.c): score, assign and offer. */
+int	match_referral_run(PGconn *, json_t *, json_t **, char *, size_t);
+/* referral.expire (worker/match.c): end an offer's window, re-offer. */
+int	match_offer_expire(PGconn *, json_t *, json_t **, char *, size_t);
 
 #endif

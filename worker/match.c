@@ -38,7 +38,7 @@ match_components(const struct match_candidate *c)
 }
 
 int
-job_referral_match(PGconn *pg, json_t *payload, json_t **result, char *err,
+match_referral_run(PGconn *pg, json_t *payload, json_t **result, char *err,
     size_t elen)
 {
 	struct match_candidate		 cand[MATCH_MAX_CANDIDATES];
@@ -171,7 +171,7 @@ out:
 }
 
 int
-job_referral_expire(PGconn *pg, json_t *payload, json_t **result, char *err,
+match_offer_expire(PGconn *pg, json_t *payload, json_t **result, char *err,
     size_t elen)
 {
 	const char	*p[1];

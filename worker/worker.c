@@ -91,9 +91,9 @@ worker_job_exec(PGconn *pg, const char *kind, json_t *payload,
     json_t **result, char *err, size_t elen)
 {
 	if (strcmp(kind, JOB_KIND_MATCH) == 0)
-		return (job_referral_match(pg, payload, result, err, elen));
+		return (match_referral_run(pg, payload, result, err, elen));
 	if (strcmp(kind, JOB_KIND_EXPIRE) == 0)
-		return (job_referral_expire(pg, payload, result, err, elen));
+		return (match_offer_expire(pg, payload, result, err, elen));
 	if (strcmp(kind, JOB_KIND_PING) == 0) {
 		*result = json_pack("{s:s, s:O}", "pong", consumer, "payload",
 		    payload);

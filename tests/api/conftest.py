@@ -3,8 +3,11 @@
 The stack (deploy/stack.sh test) starts PostgreSQL, Redis, the API and the
 worker and exports where they are. Every response that goes through the
 `api` client is checked against openapi/openapi.yaml: the route, the
-status code and the body schema must all be in the contract.
+status code and the body schema must all be in the contract. After the
+last test, whatever the order or selection, the service logs are checked
+(service_logs_are_clean): a dirty log fails the run.
 """
+import json
 import os
 import re
 import time
@@ -26,6 +29,8 @@ ISSUER = os.environ.get("CONCORD_JWT_ISSUER", "concord")
 AUDIENCE = os.environ.get("CONCORD_JWT_AUDIENCE", "concord-api")
 ADMIN_DB = os.environ.get("CONCORD_ADMIN_DATABASE_URL", "")
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
+
+STATE = os.environ.get("CONCORD_TEST_STATE", "")
 
 ROLES = ["admin", "coordinator", "case_manager", "provider", "investigator",
          "prosecutor", "hotline", "analyst"]
@@ -94,6 +99,8 @@ def validate_against_spec(resp):
 class Client:
     """requests with a base URL, a token and contract checking."""
 
+    sent = 0        # requests answered through Client, for the log check
+
     def __init__(self, token=None):
         self.s = requests.Session()
         self.token = token
@@ -105,6 +112,7 @@ class Client:
             h["Authorization"] = "Bearer " + tok
         kw.setdefault("timeout", 30)
         resp = self.s.request(method, BASE + path, headers=h, **kw)
+        Client.sent += 1
         assert "x-request-id" in resp.headers, "every response carries X-Request-Id"
         if resp.status_code >= 400:
             assert resp.headers.get("content-type", "").startswith("application/problem+json"), resp.text
@@ -199,7 +207,7 @@ def make_org(db):
 
 @pytest.fixture(scope="session")
 def orgs(db):
-    """One active organization per kind, shared by the session."""
+    """One active organization per kind, shared by every test."""
     kinds = ["law_enforcement", "prosecution", "victim_services", "ngo", "health",
              "legal_aid", "government", "faith_based", "other"]
     return {k: _org(db, kind=k) for k in kinds}
@@ -226,3 +234,58 @@ def anon():
 def client():
     """client(token) -> Client bound to that token."""
     return lambda tok=None: Client(token=tok)
+
+
+# ------------------------------------------------------------ service logs
+
+# The fields README's Logs paragraph promises on every request line (org
+# only when the caller is authenticated).
+LOG_REQUEST_FIELDS = {"ts", "level", "component", "msg", "request_id",
+                      "method", "route", "status", "duration_ms"}
+
+
+def log_secrets():
+    """Values the suite sends as personal data or tokens ("eyJ" starts
+    every JWT): none may reach a log."""
+    from test_cases_kit import ADDRESS, NAME, PHONE
+    return [NAME, PHONE, ADDRESS, "rosa@example.org", "2009-05-04",
+            "met at the bus station", "555-0100", "after 6pm", "eyJ"]
+
+
+def log_problems():
+    """What is wrong with the API's and the worker's logs, as messages
+    (empty when clean). Log files exist only under `make test`."""
+    problems = []
+    for name in ("api.log", "worker.log"):
+        path = os.path.join(STATE, name)
+        if not STATE or not os.path.exists(path):
+            continue
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+        for s in log_secrets():
+            if s in text:
+                problems.append(f"{name} holds {s!r}")
+        if name != "api.log":
+            continue
+        lines = [json.loads(l) for l in text.splitlines() if l.startswith("{")]
+        reqs = [l for l in lines if l.get("msg") == "request"]
+        # Every answer a Client got was logged before it was sent.
+        if len(reqs) < Client.sent:
+            problems.append(f"api.log has {len(reqs)} request lines for "
+                            f"{Client.sent} requests answered")
+        for l in reqs:
+            missing = LOG_REQUEST_FIELDS - set(l)
+            if missing:
+                problems.append(f"api.log request line lacks {sorted(missing)}: {l}")
+                break
+    return problems
+
+
+@pytest.fixture(scope="session", autouse=True)
+def service_logs_are_clean():
+    """Set up before every other fixture, so torn down after every test
+    and fixture ran: a problem in the logs errors the run (non-zero exit
+    from `make test`), whichever tests were selected and in what order."""
+    yield
+    problems = log_problems()
+    assert not problems, "service logs: " + "; ".join(problems)

@@ -200,7 +200,7 @@ def test_personal_data_is_ciphertext_at_rest(world, db):
     for secret in (NAME, PHONE, ADDRESS, "rosa@example.org", "2009-05-04"):
         assert secret.encode() not in raw
         assert secret not in plain_row
-    # Without the key (an admin session) the ciphertext cannot be opened.
+    # Without the key (an admin connection) the ciphertext cannot be opened.
     with db.cursor() as cur:
         with pytest.raises(psycopg2.Error):
             cur.execute("SELECT pgp_sym_decrypt(identity_enc, 'wrong-key-wrong-key-wrong-key-00') "
@@ -378,6 +378,25 @@ def test_only_the_lead_records_consent(world):
     add_task(lead, case["id"], world["clinic"].org)
     r = world["clinic"].c.post(f"/v1/cases/{case['id']}/consents", json={})
     assert r.status_code == 403
+
+
+def test_list_need_filter_tells_nothing_about_hidden_needs(make_org):
+    """An organization that sees two cases (an open task on each) but not
+    their needs filters the list by a need both cases have. It gets no
+    items and no next_cursor either: a cursor would give away the
+    position of a case that has the need."""
+    lead = Party(make_org, "victim_services", "case_manager")
+    other = Party(make_org, "health", "provider")
+    for _ in range(2):
+        case = new_case(lead)
+        r = lead.c.post(f"/v1/cases/{case['id']}/needs",
+                        json={"code": "mental_health_care_long_term"})
+        assert r.status_code == 201, r.text
+        add_task(lead, case["id"], other.org)
+    r = other.c.get("/v1/cases", params={"need": "mental_health_care_long_term",
+                                         "limit": 1})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"items": [], "next_cursor": None}
 
 
 def test_list_filters_and_paginates(world, make_org):

@@ -9,12 +9,12 @@ import uuid
 import pytest
 
 from conftest import Client, mint
-from test_cases_kit import Party, add_need, new_case
+from test_cases_kit import Party, add_need, add_task, grant, new_case, shown
 
 
-def referral_body(case_id, needs):
+def referral_body(case_id, needs, categories=("needs", "case_details")):
     return {"case_id": case_id, "needs": list(needs), "urgency": "routine",
-            "consent": {"categories": ["needs", "case_details"], "informed": True,
+            "consent": {"categories": list(categories), "informed": True,
                         "written": True, "form_reference": "FORM-R1",
                         "expires_at": (datetime.datetime.now(datetime.timezone.utc)
                                        + datetime.timedelta(days=30)).isoformat()}}
@@ -102,3 +102,64 @@ def test_accepted_referral_opens_the_case_and_moves_its_needs(parties, db):
     assert [h["status"] for h in needs[0]["history"]] == ["identified", "in_progress", "met"]
     # The referral is complete: the provider no longer sees the case.
     assert prov.c.get(f"/v1/cases/{case['id']}").status_code == 404
+
+
+def test_consent_recorded_by_an_accepted_referral_is_audited(make_org, db):
+    """Every write of a consent appends an audit record, the consent that
+    accepting a referral about a case records included."""
+    lead = Party(make_org, "victim_services", "case_manager")
+    acceptor = Party(make_org, "legal_aid", "provider")
+    case = new_case(lead)
+    r = post_referral(lead.c, referral_body(case["id"], ["food"]))
+    assert r.status_code == 201, r.text
+    oid = offer_to(db, r.json()["id"], acceptor.org)
+    a = acceptor.c.post(f"/v1/referrals/{r.json()['id']}/offers/{oid}/accept")
+    assert a.status_code == 200, a.text
+    with db.cursor() as cur:
+        cur.execute("SELECT id FROM consents WHERE case_id = %s AND "
+                    "shared_with_org = %s", (case["id"], acceptor.org))
+        kid = cur.fetchone()[0]
+        cur.execute("SELECT action, actor_org::text, fields FROM audit_log "
+                    "WHERE object_type = 'consent' AND object_id = %s", (kid,))
+        rows = [(a, o, sorted(f)) for a, o, f in cur.fetchall()]
+        assert rows == [("create", acceptor.org, ["case_details", "needs"])]
+
+
+def test_non_lead_cannot_grant_personal_data_through_a_referral(make_org, db):
+    """An organization that sees a case (a task and a case_details
+    consent) but is not its lead sends a referral about the case with a
+    'consent' naming identity/contact/location. Only the lead records
+    consents: accepting the referral must not open the case's personal
+    data to the accepting organization."""
+    lead = Party(make_org, "victim_services", "case_manager")
+    helper = Party(make_org, "health", "provider")
+    acceptor = Party(make_org, "legal_aid", "provider")
+    case = new_case(lead)
+    add_task(lead, case["id"], helper.org)
+    grant(lead, case["id"], ["case_details", "needs"], org=helper.org)
+    body = referral_body(case["id"], ["food"],
+                         ["identity", "contact", "location", "case_details",
+                          "needs"])
+    r = post_referral(helper.c, body)
+    if r.status_code == 422:
+        assert r.json()["errors"][0]["field"].startswith("consent.categories")
+        return
+    assert r.status_code == 201, r.text
+    oid = offer_to(db, r.json()["id"], acceptor.org)
+    a = acceptor.c.post(f"/v1/referrals/{r.json()['id']}/offers/{oid}/accept")
+    assert a.status_code == 200, a.text
+    doc = acceptor.c.get(f"/v1/cases/{case['id']}").json()
+    assert not ({"identity", "contact", "location"} & shown(doc)), doc
+
+
+def test_hotline_cannot_read_a_case_through_a_referral(make_org):
+    """A hotline operator of the organization that leads a case may not
+    read cases, so may not refer by case_id either: the answer would
+    carry the case's profile (age, gender, languages, trafficking type)."""
+    lead = Party(make_org, "victim_services", "case_manager")
+    case = new_case(lead)
+    hot = Client(mint(["hotline"], org=lead.org))
+    assert hot.get(f"/v1/cases/{case['id']}").status_code == 403
+    r = post_referral(hot, referral_body(case["id"], ["food"]))
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["field"] == "case_id"

@@ -1,4 +1,4 @@
-"""Partner directory (issue 3): organizations, services, capacity, search,
+"""Partner directory: organizations, services, capacity, search,
 confidential-site redaction per role, ETag/If-Match and validation."""
 import datetime
 import re

@@ -4,6 +4,7 @@ import concurrent.futures
 import os
 import re
 import time
+import uuid
 
 import pytest
 import requests
@@ -174,6 +175,20 @@ def test_bad_query_escape_is_400(client, tokens, qs):
     assert r.json()["type"] == "urn:concord:problem:bad-query"
 
 
+@pytest.mark.parametrize("method,path", [
+    ("GET", "/livez"), ("GET", "/readyz"), ("GET", "/openapi.yaml"),
+    ("GET", "/v1/organizations/{id}"), ("GET", "/v1/services/{id}"),
+    ("DELETE", "/v1/services/{id}"), ("GET", "/v1/hsds/"),
+    ("GET", "/v1/hsds/services/{id}"), ("GET", "/v1/hsds/organizations/{id}")])
+def test_bad_query_string_400_is_in_the_contract(client, tokens, method, path):
+    """The router answers 400 bad-query on every route (a NUL or bad %XX
+    escape, more than 64 parameters); the contract says so."""
+    c = client(tokens["admin"])
+    r = c.request(method, path.replace("{id}", str(uuid.uuid4())) + "?x=%00")
+    assert r.status_code == 400
+    assert r.json()["type"] == "urn:concord:problem:bad-query"
+
+
 def test_non_uuid_path_param_is_404(client, tokens):
     for path in SPEC["paths"]:
         if "{id}" in path and "get" in SPEC["paths"][path]:
@@ -288,3 +303,11 @@ def test_deactivating_an_org_reaches_routes_served_from_memory(client, make_org,
     r = c.get("/v1/taxonomy/needs")
     assert r.status_code == 403
     assert r.json()["type"] == "urn:concord:problem:unknown-organization"
+
+
+def test_inactive_org_is_403_on_routes_served_from_c(client, make_org):
+    org = make_org(status="inactive")
+    assert client(mint(["analyst"], org=org)).get(
+        "/v1/taxonomy/needs").status_code == 403
+    assert client(mint(["admin"], org=org)).get(
+        "/v1/admin/routes").status_code == 403

@@ -11,7 +11,8 @@ import uuid
 
 import pytest
 
-from conftest import mint
+from conftest import Client, mint
+from test_cases_referrals import offer_to
 
 # A quiet corner of the map for this module's services and clients.
 LAT, LON = 44.0, -103.0
@@ -229,6 +230,15 @@ def test_bad_referrals_are_422_naming_the_field(hotline, db, patch, field):
     with db.cursor() as cur:
         cur.execute("SELECT count(*) FROM referrals WHERE reference = %s", (body["reference"],))
         assert cur.fetchone()[0] == 0
+
+
+def test_consent_expiry_with_an_impossible_offset_is_422(hotline):
+    body = {"client": {"age": 30, "location": {"lat": 10.0, "lon": 10.0}},
+            "needs": ["food"], "urgency": "routine",
+            "consent": consent(categories=["needs"],
+                               expires_at="2030-01-01T10:00+99:99")}
+    r = post(hotline, body)
+    assert r.status_code == 422, r.text
 
 
 def test_analyst_and_admin_cannot_send(client, tokens):
@@ -506,6 +516,44 @@ def test_forbidden_transitions_are_409(offered, hotline, coord, steps, last, cod
     assert acts[last]().status_code == code
 
 
+def test_decline_reoffer_skips_a_deactivated_organization(svc, make_org, db):
+    """Matching leaves out inactive organizations, and so does the
+    re-offer after a decline: an organization deactivated since matching
+    is skipped (its staff could not answer, the client would wait out the
+    offer window for nothing)."""
+    lat, lon = -62.5, 101.0
+    a, b = make_org(kind="victim_services"), make_org(kind="victim_services")
+    need = "legal_representation_civil"
+    svc(a, [need], lat=lat, lon=lon, radius=20.0)
+    svc(b, [need], lat=lat + 0.05, lon=lon, radius=20.0)
+    h = Client(mint(["hotline"], org=make_org(kind="other")))
+    body = {"client": {"age": 30, "languages": ["en"],
+                       "trafficking_type": "labor",
+                       "location": {"lat": lat, "lon": lon}},
+            "needs": [need], "urgency": "urgent",
+            "consent": consent(categories=["needs"])}
+    rid = post(h, body).json()["id"]
+    doc = wait_matched(h, rid)
+    cands = [c["organization"]["id"] for c in doc["needs"][0]["candidates"]]
+    assert cands[0] == a and b in cands, cands
+    offer = doc["offers"][0]
+    assert offer["organization"]["id"] == a
+    with db.cursor() as cur:
+        # Services without an area match anywhere: only a and b stay
+        # candidates.
+        cur.execute("DELETE FROM referral_candidates c USING referral_needs n "
+                    "WHERE n.id = c.referral_need_id AND n.referral_id = %s "
+                    "AND c.organization_id NOT IN (%s, %s)", (rid, a, b))
+        cur.execute("UPDATE organizations SET status = 'inactive' "
+                    "WHERE id = %s", (b,))
+    r = Client(mint(["provider"], org=a)).post(
+        f"/v1/referrals/{rid}/offers/{offer['id']}/decline",
+        json={"reason": "full"})
+    assert r.status_code == 200, r.text
+    doc = h.get(f"/v1/referrals/{rid}").json()
+    assert b not in [o["organization"]["id"] for o in doc["offers"]]
+
+
 # ---------------------------------------------------------------- visibility
 
 def test_only_the_addressed_org_may_answer(offered, client, tokens, make_org):
@@ -583,7 +631,15 @@ def test_list_paginates_and_filters(client, make_org):
     assert c.get("/v1/referrals?colour=red").status_code == 400
 
 
-# ---------------------------------------------------------------- capacity race
+@pytest.mark.parametrize("since", ["2024-01-01T00:00:00+99:99",
+                                   "2024-13-45", "2024-02-30T10:00Z"])
+def test_list_bad_since_is_400(coord, since):
+    r = coord.get("/v1/referrals", params={"since": since})
+    assert r.status_code == 400, r.text
+    assert r.json()["errors"][0]["field"] == "since"
+
+
+# ---------------------------------------------------------------- races
 
 def test_parallel_accepts_never_overbook(client, hotline, svc, make_org, db):
     org = make_org(kind="victim_services")
@@ -600,6 +656,36 @@ def test_parallel_accepts_never_overbook(client, hotline, svc, make_org, db):
         codes = list(ex.map(accept, refs))
     assert sorted(codes) == [200] * 3 + [409] * 5
     assert capacity(db, s) == 0
+
+
+def test_accept_racing_cancel_never_deadlocks(make_org, db):
+    """Accept and cancel of the same referral, run at the same moment,
+    lock the referral and its offers in the same order: each answers 200
+    or 409, never a deadlock's 500."""
+    sender = make_org(kind="other")
+    prov = make_org(kind="health")
+    h = Client(mint(["hotline"], org=sender))
+    body = {"client": {"age": 30, "location": {"lat": 10.0, "lon": 10.0}},
+            "needs": ["food"], "urgency": "routine",
+            "consent": consent(categories=["needs"])}
+    pairs = []
+    for _ in range(30):
+        rid = post(h, body).json()["id"]
+        pairs.append((rid, offer_to(db, rid, prov)))
+
+    def accept(rid, oid):
+        return Client(mint(["provider"], org=prov)).post(
+            f"/v1/referrals/{rid}/offers/{oid}/accept").status_code
+
+    def cancel(rid):
+        return Client(mint(["hotline"], org=sender)).post(
+            f"/v1/referrals/{rid}/cancel", json={"reason": "race"}).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as ex:
+        for rid, oid in pairs:
+            a = ex.submit(accept, rid, oid)
+            c = ex.submit(cancel, rid)
+            assert a.result() in (200, 409) and c.result() in (200, 409)
 
 
 # ---------------------------------------------------------------- admin jobs
@@ -630,6 +716,15 @@ def test_dead_jobs_are_listed_and_retried(client, tokens, db):
     assert admin.get("/v1/admin/jobs?kind=%27x").status_code == 400
     assert admin.get("/v1/admin/jobs?kind=referral.match&limit=5").status_code == 200
     assert client(tokens["coordinator"]).get("/v1/admin/jobs").status_code == 403
+
+
+def test_job_routes_refuse_an_admin_of_an_inactive_org(client, make_org):
+    c = client(mint(["admin"], org=make_org(status="inactive")))
+    r = c.get("/v1/admin/jobs")
+    assert r.status_code == 403, r.text
+    assert r.json()["type"] == "urn:concord:problem:unknown-organization"
+    r = c.post("/v1/admin/jobs/1/retry")
+    assert r.status_code == 403, r.text
 
 
 # ---------------------------------------------------------------- cases
