@@ -40,7 +40,8 @@
  * One round trip: {"version": <int>, "checksum": <text>}. Each table
  * is read lazily (query_to_xml) so a database without migrations, or
  * without public.schema_code yet, still answers: absent counts as 0
- * and "" respectively.
+ * and "" respectively; a schema_code the API role may not read is
+ * reported as such rather than failing the probe.
  */
 #define HEALTH_SQL \
 	"SELECT json_build_object('version', CASE WHEN " \
@@ -48,7 +49,9 @@
 	"coalesce((xpath('/row/v/text()', query_to_xml(" \
 	"'SELECT max(version) AS v FROM public.schema_migrations', " \
 	"false, true, '')))[1]::text::int, 0) END, 'checksum', CASE WHEN " \
-	"to_regclass('public.schema_code') IS NULL THEN '' ELSE " \
+	"to_regclass('public.schema_code') IS NULL THEN '' WHEN NOT " \
+	"has_table_privilege('public.schema_code', 'SELECT') THEN " \
+	"'(not readable by the API role)' ELSE " \
 	"coalesce((xpath('/row/c/text()', query_to_xml(" \
 	"'SELECT checksum AS c FROM public.schema_code LIMIT 1', " \
 	"false, true, '')))[1]::text, '') END)::text"
