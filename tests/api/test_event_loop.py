@@ -190,25 +190,28 @@ def small_api():
 
 def sleep_req(base, token, ms, delay):
     """After delay seconds, GET the debug sleep route; returns
-    (status, retry-after, sent at, answered at)."""
+    (status, retry-after, sent at, answered at, problem type)."""
     time.sleep(delay)
     t = time.monotonic()
     r = requests.get(f"{base}/v1/admin/debug/sleep?ms={ms}",
                      headers={"Authorization": "Bearer " + token}, timeout=30)
+    answered, ptype = time.monotonic(), None
     if r.status_code >= 400:
         assert r.headers["content-type"].startswith("application/problem+json")
         assert r.json()["status"] == r.status_code
-    return r.status_code, r.headers.get("retry-after"), t, time.monotonic()
+        ptype = r.json()["type"]
+    return r.status_code, r.headers.get("retry-after"), t, answered, ptype
 
 
 def test_pool_waiters_are_served_first_come_first_served(small_api, tokens):
     admin = tokens["admin"]
     with concurrent.futures.ThreadPoolExecutor(max_workers=10) as ex:
         # Two holders take both connections for 800 ms; six more queue up
-        # 60 ms apart, each sleeping a little longer than the one before,
-        # so first come, first served means they also finish in order.
+        # 60 ms apart, each sleeping 100 ms longer than the one before, so
+        # first come, first served means they also finish in order (at
+        # least 100 ms apart), every one within the wait bound.
         holders = [ex.submit(sleep_req, small_api, admin, 800, 0) for _ in range(2)]
-        queued = [ex.submit(sleep_req, small_api, admin, 150 + 50 * i, 0.2 + 0.06 * i)
+        queued = [ex.submit(sleep_req, small_api, admin, 150 + 100 * i, 0.2 + 0.06 * i)
                   for i in range(6)]
         hres = [f.result() for f in holders]
         qres = [f.result() for f in queued]
@@ -226,8 +229,9 @@ def test_pool_wait_is_bounded_with_503_and_retry_after(small_api, tokens):
         ores = [f.result() for f in over]
         hres = [f.result() for f in holders]
     assert [h[0] for h in hres] == [200, 200]
-    for status, retry, sent, answered in ores:
+    for status, retry, sent, answered, ptype in ores:
         assert status == 503 and retry == "1", (status, retry)
+        assert ptype == "urn:concord:problem:overloaded"
         waited = answered - sent
         # Answered once the bound passed, well before a connection freed.
         assert POOL_TIMEOUT_MS / 1000 - 0.05 <= waited < POOL_TIMEOUT_MS / 1000 + 0.9, waited
