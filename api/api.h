@@ -59,6 +59,12 @@ struct api_call {
 	int			 scratch;	/* handler's own small state */
 	int			 orgcheck;	/* ORGCHECK_* for C routes */
 	u_int64_t		 t0;
+	struct http_request	*req;		/* owner, to wake it (dbcall.c) */
+	TAILQ_ENTRY(api_call)	 dbq;		/* in the pool's wait queue */
+	int			 dbq_flags;	/* DBQ_* (dbcall.c) */
+	u_int64_t		 dbq_deadline;	/* stop waiting for the pool */
+	u_int64_t		 wait_until;	/* /readyz: Redis wait deadline */
+	u_int64_t		 wait_mark;	/* /readyz: link attempts seen */
 };
 
 #define ORGCHECK_NONE		0
@@ -83,6 +89,8 @@ int	api_respond_json(struct http_request *, int, json_t *);
 int	api_problem(struct http_request *, int, const char *, const char *,
 	    const char *, json_t *);
 int	api_problem_relay(struct http_request *, int, const char *);
+int	api_problem_with(struct http_request *, int, const char *,
+	    const char *, const char *, json_t *);
 
 /*
  * Run api.<fn>(ctx, args, body) on the pool without blocking the event
@@ -91,6 +99,13 @@ int	api_problem_relay(struct http_request *, int, const char *);
  * A handler calls it again on every re-entry with the same fn.
  */
 int	api_db_call(struct http_request *, struct api_call *, const char *);
+
+/*
+ * Release what the call holds in the pool: its place in the wait queue,
+ * its query, its connection slot (which goes to the next waiter). For
+ * the request's free callback; idempotent, can't fail.
+ */
+void	api_db_cleanup(struct api_call *);
 
 /*
  * Like api_db_call() for a fixed statement without parameters whose
@@ -110,12 +125,18 @@ int	api_directory_delete(struct http_request *, struct api_call *);
 
 /*
  * Wake the worker for these committed job ids (an array of integers):
- * XADD on the job stream; silently skipped while Redis is down.
+ * XADD on the job stream over the worker's Redis link (rconn.c); never
+ * waits, dropped and counted while Redis is down or slow.
  */
 void	api_signal_jobs(json_t *);
 
-/* Readiness of Redis, synchronous with a short timeout (health.c). */
-int	api_redis_ping(void);
+/*
+ * /readyz waits briefly for a Redis link that is not up (health.c):
+ * api_readyz_wake() is the link's notify callback, api_readyz_cleanup()
+ * forgets a freed request. Both can't fail.
+ */
+void	api_readyz_wake(void);
+void	api_readyz_cleanup(struct http_request *);
 
 /*
  * Routes served from C never reach api.require_org(): check the token's

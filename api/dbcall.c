@@ -4,6 +4,22 @@
  * does the work and writes the audit record in one transaction, and
  * returns (status, body, headers). The query runs on Kore's async pgsql
  * pool, so a slow statement never stalls other requests.
+ *
+ * Waiting for a pooled connection is ours, not Kore's. Kore 4.1 queues
+ * a request that finds the pool exhausted (pgsql_queue_add) and, when a
+ * connection is released, wakes the oldest waiter (pgsql_queue_wakeup)
+ * but reserves nothing for it: the waiter only retries setup when its
+ * handler runs again, and any request that reaches kore_pgsql_setup()
+ * first (new requests go to the head of Kore's request list; woken ones
+ * to its tail, and the per-pass time budget can split them) takes the
+ * free connection, while the waiter goes back to the *tail* of the
+ * queue. Under sustained overload an old request can so be starved, and
+ * nothing bounds its wait. Here a request takes one of the worker's
+ * CONCORD_DB_POOL slots before it asks Kore for a connection, so Kore
+ * never queues; without a free slot it sleeps in dbq, first come first
+ * served; a released slot is handed to dbq's head before it is woken
+ * (a reservation nobody can take); and a request that waited
+ * CONCORD_DB_QUEUE_TIMEOUT_MS answers 503 with Retry-After instead.
  */
 #include <kore/kore.h>
 #include <kore/http.h>
@@ -19,8 +35,25 @@
 	"$3::jsonb, $4::jsonb)"
 
 /* Sub-states kept in c->sql_state beyond the public ones. */
-#define DB_SETUP	10
-#define DB_WAIT		11
+#define DB_SETUP	10	/* holds a slot; pgsql not set up yet */
+#define DB_WAIT		11	/* query sent */
+#define DB_QUEUED	12	/* waiting for a slot (see dbq_flags) */
+#define DB_CONNECT	13	/* holds a slot; asking Kore to connect */
+
+/* c->dbq_flags. */
+#define DBQ_SLOT	0x01	/* holds one of the pool's slots */
+#define DBQ_QUEUED	0x02	/* in dbq */
+#define DBQ_EXPIRED	0x04	/* left dbq after the wait bound */
+
+#define DBQ_TICK_MS	50	/* wait-bound granularity */
+
+static TAILQ_HEAD(, api_call)	dbq = TAILQ_HEAD_INITIALIZER(dbq);
+static int			dbq_busy;	/* slots held in this worker */
+static struct kore_timer	*dbq_timer;
+
+static void	dbq_release(struct api_call *);
+static void	dbq_tick(void *, u_int64_t);
+static int	dbcall_busy(struct http_request *, struct api_call *);
 
 static int	dbcall_unavailable(struct http_request *, struct api_call *,
 		    const char *);
@@ -28,6 +61,63 @@ static int	dbcall_failed(struct http_request *, struct api_call *);
 static int	dbcall_send(struct http_request *, struct api_call *,
 		    const char *);
 static int	dbcall_finish(struct http_request *, struct api_call *);
+
+/* Give back c's slot, if it holds one, to the head of dbq. */
+static void
+dbq_release(struct api_call *c)
+{
+	struct api_call	*w;
+
+	if (c->dbq_flags & DBQ_SLOT) {
+		c->dbq_flags &= ~DBQ_SLOT;
+		dbq_busy--;
+	}
+	while (dbq_busy < api_cfg.db_pool && (w = TAILQ_FIRST(&dbq)) != NULL) {
+		TAILQ_REMOVE(&dbq, w, dbq);
+		w->dbq_flags = (w->dbq_flags & ~DBQ_QUEUED) | DBQ_SLOT;
+		dbq_busy++;
+		http_request_wakeup(w->req);
+	}
+}
+
+/* Kore timer: wake the waiters whose bound passed (dbq is in order). */
+static void
+dbq_tick(void *arg, u_int64_t now)
+{
+	struct api_call	*w;
+
+	(void)arg;
+	while ((w = TAILQ_FIRST(&dbq)) != NULL && w->dbq_deadline <= now) {
+		TAILQ_REMOVE(&dbq, w, dbq);
+		w->dbq_flags = (w->dbq_flags & ~DBQ_QUEUED) | DBQ_EXPIRED;
+		http_request_wakeup(w->req);
+	}
+}
+
+void
+api_db_cleanup(struct api_call *c)
+{
+	if (c->dbq_flags & DBQ_QUEUED)
+		TAILQ_REMOVE(&dbq, c, dbq);
+	c->dbq_flags &= ~(DBQ_QUEUED | DBQ_EXPIRED);
+	if (c->sql_state != API_SQL_IDLE && c->sql_state != DB_QUEUED &&
+	    c->sql_state != DB_SETUP)
+		kore_pgsql_cleanup(&c->sql);
+	c->sql_state = API_SQL_IDLE;
+	dbq_release(c);
+}
+
+/* The wait for a pooled connection passed its bound. */
+static int
+dbcall_busy(struct http_request *req, struct api_call *c)
+{
+	concord_log(LOG_LVL_WARN, "database pool busy", json_pack(
+	    "{s:s, s:i}", "request_id", c->reqid, "waited_ms",
+	    api_cfg.db_queue_timeout_ms));
+	http_response_header(req, "retry-after", "1");
+	return (api_problem(req, 503, "overloaded", NULL,
+	    "Every database connection stayed busy; retry shortly.", NULL));
+}
 
 static int
 dbcall_unavailable(struct http_request *req, struct api_call *c,
@@ -76,6 +166,7 @@ dbcall_failed(struct http_request *req, struct api_call *c)
 		down = 1;
 		PQreset(conn->db);
 	}
+	dbq_release(c);
 	state = sqlstate[0] != '\0' ? sqlstate : NULL;
 	if (down)
 		return (dbcall_unavailable(req, c, state != NULL ? state :
@@ -184,17 +275,52 @@ api_db_call(struct http_request *req, struct api_call *c, const char *fn)
 	char	*hv;
 
 	if (c->sql_state == API_SQL_IDLE) {
-		kore_pgsql_init(&c->sql);
-		kore_pgsql_bind_request(&c->sql, req);
+		c->req = req;
+		if (dbq_busy < api_cfg.db_pool && TAILQ_EMPTY(&dbq)) {
+			dbq_busy++;
+			c->dbq_flags |= DBQ_SLOT;
+			c->sql_state = DB_SETUP;
+		} else {
+			if (dbq_timer == NULL)
+				dbq_timer = kore_timer_add(dbq_tick,
+				    DBQ_TICK_MS, NULL, 0);
+			c->dbq_deadline = kore_time_ms() +
+			    (u_int64_t)api_cfg.db_queue_timeout_ms;
+			c->dbq_flags |= DBQ_QUEUED;
+			TAILQ_INSERT_TAIL(&dbq, c, dbq);
+			c->sql_state = DB_QUEUED;
+		}
+	}
+	if (c->sql_state == DB_QUEUED) {
+		if (c->dbq_flags & DBQ_EXPIRED) {
+			c->dbq_flags &= ~DBQ_EXPIRED;
+			c->sql_state = API_SQL_IDLE;
+			return (dbcall_busy(req, c));
+		}
+		if (!(c->dbq_flags & DBQ_SLOT)) {
+			/* Woken by dbq_release() or dbq_tick() only. */
+			http_request_sleep(req);
+			return (KORE_RESULT_RETRY);
+		}
 		c->sql_state = DB_SETUP;
 	}
 	if (c->sql_state == DB_SETUP) {
+		kore_pgsql_init(&c->sql);
+		kore_pgsql_bind_request(&c->sql, req);
+		c->sql_state = DB_CONNECT;
+	}
+	if (c->sql_state == DB_CONNECT) {
 		if (!kore_pgsql_setup(&c->sql, API_DB, KORE_PGSQL_ASYNC)) {
-			/* Queued until a pooled connection frees up. */
+			/*
+			 * Queued by Kore: cannot happen while we hold a slot
+			 * (Kore's pool has as many connections), but Kore
+			 * wakes the request if it does.
+			 */
 			if (c->sql.state == KORE_PGSQL_STATE_INIT)
 				return (KORE_RESULT_RETRY);
 			kore_pgsql_cleanup(&c->sql);
 			c->sql_state = API_SQL_IDLE;
+			dbq_release(c);
 			return (dbcall_unavailable(req, c, "connect"));
 		}
 		return (dbcall_send(req, c, fn));
@@ -207,6 +333,7 @@ api_db_call(struct http_request *req, struct api_call *c, const char *fn)
 		case KORE_PGSQL_STATE_COMPLETE:
 			kore_pgsql_cleanup(&c->sql);
 			c->sql_state = API_SQL_IDLE;
+			dbq_release(c);
 			/*
 			 * rpc.call() always returns one row: none means the
 			 * round trip broke (connection lost), so retry later.

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "rconn.h"
 #include "../common/log.h"
 
 struct concord_config	api_cfg;
@@ -91,7 +92,7 @@ api_debug_sleep(struct http_request *req, struct api_call *c)
 
 /*
  * glibc's stat and libpq's GSSAPI probing use syscalls Kore's worker
- * filter lacks; hiredis needs a socket for the readiness probe.
+ * filter lacks; the Redis link (rconn.c) needs a socket of its own.
  */
 KORE_SECCOMP_FILTER("concord",
 	KORE_SYSCALL_ALLOW(newfstatat),
@@ -158,13 +159,20 @@ kore_parent_configure(int argc, char **argv)
 	kore_free(dsn);
 
 	concord_log(LOG_LVL_INFO, "api configured", json_pack(
-	    "{s:s, s:s, s:i, s:i}", "listen_host", api_cfg.listen_host,
+	    "{s:s, s:s, s:i, s:i, s:i}", "listen_host", api_cfg.listen_host,
 	    "listen_port", api_cfg.listen_port, "workers", api_cfg.workers,
-	    "db_pool", api_cfg.db_pool));
+	    "db_pool", api_cfg.db_pool, "db_queue_timeout_ms",
+	    api_cfg.db_queue_timeout_ms));
 }
 
+/*
+ * Per worker: the Redis link lives in this worker's event loop. A bad
+ * URL is logged by rconn and leaves the link down (/readyz says so).
+ */
 void
 kore_worker_configure(void)
 {
 	concord_log_init("api", api_cfg.log_level);
+	if (rconn_start(api_cfg.redis_url, api_readyz_wake) == -1)
+		return;
 }

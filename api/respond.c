@@ -68,6 +68,23 @@ int
 api_problem(struct http_request *req, int status, const char *slug,
     const char *title, const char *detail, json_t *errors)
 {
+	json_t	*members = NULL;
+
+	if (errors != NULL)
+		members = json_pack("{s:o}", "errors", errors);
+	return (api_problem_with(req, status, slug, title, detail, members));
+}
+
+/*
+ * api_problem() with extension members: every member of the object
+ * members (stolen; NULL for none) joins the problem document, except
+ * that the standard members (type, title, status, detail, instance,
+ * request_id) can't be replaced.
+ */
+int
+api_problem_with(struct http_request *req, int status, const char *slug,
+    const char *title, const char *detail, json_t *members)
+{
 	struct api_call	*c = req->hdlr_extra;
 	json_t		*p;
 	char		 type[128];
@@ -80,9 +97,9 @@ api_problem(struct http_request *req, int status, const char *slug,
 	    "detail", detail != NULL ? detail : problem_title(status),
 	    "instance", req->path,
 	    "request_id", c != NULL ? c->reqid : "");
-	if (p != NULL && errors != NULL)
-		json_object_set(p, "errors", errors);
-	json_decref(errors);
+	if (p != NULL && json_is_object(members))
+		json_object_update_missing(p, members);
+	json_decref(members);
 	if (p == NULL)
 		return (api_respond(req, status, "application/problem+json",
 		    "{}", 2));

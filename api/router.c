@@ -39,8 +39,8 @@ router_call_free(struct http_request *req)
 
 	if (c == NULL)
 		return;
-	if (c->sql_state != API_SQL_IDLE)
-		kore_pgsql_cleanup(&c->sql);
+	api_db_cleanup(c);
+	api_readyz_cleanup(req);
 	json_decref(c->args);
 	json_decref(c->body);
 	json_decref(c->extra);

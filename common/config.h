@@ -15,6 +15,7 @@ struct concord_config {
 	char	listen_port[16];
 	int	workers;		/* Kore worker processes */
 	int	db_pool;		/* pgsql connections per Kore worker */
+	int	db_queue_timeout_ms;	/* longest wait for a pooled connection */
 	char	*database_url;		/* libpq DSN or URI */
 	char	*worker_database_url;	/* the worker's role; default database_url */
 	char	*redis_url;		/* redis://host:port[/db] */

@@ -8,56 +8,69 @@
 
 #include "rds.h"
 
-redisContext *
-rds_connect(const char *url, int timeout_ms, char *err, size_t elen)
+int
+rds_url_parse(const char *url, struct rds_url *u, char *err, size_t elen)
 {
-	struct timeval	 tv;
-	redisContext	*rc = NULL;
-	redisReply	*r;
-	char		 host[600], pass[600], *p, *at, *colon, *slash;
-	char		 buf[600];
-	int		 port = 6379, db = 0;
+	char	 buf[RDS_URL_MAX], *p, *at, *colon, *slash;
+	int	 rc = -1;
 
-	pass[0] = '\0';
+	memset(u, 0, sizeof(*u));
+	u->port = 6379;
 	if (url == NULL || strncmp(url, "redis://", 8) != 0 ||
 	    strlen(url) >= sizeof(buf)) {
 		snprintf(err, elen, "redis URL must start with redis://");
-		return (NULL);
+		goto out;
 	}
 	snprintf(buf, sizeof(buf), "%s", url + 8);
 	p = buf;
 	if ((at = strrchr(p, '@')) != NULL) {
 		*at = '\0';
 		colon = strchr(p, ':');
-		snprintf(pass, sizeof(pass), "%s", colon != NULL ? colon + 1 : p);
+		snprintf(u->pass, sizeof(u->pass), "%s",
+		    colon != NULL ? colon + 1 : p);
 		p = at + 1;
 	}
 	if ((slash = strchr(p, '/')) != NULL) {
 		*slash = '\0';
 		if (slash[1] != '\0')
-			db = atoi(slash + 1);
+			u->db = atoi(slash + 1);
 	}
 	if ((colon = strrchr(p, ':')) != NULL) {
 		*colon = '\0';
-		port = atoi(colon + 1);
+		u->port = atoi(colon + 1);
 	}
-	snprintf(host, sizeof(host), "%s", *p != '\0' ? p : "127.0.0.1");
-	if (port <= 0 || port > 65535 || db < 0) {
+	snprintf(u->host, sizeof(u->host), "%s", *p != '\0' ? p : "127.0.0.1");
+	if (u->port <= 0 || u->port > 65535 || u->db < 0) {
 		snprintf(err, elen, "redis URL has a bad port or db");
-		return (NULL);
+		goto out;
 	}
+	rc = 0;
+out:
+	explicit_bzero(buf, sizeof(buf));
+	return (rc);
+}
+
+redisContext *
+rds_connect(const char *url, int timeout_ms, char *err, size_t elen)
+{
+	struct timeval	 tv;
+	struct rds_url	 u;
+	redisContext	*rc = NULL;
+	redisReply	*r;
+
+	if (rds_url_parse(url, &u, err, elen) == -1)
+		return (NULL);
 	tv.tv_sec = timeout_ms / 1000;
 	tv.tv_usec = (timeout_ms % 1000) * 1000;
-	rc = redisConnectWithTimeout(host, port, tv);
+	rc = redisConnectWithTimeout(u.host, u.port, tv);
 	if (rc == NULL || rc->err) {
 		snprintf(err, elen, "redis connect: %s",
 		    rc != NULL ? rc->errstr : "out of memory");
 		goto fail;
 	}
 	redisSetTimeout(rc, tv);
-	if (pass[0] != '\0') {
-		r = redisCommand(rc, "AUTH %s", pass);
-		explicit_bzero(pass, sizeof(pass));
+	if (u.pass[0] != '\0') {
+		r = redisCommand(rc, "AUTH %s", u.pass);
 		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
 			snprintf(err, elen, "redis AUTH failed");
 			if (r != NULL)
@@ -66,8 +79,8 @@ rds_connect(const char *url, int timeout_ms, char *err, size_t elen)
 		}
 		freeReplyObject(r);
 	}
-	if (db != 0) {
-		r = redisCommand(rc, "SELECT %d", db);
+	if (u.db != 0) {
+		r = redisCommand(rc, "SELECT %d", u.db);
 		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
 			snprintf(err, elen, "redis SELECT failed");
 			if (r != NULL)
@@ -76,29 +89,11 @@ rds_connect(const char *url, int timeout_ms, char *err, size_t elen)
 		}
 		freeReplyObject(r);
 	}
+	explicit_bzero(&u, sizeof(u));
 	return (rc);
 fail:
+	explicit_bzero(&u, sizeof(u));
 	if (rc != NULL)
 		redisFree(rc);
 	return (NULL);
-}
-
-int
-rds_ping(const char *url, int timeout_ms)
-{
-	redisContext	*rc;
-	redisReply	*r;
-	char		 err[128];
-	int		 ok = -1;
-
-	if ((rc = rds_connect(url, timeout_ms, err, sizeof(err))) == NULL)
-		return (-1);
-	r = redisCommand(rc, "PING");
-	if (r != NULL && r->type == REDIS_REPLY_STATUS &&
-	    strcmp(r->str, "PONG") == 0)
-		ok = 0;
-	if (r != NULL)
-		freeReplyObject(r);
-	redisFree(rc);
-	return (ok);
 }

@@ -50,7 +50,7 @@ def matched(db, referral_id, timeout=15):
     while time.time() < deadline:
         with db.cursor() as cur:
             cur.execute("SELECT count(*) FROM jobs WHERE payload->>'referral_id' = %s "
-                        "AND state IN ('pending', 'running')", (referral_id,))
+                        "AND state = 'pending'", (referral_id,))
             if cur.fetchone()[0] == 0:
                 return
         time.sleep(0.05)
