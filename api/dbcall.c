@@ -262,8 +262,10 @@ dbcall_finish(struct http_request *req, struct api_call *c)
 			http_response_header(req, k, num);
 		}
 	}
-	api_respond(req, status, status >= 400 ? "application/problem+json" :
-	    "application/json", body, strlen(body));
+	if (status >= 400)
+		(void)api_problem_relay(req, status, body);
+	else
+		api_respond(req, status, "application/json", body, strlen(body));
 	json_decref(res);
 	return (KORE_RESULT_OK);
 }

@@ -5,6 +5,15 @@
 -- casework.case_visible_orgs and casework.case_visible; which categories
 -- of it they see is in consents.sql. Personal data sits sealed in
 -- case_personal (lib.pd_seal/pd_open). Every read and change is audited.
+--
+-- Visibility, in two layers:
+--   object: a case is visible to the organizations in
+--           casework.case_visible_orgs (lead, assigned an open task,
+--           receiving a pending transfer, holding an accepted referral
+--           offer about it) and to coordinators and admins. Anyone else
+--           gets 404 on every path under the case.
+--   field:  categories identity, contact, location, case_details, needs
+--           (casework.case_categories in consents.sql).
 
 CREATE VIEW casework.case_visible_orgs AS
 	SELECT id AS case_id, lead_org AS org_id, 'lead'::text AS relation

@@ -160,23 +160,6 @@ BEGIN
 	END IF;
 END $$;
 
--- 0003 cases: the people the task force serves (cases, their personal
--- data encrypted at rest, needs with history, tasks, consents that
--- decide which data categories another organization sees, transfer of
--- the lead role), investigations on the criminal-justice side with
--- consent-gated links to cases, and a hash-chained append-only audit
--- trail written in the same transaction as every read and write.
---
--- Visibility, in two layers:
---   object: a case is visible to the organizations in casework.case_visible_orgs
---           (lead, assigned an open task, receiving a pending transfer;
---           referrals join later) and to coordinators and admins.
---           Anyone else gets 404 on every path under the case.
---   field:  categories identity, contact, location, case_details, needs.
---           The lead organization sees all; coordinators and admins see
---           case_details and needs; everything else needs an active
---           consent naming the caller's organization or its kind.
-
 ----------------------------------------------------------------------
 -- Small validation helpers (jsonb in, boolean out; NULL means absent).
 ----------------------------------------------------------------------
