@@ -79,7 +79,8 @@ DECLARE
 	v_n		integer;
 BEGIN
 	IF NOT pg_try_advisory_xact_lock(7261004) THEN
-		RETURN jsonb_build_object('sealed', 0, 'busy', true);
+		RETURN jsonb_build_object('sealed', 0, 'busy', true) ||
+		    lib.audit_backlog();
 	END IF;
 	SELECT * INTO b FROM audit_batches ORDER BY batch DESC LIMIT 1;
 	v_seq := coalesce(b.last_seq, 0);

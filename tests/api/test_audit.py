@@ -349,3 +349,45 @@ def test_even_the_owner_cannot_update_or_delete_audit_records(db):
             with pytest.raises(psycopg2.Error) as e:
                 cur.execute(stmt)
             assert "append-only" in str(e.value)
+
+
+def test_worker_health_reports_a_stale_sealing_backlog(db, tmp_path, lead):
+    """With sealing held off longer than CONCORD_AUDIT_SEAL_MAX_AGE the
+    worker's health file says not-ready; once sealing resumes, ready."""
+    worker_bin = os.environ.get("CONCORD_TEST_WORKER_BIN", "")
+    if not worker_bin:
+        pytest.skip("needs the worker binary of `make test`")
+    health = tmp_path / "worker.health"
+    hold = psycopg2.connect(ADMIN_DB)
+    hold.autocommit = True
+    proc = None
+    try:
+        with hold.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(7261004)")
+        new_case(lead)
+        proc = subprocess.Popen([worker_bin], env=dict(
+            os.environ, CONCORD_WORKER_HEARTBEAT=str(health),
+            CONCORD_AUDIT_SEAL_MAX_AGE="1", CONCORD_AUDIT_SEAL_MS="100"),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def line2():
+            try:
+                return health.read_text().split("\n")[1]
+            except (OSError, IndexError):
+                return ""
+
+        deadline = time.time() + 15
+        while not line2().startswith("not-ready") and time.time() < deadline:
+            time.sleep(0.1)
+        assert line2().startswith("not-ready: audit sealing backlog"), line2()
+        with hold.cursor() as cur:
+            cur.execute("SELECT pg_advisory_unlock(7261004)")
+        deadline = time.time() + 15
+        while line2() != "ready" and time.time() < deadline:
+            time.sleep(0.1)
+        assert line2() == "ready"
+    finally:
+        hold.close()
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=30)
