@@ -31,7 +31,7 @@ PKGS		= kore libjansson-dev libpq-dev libhiredis-dev libjwt-dev \
 		  libssl-dev postgresql redis-server libcmocka-dev \
 		  python3-pytest python3-requests python3-jwt python3-psycopg2 \
 		  python3-redis python3-jsonschema python3-yaml \
-		  python3-cryptography wrk pkg-config gcc make
+		  python3-cryptography python3-hypothesis wrk pkg-config gcc make
 
 .PHONY: all deps build asan unit run test clean
 
