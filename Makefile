@@ -20,7 +20,7 @@ SAN		= -fsanitize=address,undefined -fno-omit-frame-pointer
 
 COMMON_SRC	= common/config.c common/log.c common/auth.c common/taxonomy.c \
 		  common/rds.c common/db.c common/job.c common/match.c \
-		  common/problem.c
+		  common/problem.c common/query.c
 COMMON_HDR	= $(wildcard common/*.h)
 API_SRC		= $(wildcard api/*.c)
 WORKER_SRC	= worker/worker.c worker/match.c

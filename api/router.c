@@ -17,9 +17,9 @@
 
 #include "api.h"
 #include "../common/log.h"
+#include "../common/query.h"
 
 #define ROUTER_MAX_SEGMENTS	16
-#define ROUTER_MAX_QUERY	64
 
 static void	router_call_free(struct http_request *);
 static void	router_reqid(struct http_request *, struct api_call *);
@@ -28,9 +28,7 @@ static int	router_route(struct http_request *, struct api_call *);
 static int	router_auth(struct http_request *, struct api_call *);
 static int	router_query(struct http_request *, struct api_call *);
 static int	router_body(struct http_request *, struct api_call *);
-static int	router_urldecode(char *);
 static int	router_method_bit(int);
-static int	router_utf8(const char *);
 
 static void
 router_call_free(struct http_request *req)
@@ -113,18 +111,6 @@ router_match(const char *pattern, char *path, const char **params, int *np)
 		s += n;
 	}
 	return (*p == '\0' && *s == '\0');
-}
-
-/* True when s is valid UTF-8 (jansson's rule for strings). */
-static int
-router_utf8(const char *s)
-{
-	json_t	*j;
-
-	if ((j = json_string(s)) == NULL)
-		return (0);
-	json_decref(j);
-	return (1);
 }
 
 static int
@@ -222,36 +208,6 @@ router_auth(struct http_request *req, struct api_call *c)
 	return (1);
 }
 
-/* Decode %XX and '+' in place. Returns -1 on a bad escape or a NUL. */
-static int
-router_urldecode(char *s)
-{
-	char	*in = s, *out = s;
-	int	 hi, lo;
-
-	while (*in != '\0') {
-		if (*in == '+') {
-			*out++ = ' ';
-			in++;
-		} else if (*in == '%') {
-			if (!isxdigit((unsigned char)in[1]) ||
-			    !isxdigit((unsigned char)in[2]))
-				return (-1);
-			hi = isdigit((unsigned char)in[1]) ? in[1] - '0' :
-			    (tolower((unsigned char)in[1]) - 'a' + 10);
-			lo = isdigit((unsigned char)in[2]) ? in[2] - '0' :
-			    (tolower((unsigned char)in[2]) - 'a' + 10);
-			if (hi == 0 && lo == 0)
-				return (-1);
-			*out++ = (char)(hi * 16 + lo);
-			in += 3;
-		} else
-			*out++ = *in++;
-	}
-	*out = '\0';
-	return (0);
-}
-
 /*
  * Build c->args: {"path": {...}, "query": {k: v | [v, ...]},
  * "if_match": ..., "idempotency_key": ...}. Returns 1 or 0 (answered).
@@ -259,16 +215,14 @@ router_urldecode(char *s)
 static int
 router_query(struct http_request *req, struct api_call *c)
 {
-	json_t		*path, *query, *prev, *val, *arr;
-	char		*qs = NULL, *item, *save = NULL, *eq, name[32], *colon;
-	const char	*p, *h;
-	int		 i, n = 0, ok = 0, isint;
+	json_t		*path, *query;
+	char		 name[32], *colon;
+	const char	*p, *h, *reason;
+	int		 i, ok = 0, isint;
 
 	c->args = json_object();
 	path = json_object();
-	query = json_object();
 	json_object_set_new(c->args, "path", path);
-	json_object_set_new(c->args, "query", query);
 
 	/* Path parameters: every {x} is an id; anything else cannot exist. */
 	p = c->route->pattern;
@@ -294,48 +248,17 @@ router_query(struct http_request *req, struct api_call *c)
 		json_object_set_new(path, name, json_string(c->params[i]));
 	}
 
-	if (req->query_string != NULL && *req->query_string != '\0') {
-		qs = kore_strdup(req->query_string);
-		for (item = strtok_r(qs, "&", &save); item != NULL;
-		    item = strtok_r(NULL, "&", &save)) {
-			if (++n > ROUTER_MAX_QUERY) {
-				api_problem(req, 400, "bad-query", NULL,
-				    "Too many query parameters.", NULL);
-				goto out;
-			}
-			if ((eq = strchr(item, '=')) != NULL)
-				*eq++ = '\0';
-			else
-				eq = item + strlen(item);
-			val = NULL;
-			if (router_urldecode(item) == -1 ||
-			    router_urldecode(eq) == -1 ||
-			    !router_utf8(item) ||
-			    (val = json_string(eq)) == NULL) {
-				api_problem(req, 400, "bad-query", NULL,
-				    "The query string is not valid UTF-8 "
-				    "text with %XX escapes.", NULL);
-				goto out;
-			}
-			if ((prev = json_object_get(query, item)) == NULL) {
-				json_object_set_new(query, item, val);
-			} else if (json_is_array(prev)) {
-				json_array_append_new(prev, val);
-			} else {
-				arr = json_array();
-				json_array_append(arr, prev);
-				json_array_append_new(arr, val);
-				json_object_set_new(query, item, arr);
-			}
-		}
+	if (query_parse(req->query_string, &query, &reason) == -1) {
+		api_problem(req, 400, "bad-query", NULL, reason, NULL);
+		goto out;
 	}
+	json_object_set_new(c->args, "query", query);
 	if (http_request_header(req, "if-match", &h))
 		json_object_set_new(c->args, "if_match", json_string(h));
 	if (http_request_header(req, "idempotency-key", &h))
 		json_object_set_new(c->args, "idempotency_key", json_string(h));
 	ok = 1;
 out:
-	kore_free(qs);
 	return (ok);
 }
 
