@@ -160,8 +160,7 @@ def new_jurisdiction():
     return "97" + "".join(secrets.choice("0123456789") for _ in range(8))
 
 
-def add_service(db, org, needs, jurisdiction):
-    """A service accepting referrals, covering needs in one jurisdiction."""
+def _insert_service(db, org, needs, jurisdiction):
     with db.cursor() as cur:
         cur.execute(
             "INSERT INTO services (organization_id, name, needs, languages, "
@@ -174,16 +173,26 @@ def add_service(db, org, needs, jurisdiction):
 
 
 @pytest.fixture
-def quiet_matching(db):
-    """Only the services a test creates take part in matching."""
+def add_service(db):
+    """Only the services a test adds take part in matching while it runs:
+    add_service(org, needs, jurisdiction) -> service id. Afterwards every
+    other service accepts referrals again and the test's are deleted."""
     with db.cursor() as cur:
         cur.execute("UPDATE services SET accepts_referrals = false "
-                    "WHERE accepts_referrals RETURNING id")
+                    "WHERE accepts_referrals RETURNING id::text")
         saved = [row[0] for row in cur.fetchall()]
-    yield
+    mine = []
+
+    def add(org, needs, jurisdiction):
+        mine.append(_insert_service(db, org, needs, jurisdiction))
+        return mine[-1]
+
+    yield add
     with db.cursor() as cur:
         cur.execute("UPDATE services SET accepts_referrals = true WHERE id = ANY (%s::uuid[])",
-                    ([str(s) for s in saved],))
+                    (saved,))
+        cur.execute("UPDATE services SET deleted_at = now(), accepts_referrals = false "
+                    "WHERE id = ANY (%s::uuid[])", (mine,))
 
 
 # ------------------------------------------------------------ transfers
@@ -249,9 +258,10 @@ def test_consent_carried_by_a_transfer_opens_only_the_categories_it_names(make_o
     assert {"contact", "location"} <= set(doc["redacted"])
     # The consent is the previous lead's record, naming the receiver.
     with db.cursor() as cur:
-        cur.execute("SELECT categories, shared_with_org::text, recorded_by_org::text "
-                    "FROM consents WHERE case_id = %s", (case["id"],))
-        assert cur.fetchall() == [(["case_details", "identity", "needs"], new.org, old.org)]
+        cur.execute("SELECT categories, recorded_by_org::text FROM consents "
+                    "WHERE case_id = %s AND shared_with_org = %s", (case["id"], new.org))
+        rows = [(sorted(c), o) for c, o in cur.fetchall()]
+    assert rows == [(["case_details", "identity", "needs"], old.org)]
     assert old.c.get(url).status_code == 404
 
 
@@ -277,7 +287,7 @@ def test_lead_by_transfer_cannot_record_consent_for_itself(make_org, db):
 
 # ------------------------------------------------------------ referrals
 
-def test_sender_is_never_offered_its_own_referral(make_org, db, quiet_matching):
+def test_sender_is_never_offered_its_own_referral(make_org, db, add_service):
     """An organization that sees a case through a task and is the only
     provider of a need sends a referral about the case: it is not offered
     the referral, and cannot accept any offer of it."""
@@ -287,7 +297,7 @@ def test_sender_is_never_offered_its_own_referral(make_org, db, quiet_matching):
     case = open_case(lead, jurisdiction=where)
     add_task(lead, case["id"], sender.org)
     record_consent(lead, case["id"], ["case_details", "needs"], org=sender.org)
-    add_service(db, sender.org, ["clothing"], where)
+    add_service(sender.org, ["clothing"], where)
     r = post_referral(sender.c, {"case_id": case["id"], "needs": ["clothing"],
                                  "urgency": "routine",
                                  "consent": referral_consent(["case_details", "needs"])})
@@ -309,7 +319,7 @@ def test_sender_is_never_offered_its_own_referral(make_org, db, quiet_matching):
 
 
 def test_referral_by_a_non_lead_records_no_consent_wider_or_longer_than_its_own(
-        make_org, db, quiet_matching):
+        make_org, db, add_service):
     lead = Org(make_org, "victim_services", "case_manager")
     sender = Org(make_org, "health", "provider")
     taker = Org(make_org, "legal_aid", "provider")
@@ -317,7 +327,7 @@ def test_referral_by_a_non_lead_records_no_consent_wider_or_longer_than_its_own(
     case = open_case(lead, jurisdiction=where)
     add_task(lead, case["id"], sender.org)
     own = record_consent(lead, case["id"], ["case_details"], org=sender.org, days=5)
-    add_service(db, taker.org, ["clothing"], where)
+    add_service(taker.org, ["clothing"], where)
     r = post_referral(sender.c, {"case_id": case["id"], "needs": ["clothing"],
                                  "urgency": "routine",
                                  "consent": referral_consent(["case_details", "needs"],
@@ -339,7 +349,7 @@ def test_referral_by_a_non_lead_records_no_consent_wider_or_longer_than_its_own(
 
 
 def test_lead_cancels_a_referral_about_its_case_and_ends_the_takers_access(
-        make_org, db, quiet_matching):
+        make_org, db, add_service):
     lead = Org(make_org, "victim_services", "case_manager")
     sender = Org(make_org, "health", "provider")
     taker = Org(make_org, "legal_aid", "provider")
@@ -347,7 +357,7 @@ def test_lead_cancels_a_referral_about_its_case_and_ends_the_takers_access(
     case = open_case(lead, jurisdiction=where)
     add_task(lead, case["id"], sender.org)
     record_consent(lead, case["id"], ["case_details", "needs"], org=sender.org)
-    add_service(db, taker.org, ["clothing"], where)
+    add_service(taker.org, ["clothing"], where)
     r = post_referral(sender.c, {"case_id": case["id"], "needs": ["clothing"],
                                  "urgency": "routine",
                                  "consent": referral_consent(["case_details", "needs"])})
@@ -546,19 +556,24 @@ def test_consents_and_tasks_of_other_organizations_are_private(make_org):
     k_ngo = record_consent(lead, cid, ["case_details"], kind="ngo")
     r = lead.c.post(f"/v1/cases/{cid}/transfer", json={"to_org_id": recipient.org})
     assert r.status_code == 201, r.text
-    every_consent = {k["id"] for k in (k_x, k_health, k_y, k_police, k_ngo)}
+    label = {k_x["id"]: "consent naming x", k_health["id"]: "consent naming health",
+             k_y["id"]: "consent naming y", k_police["id"]: "consent naming law_enforcement",
+             k_ngo["id"]: "consent naming ngo", tx["id"]: "task of x", ty["id"]: "task of y"}
 
     def seen(who):
         k = who.c.get(f"/v1/cases/{cid}/consents")
         t = who.c.get(f"/v1/cases/{cid}/tasks")
         assert k.status_code == 200 and t.status_code == 200, (k.text, t.text)
-        return {i["id"] for i in k.json()["items"]}, {i["id"] for i in t.json()["items"]}
+        return sorted(label[i["id"]] for i in k.json()["items"] + t.json()["items"])
 
-    assert seen(lead) == (every_consent, {tx["id"], ty["id"]})
-    assert seen(coord) == (every_consent, {tx["id"], ty["id"]})
-    assert seen(x) == ({k_x["id"], k_health["id"]}, {tx["id"]})
-    assert seen(y) == ({k_y["id"]}, {ty["id"]})
-    assert seen(recipient) == ({k_ngo["id"]}, set())
+    everything = sorted(label.values())
+    assert seen(lead) == everything
+    assert seen(coord) == everything
+    assert {"task holder x": seen(x), "task holder y": seen(y),
+            "transfer recipient (ngo)": seen(recipient)} == {
+        "task holder x": ["consent naming health", "consent naming x", "task of x"],
+        "task holder y": ["consent naming y", "task of y"],
+        "transfer recipient (ngo)": ["consent naming ngo"]}
 
 
 # ------------------------------------------------- the database role
