@@ -149,7 +149,9 @@ def test_tampering_is_reported_at_the_first_broken_link(client, tokens, db, lead
 
 
 def test_api_role_cannot_change_or_remove_audit_records(db):
-    conn = psycopg2.connect(ADMIN_DB, user="concord_api")
+    # The API's own connection string (the role needs its password).
+    conn = psycopg2.connect(os.environ.get("CONCORD_DATABASE_URL") or ADMIN_DB,
+                            user="concord_api")
     conn.autocommit = True
     try:
         for stmt in ("UPDATE audit_log SET action = 'x'", "DELETE FROM audit_log",

@@ -1,5 +1,5 @@
-"""Transfer of a case's lead role: requested by the lead or a
-coordinator, effective only when the receiving organization accepts."""
+"""Transfer of a case's lead role: requested by the lead organization
+only, effective only when the receiving organization accepts."""
 import pytest
 
 from conftest import Client, mint
@@ -45,13 +45,15 @@ def test_declined_transfer_changes_nothing(orgs3):
     assert c.c.get(url).status_code == 404
 
 
-def test_coordinator_may_request_and_others_may_not(orgs3):
+def test_only_the_lead_may_request_not_a_coordinator(orgs3):
     a, b, c, coord = orgs3["a"], orgs3["b"], orgs3["c"], orgs3["coord"]
     case = new_case(a)
     url = f"/v1/cases/{case['id']}/transfer"
     assert c.c.post(url, json={"to_org_id": b.org}).status_code == 404
     r = Client(coord.token).post(url, json={"to_org_id": c.org})
-    assert r.status_code == 201
+    assert r.status_code == 403, r.text
+    assert r.json()["type"] == "urn:concord:problem:not-lead"
+    assert a.c.post(url, json={"to_org_id": c.org}).status_code == 201
 
 
 def test_transfer_validation(orgs3, make_org):
