@@ -476,19 +476,19 @@ BEGIN
 		PERFORM lib.audit(p_ctx, 'create', 'case', c.id,
 		    ARRAY['case_details']);
 	END IF;
-	IF r.case_id IS NOT NULL THEN
+	IF r.case_id IS NOT NULL AND f.organization_id IS DISTINCT FROM
+	    (SELECT lead_org FROM cases WHERE id = r.case_id) THEN
 		g := referral.grantable(r);
-	END IF;
-	IF r.case_id IS NOT NULL AND cardinality(g.categories) > 0 AND
-	    g.until > now() AND f.organization_id IS DISTINCT FROM (SELECT
-	    lead_org FROM cases WHERE id = r.case_id) THEN
-		k := casework.consent_record(p_ctx, r.case_id,
-		    jsonb_build_object('categories', to_jsonb(g.categories),
-		    'purpose', coalesce(r.consent_purpose, 'referral'),
-		    'written', true, 'form_ref', r.consent_form_reference,
-		    'granted_at', least(r.created_at, now()), 'expires_at',
-		    g.until), f.organization_id, NULL, r.sender_sub,
-		    r.sender_org, r.id);
+		IF cardinality(g.categories) > 0 AND g.until > now() THEN
+			k := casework.consent_record(p_ctx, r.case_id,
+			    jsonb_build_object('categories', to_jsonb(
+			    g.categories), 'purpose', coalesce(r.consent_purpose,
+			    'referral'), 'written', true, 'form_ref',
+			    r.consent_form_reference, 'granted_at', least(
+			    r.created_at, now()), 'expires_at', g.until),
+			    f.organization_id, NULL, r.sender_sub, r.sender_org,
+			    r.id);
+		END IF;
 	END IF;
 	FOR x IN SELECT n.need_code FROM referral_needs n
 	    WHERE n.id = ANY (f.need_ids) ORDER BY n.position LOOP
