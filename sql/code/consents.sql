@@ -1,9 +1,14 @@
 -- consents.sql: the victim's consents and what they open. POST/GET
 -- /v1/cases/{id}/consents, POST .../consents/{cid}/revoke
--- (api.case_consent_*), and the rule every case response applies:
--- casework.case_categories (the categories a caller sees, read at call
--- time so expiry and revocation act on the next request) and
--- casework.case_redacted (the ones withheld).
+-- (api.case_consent_*), and the rule every case response applies: an
+-- organization sees a personal category only under a current consent
+-- naming it or its kind, recorded by the organization holding the case
+-- with the victim. casework.case_holdings says what an organization
+-- holds (read at call time, so expiry and revocation act on the next
+-- request), casework.case_categories what a caller sees,
+-- casework.consent_grantable what an organization may pass on (never
+-- more, never longer than it holds; transfers and referrals use it too)
+-- and casework.case_redacted the categories withheld.
 
 /*
  * What an organization holds on a case by its own standing, one row per
