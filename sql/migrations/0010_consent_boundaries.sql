@@ -1,4 +1,4 @@
--- 0007 consent boundaries: the columns behind the rule that an
+-- 0010 consent boundaries: the columns behind the rule that an
 -- organization sees a personal category only under a current consent
 -- recorded for it by the organization holding the case with the victim.
 --  * cases.lead_by_transfer: the lead received the case by an accepted
