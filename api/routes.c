@@ -116,6 +116,11 @@ const struct api_route api_routes[] = {
 	    ~ROLE_ADMIN, ROUTE_BODY, NULL, "investigation_case_link" },
 	{ GET, "/v1/investigations/{id}/cases", INVESTIGATION_READERS, 0, NULL,
 	    "investigation_case_list" },
+	/* A listed agency's investigators answer for it (SQL narrows). */
+	{ POST, "/v1/investigations/{id}/participation/accept",
+	    ROLE_INVESTIGATOR, 0, NULL, "investigation_participation_accept" },
+	{ POST, "/v1/investigations/{id}/participation/decline",
+	    ROLE_INVESTIGATOR, 0, NULL, "investigation_participation_decline" },
 	{ GET, "/v1/audit", ROLE_ADMIN | ROLE_COORDINATOR, 0, NULL,
 	    "audit_list" },
 	{ GET, "/v1/audit/verify", ROLE_ADMIN, 0, NULL, "audit_check" },

@@ -134,6 +134,7 @@ start_postgres() {
 			fi
 		} | as_pg tee -a "$PGDATA/postgresql.conf" >/dev/null
 	fi
+	write_pg_hba
 	as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -o "-p $PG_PORT" -l "$PGDATA/server.log" -w -t 60 start >/dev/null ||
 	    { as_pg tail -20 "$PGDATA/server.log"; exit 1; }
 	PG_STARTED=1
@@ -144,16 +145,52 @@ start_postgres() {
 	log "PostgreSQL on 127.0.0.1:$PG_PORT"
 }
 
+# Client authentication of the private cluster, rewritten on every start
+# so a cluster made before it (initdb --auth=trust) gets it too. It
+# listens on 127.0.0.1 only, without a Unix socket. The owner role
+# concord (migrations, concord-admin, the tests' direct checks) is
+# trusted on loopback; the API's and the worker's roles must give their
+# password (SCRAM); anything else is refused.
+write_pg_hba() {
+	{
+		echo "# Written by deploy/stack.sh on every start; edits are lost."
+		echo "host all concord 127.0.0.1/32 trust"
+		echo "host concord concord_api,concord_worker 127.0.0.1/32 scram-sha-256"
+		echo "host all all 127.0.0.1/32 reject"
+	} | as_pg tee "$PGDATA/pg_hba.conf" >/dev/null
+}
+
+# The password of a database role, generated once into the state folder
+# (readable by its owner only) and kept for later runs.
+role_password() {
+	local f="$STATE/db_password_$1"
+	[ -s "$f" ] || (umask 077; openssl rand -hex 24 > "$f")
+	cat "$f"
+}
+
+# Set the roles' passwords as the owner, after migrate made the roles:
+# works on a fresh cluster and on one from before. The statement reaches
+# psql on stdin (printf is a builtin), never on a command line.
+set_role_passwords() {
+	printf "ALTER ROLE concord_api PASSWORD '%s';\nALTER ROLE concord_worker PASSWORD '%s';\n" \
+	    "$API_DB_PASSWORD" "$WORKER_DB_PASSWORD" |
+	    psql -q -X -v ON_ERROR_STOP=1 "$CONCORD_ADMIN_DATABASE_URL" >/dev/null
+}
+
 start_redis() {
 	REDIS_STARTED=1
 	REDIS_PORT=$REDIS_PORT STATE=$STATE deploy/stackctl.sh redis-start
 	log "Redis on 127.0.0.1:$REDIS_PORT"
 }
 
+PRIVATE_PG=
 if [ -z "${CONCORD_DATABASE_URL:-}" ]; then
 	start_postgres
-	export CONCORD_DATABASE_URL="postgresql://concord_api@127.0.0.1:$PG_PORT/concord"
-	export CONCORD_WORKER_DATABASE_URL="postgresql://concord_worker@127.0.0.1:$PG_PORT/concord"
+	PRIVATE_PG=1
+	API_DB_PASSWORD=$(role_password api)
+	WORKER_DB_PASSWORD=$(role_password worker)
+	export CONCORD_DATABASE_URL="postgresql://concord_api:$API_DB_PASSWORD@127.0.0.1:$PG_PORT/concord"
+	export CONCORD_WORKER_DATABASE_URL="postgresql://concord_worker:$WORKER_DB_PASSWORD@127.0.0.1:$PG_PORT/concord"
 	export CONCORD_ADMIN_DATABASE_URL="postgresql://concord@127.0.0.1:$PG_PORT/concord"
 fi
 # Where things are, for deploy/stackctl.sh (crash tests restart services).
@@ -170,6 +207,9 @@ if [ -z "${CONCORD_REDIS_URL:-}" ]; then
 fi
 
 bin/concord-admin migrate
+if [ -n "$PRIVATE_PG" ]; then
+	set_role_passwords
+fi
 if [ "$mode" = run ]; then
 	# The demo's personal data is sealed with the data key (a connection setting).
 	PGOPTIONS="-c concord.data_key=$CONCORD_DATA_KEY" bin/concord-admin sql deploy/demo.sql

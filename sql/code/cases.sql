@@ -737,7 +737,11 @@ BEGIN
 	    '/v1/cases/' || c.id || '/tasks/' || t.id);
 END $$;
 
--- GET /v1/cases/{id}/tasks
+/*
+ * GET /v1/cases/{id}/tasks: the lead organization and coordinators see
+ * every task of the case; anyone else who sees the case only the tasks
+ * assigned to its organization. Audited.
+ */
 CREATE FUNCTION api.case_task_list(p_ctx jsonb, p_args jsonb, p_body jsonb,
     OUT status integer, OUT body jsonb, OUT headers jsonb)
 LANGUAGE plpgsql AS $$
@@ -745,21 +749,29 @@ DECLARE
 	v_org	uuid := lib.require_org(p_ctx);
 	c	cases;
 	v_st	text;
+	v_all	boolean;
 BEGIN
 	PERFORM lib.query_allow(p_args, ARRAY['status']);
 	v_st := lib.query_enum(p_args, 'status', ARRAY['open', 'in_progress',
 	    'done', 'cancelled']);
 	c := casework.case_fetch(p_ctx, lib.path_id(p_args), v_org);
+	v_all := lib.is_coord(p_ctx) OR v_org = c.lead_org;
 	status := 200;
 	headers := '{}';
 	body := jsonb_build_object('items', coalesce((SELECT jsonb_agg(
 	    casework.task_doc(t) ORDER BY t.due_at, t.id) FROM tasks t
-	    WHERE t.case_id = c.id AND (v_st IS NULL OR t.status = v_st)),
-	    '[]'));
+	    WHERE t.case_id = c.id AND (v_st IS NULL OR t.status = v_st) AND
+	    (v_all OR t.assigned_org = v_org)), '[]'));
 	PERFORM lib.audit(p_ctx, 'read', 'case', c.id, ARRAY['tasks']);
 END $$;
 
--- PATCH /v1/cases/{id}/tasks/{tid}: the assigned org may move status.
+/*
+ * PATCH /v1/cases/{id}/tasks/{tid}: the lead organization or a
+ * coordinator changes anything; the assigned organization moves the
+ * status of a task that is not cancelled (403 not-lead otherwise: only
+ * the lead or a coordinator reopens a cancelled task, since an open
+ * task is what lets its assignee see the case). If-Match; audited.
+ */
 CREATE FUNCTION api.case_task_update(p_ctx jsonb, p_args jsonb, p_body jsonb,
     OUT status integer, OUT body jsonb, OUT headers jsonb)
 LANGUAGE plpgsql AS $$
@@ -780,6 +792,11 @@ BEGIN
 			PERFORM lib.fail(403, 'not-lead', 'Only the lead '
 			    'organization, a coordinator or the assigned '
 			    'organization may change this task.');
+		END IF;
+		IF t.status = 'cancelled' THEN
+			PERFORM lib.fail(403, 'not-lead', 'Only the lead '
+			    'organization or a coordinator may change a '
+			    'cancelled task.');
 		END IF;
 		SELECT array_agg(k ORDER BY k) INTO v_bad FROM
 		    jsonb_object_keys(p_body) k WHERE k <> 'status';
@@ -809,8 +826,10 @@ BEGIN
 END $$;
 
 ----------------------------------------------------------------------
--- Transfer of the lead role: requested by the lead or a coordinator,
--- effective only when the receiving organization accepts.
+-- Transfer of the lead role: proposed by the lead organization, effective
+-- only when the receiving organization accepts. A lead by transfer sees
+-- personal categories only under consents: the one the transfer carries
+-- (recorded by the proposing lead on acceptance) or later ones.
 ----------------------------------------------------------------------
 CREATE FUNCTION casework.transfer_doc(t case_transfers) RETURNS jsonb
 LANGUAGE sql IMMUTABLE AS $$
@@ -818,10 +837,17 @@ LANGUAGE sql IMMUTABLE AS $$
 	    'from_org_id', t.from_org, 'to_org_id', t.to_org, 'reason',
 	    t.reason, 'status', t.status, 'requested_by', t.requested_by,
 	    'requested_at', t.requested_at, 'decided_by', t.decided_by,
-	    'decided_at', t.decided_at)
+	    'decided_at', t.decided_at, 'consent', t.consent)
 $$;
 
--- POST /v1/cases/{id}/transfer
+/*
+ * POST /v1/cases/{id}/transfer {to_org_id, reason?, consent?}: only the
+ * lead organization proposes (403 not-lead for anyone else, coordinators
+ * included). `consent` is the victim's consent for the receiving
+ * organization (categories, purpose, informed, written, form_ref,
+ * expires_at), within what the lead holds itself; it is recorded when
+ * the transfer is accepted. 409 transfer-pending, 422 for bad fields.
+ */
 CREATE FUNCTION api.case_transfer_request(p_ctx jsonb, p_args jsonb,
     p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
 LANGUAGE plpgsql AS $$
@@ -831,14 +857,13 @@ DECLARE
 	t	case_transfers;
 	e	jsonb;
 	v_to	uuid;
+	v_k	jsonb := p_body->'consent';
 BEGIN
 	c := casework.case_fetch(p_ctx, lib.path_id(p_args), v_org, true);
-	IF NOT lib.has_role(p_ctx, 'coordinator') THEN
-		PERFORM casework.case_require_lead(c, v_org, 'transfer the case');
-	END IF;
-	e := lib.check_keys(p_body, '', ARRAY['to_org_id', 'reason'],
-	    ARRAY['id', 'case_id', 'from_org_id', 'status', 'requested_by',
-	    'requested_at', 'decided_by', 'decided_at']);
+	PERFORM casework.case_require_lead(c, v_org, 'transfer the case');
+	e := lib.check_keys(p_body, '', ARRAY['to_org_id', 'reason',
+	    'consent'], ARRAY['id', 'case_id', 'from_org_id', 'status',
+	    'requested_by', 'requested_at', 'decided_by', 'decided_at']);
 	IF NOT lib.is_uuid(p_body->'to_org_id') THEN
 		e := e || lib.err('to_org_id', 'must be an organization id');
 	ELSE
@@ -858,6 +883,20 @@ BEGIN
 		e := e || lib.err('reason', 'must be a string of 1 to 500 '
 		    'characters');
 	END IF;
+	IF lib.absent(v_k) THEN
+		v_k := NULL;
+	ELSIF jsonb_typeof(v_k) <> 'object' THEN
+		e := e || lib.err('consent', 'must be an object');
+	ELSE
+		e := e || lib.check_keys(v_k, 'consent.', ARRAY['categories',
+		    'purpose', 'informed', 'written', 'form_ref',
+		    'expires_at']) || casework.consent_check(v_k, 'consent.',
+		    false);
+		IF jsonb_array_length(e) = 0 THEN
+			e := casework.consent_grant_check(c.id, v_org, v_k,
+			    'consent.');
+		END IF;
+	END IF;
 	PERFORM lib.fail_if(e);
 	IF EXISTS (SELECT 1 FROM case_transfers WHERE case_id = c.id AND
 	    case_transfers.status = 'pending') THEN
@@ -865,8 +904,11 @@ BEGIN
 		    'case is already waiting for an answer.');
 	END IF;
 	INSERT INTO case_transfers (case_id, from_org, to_org, reason,
-	    requested_by, requested_by_org) VALUES (c.id, c.lead_org, v_to,
-	    p_body->>'reason', p_ctx->>'sub', v_org) RETURNING * INTO t;
+	    requested_by, requested_by_org, consent) VALUES (c.id, c.lead_org,
+	    v_to, p_body->>'reason', p_ctx->>'sub', v_org, CASE WHEN v_k IS
+	    NOT NULL THEN v_k || jsonb_build_object('categories', to_jsonb(
+	    lib.text_array(v_k->'categories', '{}')), 'expires_at',
+	    (v_k->>'expires_at')::timestamptz) END) RETURNING * INTO t;
 	PERFORM lib.audit(p_ctx, 'transfer_request', 'case', c.id,
 	    ARRAY['lead_org_id']);
 	status := 201;
@@ -874,7 +916,13 @@ BEGIN
 	headers := '{}';
 END $$;
 
--- POST /v1/cases/{id}/transfer/accept and /decline (receiving org)
+/*
+ * POST /v1/cases/{id}/transfer/accept and /decline (receiving org).
+ * Accepting makes the caller's organization the lead by transfer and
+ * records the consent the transfer carries, as the proposing lead's,
+ * narrowed to what that lead still holds (nothing when it holds none of
+ * it any more, or it expired meanwhile).
+ */
 CREATE FUNCTION casework.case_transfer_answer(p_ctx jsonb, p_args jsonb,
     p_accept boolean, OUT status integer, OUT body jsonb, OUT headers jsonb)
 LANGUAGE plpgsql AS $$
@@ -882,6 +930,7 @@ DECLARE
 	v_org	uuid := lib.require_org(p_ctx);
 	c	cases;
 	t	case_transfers;
+	g	record;
 BEGIN
 	c := casework.case_fetch(p_ctx, lib.path_id(p_args), v_org, true);
 	SELECT * INTO t FROM case_transfers WHERE case_id = c.id AND
@@ -898,8 +947,18 @@ BEGIN
 	    ELSE 'declined' END, decided_by = p_ctx->>'sub',
 	    decided_at = now() WHERE id = t.id RETURNING * INTO t;
 	IF p_accept THEN
-		UPDATE cases SET lead_org = t.to_org, version = version + 1,
-		    updated_at = now() WHERE id = c.id;
+		/* What the proposing lead holds, read while it still leads. */
+		g := casework.consent_grantable(c.id, t.from_org,
+		    lib.text_array(t.consent->'categories', '{}'),
+		    (t.consent->>'expires_at')::timestamptz);
+		UPDATE cases SET lead_org = t.to_org, lead_by_transfer = true,
+		    version = version + 1, updated_at = now() WHERE id = c.id;
+		IF cardinality(g.categories) > 0 AND g.until > now() THEN
+			PERFORM casework.consent_record(p_ctx, c.id, t.consent ||
+			    jsonb_build_object('categories', to_jsonb(
+			    g.categories), 'expires_at', g.until), t.to_org,
+			    NULL, t.requested_by, t.from_org);
+		END IF;
 	END IF;
 	PERFORM lib.audit(p_ctx, CASE WHEN p_accept THEN 'transfer_accept'
 	    ELSE 'transfer_decline' END, 'case', c.id, CASE WHEN p_accept

@@ -1,35 +1,81 @@
 -- consents.sql: the victim's consents and what they open. POST/GET
 -- /v1/cases/{id}/consents, POST .../consents/{cid}/revoke
--- (api.case_consent_*), and the rule every case response applies:
--- casework.case_categories (the categories a caller sees, read at call
--- time so expiry and revocation act on the next request) and
--- casework.case_redacted (the ones withheld).
+-- (api.case_consent_*), and the rule every case response applies: an
+-- organization sees a personal category only under a current consent
+-- naming it or its kind, recorded by the organization holding the case
+-- with the victim. casework.case_holdings says what an organization
+-- holds (read at call time, so expiry and revocation act on the next
+-- request), casework.case_categories what a caller sees,
+-- casework.consent_grantable what an organization may pass on (never
+-- more, never longer than it holds; transfers and referrals use it too)
+-- and casework.case_redacted the categories withheld.
 
 /*
- * Field level: the categories the caller sees on a case it can see.
- * Consents are read at call time (no cache): expiry and revocation take
- * effect on the next request.
+ * What an organization holds on a case by its own standing, one row per
+ * category with the time its hold ends: the lead that collected the
+ * data holds every category for good; a lead that received the case by
+ * an accepted transfer holds case_details and needs; everything else
+ * (personal categories of a lead by transfer included) comes from
+ * current consents naming the organization or its kind, each held until
+ * the latest of them expires. Read at call time: expiry and revocation
+ * act on the next request. Nothing for a NULL organization.
+ */
+CREATE FUNCTION casework.case_holdings(p_case uuid, p_org uuid)
+RETURNS TABLE (category text, until timestamptz)
+LANGUAGE sql STABLE AS $$
+	SELECT x, max(u) FROM (
+	    SELECT unnest(CASE WHEN c.lead_by_transfer THEN
+	        ARRAY['case_details', 'needs'] ELSE ARRAY['case_details',
+	        'contact', 'identity', 'location', 'needs'] END) x,
+	        'infinity'::timestamptz u
+	        FROM cases c WHERE c.id = p_case AND c.lead_org = p_org
+	    UNION ALL
+	    SELECT unnest(k.categories), k.expires_at FROM consents k
+	        WHERE k.case_id = p_case AND k.revoked_at IS NULL
+	        AND k.granted_at <= now() AND k.expires_at > now()
+	        AND (k.shared_with_org = p_org OR k.shared_with_kind =
+	        (SELECT kind FROM organizations WHERE id = p_org))) s
+	GROUP BY x
+$$;
+
+/*
+ * Field level: the categories the caller sees on a case it can see:
+ * what its organization holds (casework.case_holdings), and for
+ * coordinators and admins case_details and needs. p_lead is the case's
+ * lead organization (the collecting lead's answer needs no consent).
  */
 CREATE FUNCTION casework.case_categories(p_ctx jsonb, p_case uuid, p_lead uuid,
     p_org uuid) RETURNS text[]
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
-	IF p_org IS NOT NULL AND p_org = p_lead THEN
+	IF p_org IS NOT NULL AND p_org = p_lead AND NOT (SELECT
+	    lead_by_transfer FROM cases WHERE id = p_case) THEN
 		RETURN ARRAY['case_details', 'contact', 'identity', 'location',
 		    'needs'];
 	END IF;
 	RETURN ARRAY(SELECT DISTINCT x FROM (
-	    SELECT unnest(ARRAY['case_details', 'needs']) x
-	        WHERE lib.is_coord(p_ctx)
+	    SELECT h.category x FROM casework.case_holdings(p_case, p_org) h
 	    UNION ALL
-	    SELECT unnest(c.categories) FROM consents c
-	        WHERE p_org IS NOT NULL AND c.case_id = p_case
-	        AND c.revoked_at IS NULL AND c.granted_at <= now()
-	        AND c.expires_at > now()
-	        AND (c.shared_with_org = p_org OR c.shared_with_kind =
-	        (SELECT kind FROM organizations WHERE id = p_org))) s
+	    SELECT unnest(ARRAY['case_details', 'needs'])
+	        WHERE lib.is_coord(p_ctx)) s
 	    ORDER BY 1);
 END $$;
+
+/*
+ * What p_org may pass on of p_cats until p_until: the categories it
+ * holds itself, until its own hold of them ends at the latest (an
+ * organization never grants more, or for longer, than it has). Returns
+ * the categories (empty when none) and the end; can't fail.
+ */
+CREATE FUNCTION casework.consent_grantable(p_case uuid, p_org uuid,
+    p_cats text[], p_until timestamptz, OUT categories text[],
+    OUT until timestamptz)
+LANGUAGE sql STABLE AS $$
+	SELECT coalesce(array_agg(h.category ORDER BY h.category), '{}'),
+	    least(p_until, min(h.until))
+	FROM casework.case_holdings(p_case, p_org) h
+	WHERE h.category = ANY (p_cats)
+$$;
 
 CREATE FUNCTION casework.case_redacted(p_cats text[]) RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE AS $$
@@ -58,7 +104,124 @@ LANGUAGE sql STABLE AS $$
 	    ELSE 'active' END)
 $$;
 
--- POST /v1/cases/{id}/consents (the lead organization records them)
+/*
+ * Validate the fields of a consent the victim gave (categories, purpose,
+ * informed, written, form_ref, granted_at when p_from, expires_at) in
+ * p, naming errors p_prefix || field. Returns the errors.
+ */
+CREATE FUNCTION casework.consent_check(p jsonb, p_prefix text,
+    p_from boolean) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	e	jsonb := '[]';
+	v_from	timestamptz;
+BEGIN
+	IF jsonb_typeof(p->'categories') IS DISTINCT FROM 'array' OR
+	    jsonb_array_length(p->'categories') = 0 OR EXISTS (SELECT 1
+	    FROM jsonb_array_elements(p->'categories') x WHERE NOT
+	    lib.is_enum(x, ARRAY['identity', 'contact', 'location',
+	    'case_details', 'needs'])) THEN
+		e := e || lib.err(p_prefix || 'categories', 'must be a '
+		    'non-empty array of identity, contact, location, '
+		    'case_details, needs');
+	END IF;
+	IF NOT lib.is_str(p->'purpose', 1, 500) THEN
+		e := e || lib.err(p_prefix || 'purpose', 'must be a string of '
+		    '1 to 500 characters');
+	END IF;
+	IF p->'informed' IS DISTINCT FROM 'true'::jsonb THEN
+		e := e || lib.err(p_prefix || 'informed', 'must be true: '
+		    'consent is recorded only when informed');
+	END IF;
+	IF jsonb_typeof(p->'written') IS DISTINCT FROM 'boolean' THEN
+		e := e || lib.err(p_prefix || 'written', 'must be a boolean');
+	END IF;
+	IF p->'written' = 'true'::jsonb AND NOT lib.is_str(p->'form_ref', 1,
+	    200) THEN
+		e := e || lib.err(p_prefix || 'form_ref', 'is required for '
+		    'written consent (the signed form''s reference, 1 to 200 '
+		    'characters)');
+	ELSIF NOT lib.absent(p->'form_ref') AND NOT lib.is_str(p->'form_ref',
+	    1, 200) THEN
+		e := e || lib.err(p_prefix || 'form_ref', 'must be a string of '
+		    '1 to 200 characters');
+	END IF;
+	IF p_from AND NOT lib.absent(p->'granted_at') AND NOT lib.is_ts(
+	    p->'granted_at') THEN
+		e := e || lib.err(p_prefix || 'granted_at', 'must be an RFC '
+		    '3339 date-time');
+	END IF;
+	v_from := CASE WHEN p_from THEN lib.try_ts(p->>'granted_at') END;
+	IF NOT lib.is_ts(p->'expires_at') THEN
+		e := e || lib.err(p_prefix || 'expires_at', 'is required: an '
+		    'RFC 3339 date-time');
+	ELSIF lib.try_ts(p->>'expires_at') <= greatest(now(), v_from) THEN
+		e := e || lib.err(p_prefix || 'expires_at', 'must be in the '
+		    'future and after granted_at');
+	END IF;
+	RETURN e;
+END $$;
+
+/*
+ * Errors when p_org may not grant p (checked fields) on the case: a
+ * category it does not hold itself, or an expiry after its own hold of
+ * those categories ends (casework.consent_grantable).
+ */
+CREATE FUNCTION casework.consent_grant_check(p_case uuid, p_org uuid,
+    p jsonb, p_prefix text) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	v_cats	text[] := lib.text_array(p->'categories', '{}');
+	g	record;
+	e	jsonb := '[]';
+BEGIN
+	g := casework.consent_grantable(p_case, p_org, v_cats,
+	    (p->>'expires_at')::timestamptz);
+	IF NOT v_cats <@ g.categories THEN
+		e := e || lib.err(p_prefix || 'categories', 'may name only '
+		    'categories your organization holds on this case itself ('
+		    || coalesce(nullif(array_to_string(g.categories, ', '), ''),
+		    'none') || ')');
+	ELSIF g.until < (p->>'expires_at')::timestamptz THEN
+		e := e || lib.err(p_prefix || 'expires_at', 'must not be later '
+		    'than your organization''s own consent for these '
+		    'categories (' || g.until || ')');
+	END IF;
+	RETURN e;
+END $$;
+
+/*
+ * Record a checked consent p on case p_case for p_to_org or p_to_kind,
+ * as recorded by p_by_sub of p_by_org (the organization holding the
+ * case with the victim), optionally because referral p_referral was
+ * accepted. Audits as the caller of p_ctx. Returns the consent.
+ */
+CREATE FUNCTION casework.consent_record(p_ctx jsonb, p_case uuid, p jsonb,
+    p_to_org uuid, p_to_kind text, p_by_sub text, p_by_org uuid,
+    p_referral uuid DEFAULT NULL) RETURNS consents
+LANGUAGE plpgsql AS $$
+DECLARE
+	k consents;
+BEGIN
+	INSERT INTO consents (case_id, categories, shared_with_org,
+	    shared_with_kind, purpose, informed, written, form_ref,
+	    granted_at, expires_at, recorded_by, recorded_by_org, referral_id)
+	VALUES (p_case, lib.text_array(p->'categories', '{}'), p_to_org,
+	    p_to_kind, p->>'purpose', true, (p->>'written')::boolean,
+	    p->>'form_ref', coalesce(lib.try_ts(p->>'granted_at'), now()),
+	    (p->>'expires_at')::timestamptz, p_by_sub, p_by_org, p_referral)
+	RETURNING * INTO k;
+	PERFORM lib.audit(p_ctx, 'create', 'consent', k.id, k.categories);
+	RETURN k;
+END $$;
+
+/*
+ * POST /v1/cases/{id}/consents: the lead organization records a consent
+ * the victim gave. 403 not-lead for anyone else; 422 for invalid fields,
+ * a consent naming the caller's own organization or kind (nothing an
+ * organization does on its own widens its own access), or categories or
+ * an expiry beyond what the lead itself holds. Audits the consent.
+ */
 CREATE FUNCTION api.case_consent_create(p_ctx jsonb, p_args jsonb,
     p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
 LANGUAGE plpgsql AS $$
@@ -67,7 +230,6 @@ DECLARE
 	c	cases;
 	k	consents;
 	e	jsonb;
-	v_from	timestamptz;
 BEGIN
 	c := casework.case_fetch(p_ctx, lib.path_id(p_args), v_org);
 	PERFORM casework.case_require_lead(c, v_org, 'record consents');
@@ -76,14 +238,6 @@ BEGIN
 	    'written', 'form_ref', 'granted_at', 'expires_at'], ARRAY['id',
 	    'case_id', 'revoked_at', 'recorded_by', 'recorded_by_org_id',
 	    'state', 'created_at']);
-	IF jsonb_typeof(p_body->'categories') IS DISTINCT FROM 'array' OR
-	    jsonb_array_length(p_body->'categories') = 0 OR EXISTS (SELECT 1
-	    FROM jsonb_array_elements(p_body->'categories') x WHERE NOT
-	    lib.is_enum(x, ARRAY['identity', 'contact', 'location',
-	    'case_details', 'needs'])) THEN
-		e := e || lib.err('categories', 'must be a non-empty array of '
-		    'identity, contact, location, case_details, needs');
-	END IF;
 	IF lib.absent(p_body->'shared_with_org_id') =
 	    lib.absent(p_body->'shared_with_kind') THEN
 		e := e || lib.err('shared_with_org_id', 'give exactly one of '
@@ -94,77 +248,58 @@ BEGIN
 	    ::uuid)) THEN
 		e := e || lib.err('shared_with_org_id', 'must name an '
 		    'existing organization');
+	ELSIF (p_body->>'shared_with_org_id')::uuid = v_org THEN
+		e := e || lib.err('shared_with_org_id', 'must not name your '
+		    'own organization: a consent is recorded for another one');
 	ELSIF NOT lib.absent(p_body->'shared_with_kind') AND NOT lib.is_enum(
 	    p_body->'shared_with_kind', ARRAY['law_enforcement',
 	    'prosecution', 'victim_services', 'ngo', 'health', 'legal_aid',
 	    'government', 'faith_based', 'other']) THEN
 		e := e || lib.err('shared_with_kind', 'must be an '
 		    'organization kind');
+	ELSIF p_body->>'shared_with_kind' = (SELECT kind FROM organizations
+	    WHERE id = v_org) THEN
+		e := e || lib.err('shared_with_kind', 'must not name your own '
+		    'organization''s kind: a consent is recorded for others');
 	END IF;
-	IF NOT lib.is_str(p_body->'purpose', 1, 500) THEN
-		e := e || lib.err('purpose', 'must be a string of 1 to 500 '
-		    'characters');
-	END IF;
-	IF p_body->'informed' IS DISTINCT FROM 'true'::jsonb THEN
-		e := e || lib.err('informed', 'must be true: consent is '
-		    'recorded only when informed');
-	END IF;
-	IF jsonb_typeof(p_body->'written') IS DISTINCT FROM 'boolean' THEN
-		e := e || lib.err('written', 'must be a boolean');
-	END IF;
-	IF p_body->'written' = 'true'::jsonb AND NOT lib.is_str(
-	    p_body->'form_ref', 1, 200) THEN
-		e := e || lib.err('form_ref', 'is required for written consent '
-		    '(the signed form''s reference, 1 to 200 characters)');
-	ELSIF NOT lib.absent(p_body->'form_ref') AND NOT lib.is_str(
-	    p_body->'form_ref', 1, 200) THEN
-		e := e || lib.err('form_ref', 'must be a string of 1 to 200 '
-		    'characters');
-	END IF;
-	IF NOT lib.absent(p_body->'granted_at') AND NOT lib.is_ts(
-	    p_body->'granted_at') THEN
-		e := e || lib.err('granted_at', 'must be an RFC 3339 date-time');
-	END IF;
-	v_from := coalesce(lib.try_ts(p_body->>'granted_at'), now());
-	IF NOT lib.is_ts(p_body->'expires_at') THEN
-		e := e || lib.err('expires_at', 'is required: an RFC 3339 '
-		    'date-time');
-	ELSIF lib.try_ts(p_body->>'expires_at') <= greatest(now(), v_from) THEN
-		e := e || lib.err('expires_at', 'must be in the future and '
-		    'after granted_at');
+	e := e || casework.consent_check(p_body, '', true);
+	IF jsonb_array_length(e) = 0 THEN
+		e := casework.consent_grant_check(c.id, v_org, p_body, '');
 	END IF;
 	PERFORM lib.fail_if(e);
-	INSERT INTO consents (case_id, categories, shared_with_org,
-	    shared_with_kind, purpose, informed, written, form_ref,
-	    granted_at, expires_at, recorded_by, recorded_by_org)
-	VALUES (c.id, ARRAY(SELECT DISTINCT jsonb_array_elements_text(
-	    p_body->'categories') ORDER BY 1),
+	k := casework.consent_record(p_ctx, c.id, p_body,
 	    (p_body->>'shared_with_org_id')::uuid, p_body->>'shared_with_kind',
-	    p_body->>'purpose', true, (p_body->>'written')::boolean,
-	    p_body->>'form_ref', v_from, (p_body->>'expires_at')::timestamptz,
-	    p_ctx->>'sub', v_org) RETURNING * INTO k;
-	PERFORM lib.audit(p_ctx, 'create', 'consent', k.id, k.categories);
+	    p_ctx->>'sub', v_org);
 	status := 201;
 	body := casework.consent_doc(k);
 	headers := jsonb_build_object('location', '/v1/cases/' || c.id ||
 	    '/consents/' || k.id);
 END $$;
 
--- GET /v1/cases/{id}/consents
+/*
+ * GET /v1/cases/{id}/consents: the lead organization and coordinators
+ * see every consent of the case; anyone else who sees the case only the
+ * consents naming its organization or its kind. Audited.
+ */
 CREATE FUNCTION api.case_consent_list(p_ctx jsonb, p_args jsonb,
     p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
 LANGUAGE plpgsql AS $$
 DECLARE
 	v_org	uuid := lib.require_org(p_ctx);
 	c	cases;
+	v_all	boolean;
+	v_kind	text;
 BEGIN
 	PERFORM lib.query_allow(p_args, '{}');
 	c := casework.case_fetch(p_ctx, lib.path_id(p_args), v_org);
+	v_all := lib.is_coord(p_ctx) OR v_org = c.lead_org;
+	SELECT kind INTO v_kind FROM organizations WHERE id = v_org;
 	status := 200;
 	headers := '{}';
 	body := jsonb_build_object('items', coalesce((SELECT jsonb_agg(
 	    casework.consent_doc(k) ORDER BY k.created_at, k.id) FROM consents k
-	    WHERE k.case_id = c.id), '[]'));
+	    WHERE k.case_id = c.id AND (v_all OR k.shared_with_org = v_org OR
+	    k.shared_with_kind = v_kind)), '[]'));
 	PERFORM lib.audit(p_ctx, 'read', 'case', c.id, ARRAY['consents']);
 END $$;
 

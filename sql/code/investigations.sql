@@ -1,7 +1,8 @@
 -- investigations.sql: the criminal-justice side. POST/GET/PATCH
--- /v1/investigations (api.investigation_*), participating agencies, and
--- linking cases (POST/GET /v1/investigations/{id}/cases), which needs a
--- consent covering law enforcement (casework.case_le_consent).
+-- /v1/investigations (api.investigation_*), participating agencies
+-- (pending until they accept: POST .../participation/accept, decline),
+-- and linking cases (POST/GET /v1/investigations/{id}/cases), which
+-- needs a consent naming the linking agency (casework.case_link_consent).
 
 ----------------------------------------------------------------------
 -- Investigations (criminal-justice side)
@@ -12,7 +13,12 @@ LANGUAGE sql STABLE AS $$
 	    'lead_agency_id', i.lead_agency,
 	    'participating_agency_ids', coalesce((SELECT jsonb_agg(a.org_id
 	    ORDER BY a.org_id) FROM investigation_agencies a WHERE
-	    a.investigation_id = i.id AND a.role = 'participating'), '[]'),
+	    a.investigation_id = i.id AND a.role = 'participating' AND
+	    a.status <> 'declined'), '[]'),
+	    'agencies', coalesce((SELECT jsonb_agg(jsonb_build_object(
+	    'org_id', a.org_id, 'role', a.role, 'status', a.status) ORDER BY
+	    a.role, a.org_id) FROM investigation_agencies a WHERE
+	    a.investigation_id = i.id), '[]'),
 	    'prosecution_org_ids', coalesce((SELECT jsonb_agg(a.org_id
 	    ORDER BY a.org_id) FROM investigation_agencies a WHERE
 	    a.investigation_id = i.id AND a.role = 'prosecution'), '[]'),
@@ -25,11 +31,24 @@ LANGUAGE sql STABLE AS $$
 	    'updated_at', i.updated_at)
 $$;
 
+/*
+ * Who sees an investigation: coordinators and admins, and the agencies
+ * on it that did not decline (a pending agency reads it to decide).
+ */
 CREATE FUNCTION casework.investigation_visible(p_ctx jsonb, p_id uuid,
     p_org uuid) RETURNS boolean LANGUAGE sql STABLE AS $$
 	SELECT lib.is_coord(p_ctx) OR (p_org IS NOT NULL AND EXISTS (
 	    SELECT 1 FROM investigation_agencies a WHERE
-	    a.investigation_id = p_id AND a.org_id = p_org))
+	    a.investigation_id = p_id AND a.org_id = p_org AND
+	    a.status <> 'declined'))
+$$;
+
+/* Is p_org on the investigation and active (accepted, or the lead)? */
+CREATE FUNCTION casework.investigation_active(p_id uuid, p_org uuid)
+RETURNS boolean LANGUAGE sql STABLE AS $$
+	SELECT EXISTS (SELECT 1 FROM investigation_agencies a WHERE
+	    a.investigation_id = p_id AND a.org_id = p_org AND
+	    a.status = 'active')
 $$;
 
 CREATE FUNCTION casework.investigation_fetch(p_ctx jsonb, p_id uuid, p_org uuid,
@@ -170,8 +189,11 @@ END $$;
 
 /*
  * Write the agencies and court-date tasks of an investigation from
- * p_body: a court date gets an open task for the lead agency; a task
- * whose court date left the list is cancelled.
+ * p_body: the lead agency is active; a participating agency newly
+ * listed (or listed again after declining) is pending until it accepts,
+ * one still listed keeps its answer; prosecution offices are active. A
+ * court date gets an open task for the lead agency; a task whose court
+ * date left the list is cancelled.
  */
 CREATE FUNCTION casework.investigation_apply(i investigations, p_body jsonb,
     p_ctx jsonb) RETURNS void
@@ -179,23 +201,32 @@ LANGUAGE plpgsql AS $$
 DECLARE
 	x jsonb;
 BEGIN
-	INSERT INTO investigation_agencies VALUES (i.id, i.lead_agency, 'lead')
-	    ON CONFLICT (investigation_id, org_id) DO UPDATE SET role = 'lead';
+	INSERT INTO investigation_agencies (investigation_id, org_id, role,
+	    status) VALUES (i.id, i.lead_agency, 'lead', 'active')
+	    ON CONFLICT (investigation_id, org_id) DO UPDATE SET role = 'lead',
+	    status = 'active';
 	DELETE FROM investigation_agencies WHERE investigation_id = i.id AND
 	    role = 'lead' AND org_id <> i.lead_agency;
 	IF p_body ? 'participating_agency_ids' THEN
 		DELETE FROM investigation_agencies WHERE investigation_id = i.id
-		    AND role = 'participating';
-		INSERT INTO investigation_agencies SELECT DISTINCT i.id,
-		    (v #>> '{}')::uuid, 'participating' FROM
+		    AND role = 'participating' AND org_id NOT IN (SELECT
+		    (v #>> '{}')::uuid FROM jsonb_array_elements(
+		    p_body->'participating_agency_ids') v);
+		INSERT INTO investigation_agencies (investigation_id, org_id,
+		    role, status) SELECT DISTINCT i.id, (v #>> '{}')::uuid,
+		    'participating', 'pending' FROM
 		    jsonb_array_elements(p_body->'participating_agency_ids') v
-		    ON CONFLICT DO NOTHING;
+		    ON CONFLICT (investigation_id, org_id) DO UPDATE SET
+		    status = 'pending' WHERE investigation_agencies.role =
+		    'participating' AND investigation_agencies.status =
+		    'declined';
 	END IF;
 	IF p_body ? 'prosecution_org_ids' THEN
 		DELETE FROM investigation_agencies WHERE investigation_id = i.id
 		    AND role = 'prosecution';
-		INSERT INTO investigation_agencies SELECT DISTINCT i.id,
-		    (v #>> '{}')::uuid, 'prosecution' FROM
+		INSERT INTO investigation_agencies (investigation_id, org_id,
+		    role, status) SELECT DISTINCT i.id, (v #>> '{}')::uuid,
+		    'prosecution', 'active' FROM
 		    jsonb_array_elements(p_body->'prosecution_org_ids') v
 		    ON CONFLICT DO NOTHING;
 	END IF;
@@ -310,7 +341,8 @@ BEGIN
 	    AND (v_lead IS NULL OR x.lead_agency = v_lead)
 	    AND (v_since IS NULL OR x.updated_at >= v_since)
 	    AND (v_coord OR x.id IN (SELECT a.investigation_id FROM
-	        investigation_agencies a WHERE a.org_id = v_org))
+	        investigation_agencies a WHERE a.org_id = v_org AND
+	        a.status <> 'declined'))
 	    ORDER BY x.seq LIMIT v_limit + 1 LOOP
 		v_n := v_n + 1;
 		EXIT WHEN v_n > v_limit;
@@ -325,7 +357,7 @@ BEGIN
 	    'investigations', jsonb_build_object('seq', v_last)) END);
 END $$;
 
--- PATCH /v1/investigations/{id} (an agency on it or a coordinator)
+-- PATCH /v1/investigations/{id} (an active agency on it or a coordinator)
 CREATE FUNCTION api.investigation_update(p_ctx jsonb, p_args jsonb,
     p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
 LANGUAGE plpgsql AS $$
@@ -337,10 +369,10 @@ DECLARE
 	v_out	text;
 BEGIN
 	i := casework.investigation_fetch(p_ctx, lib.path_id(p_args), v_org, true);
-	IF NOT v_coord AND NOT EXISTS (SELECT 1 FROM investigation_agencies
-	    WHERE investigation_id = i.id AND org_id = v_org) THEN
+	IF NOT v_coord AND NOT casework.investigation_active(i.id, v_org) THEN
 		PERFORM lib.fail(403, 'not-on-investigation', 'Only agencies on '
-		    'the investigation or a coordinator may change it.');
+		    'the investigation (a listed one once it accepted) or a '
+		    'coordinator may change it.');
 	END IF;
 	/*
 	 * Who is on it decides who sees it and which consents can link
@@ -385,19 +417,33 @@ BEGIN
 END $$;
 
 /*
- * The active consent on a case that covers law enforcement for this
- * investigation: shared with the law_enforcement kind or with a law
- * enforcement agency on the investigation. NULL when there is none.
+ * The current consent on a case naming p_org or its kind (the latest to
+ * expire), or NULL: what lets that organization link the case.
  */
-CREATE FUNCTION casework.case_le_consent(p_case uuid, p_inv uuid) RETURNS uuid
+CREATE FUNCTION casework.case_link_consent(p_case uuid, p_org uuid)
+RETURNS uuid
 LANGUAGE sql STABLE AS $$
 	SELECT k.id FROM consents k WHERE k.case_id = p_case AND
 	    k.revoked_at IS NULL AND k.granted_at <= now() AND
+	    k.expires_at > now() AND (k.shared_with_org = p_org OR
+	    k.shared_with_kind = (SELECT kind FROM organizations WHERE
+	    id = p_org))
+	ORDER BY k.expires_at DESC LIMIT 1
+$$;
+
+/*
+ * Does any current consent on the case name law enforcement or an
+ * agency on the investigation? Then the case's existence is no secret
+ * to the agencies on it (409 rather than 404 on a refused link).
+ */
+CREATE FUNCTION casework.case_known_to_investigation(p_case uuid,
+    p_inv uuid) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+	SELECT EXISTS (SELECT 1 FROM consents k WHERE k.case_id = p_case AND
+	    k.revoked_at IS NULL AND k.granted_at <= now() AND
 	    k.expires_at > now() AND (k.shared_with_kind = 'law_enforcement'
 	    OR k.shared_with_org IN (SELECT a.org_id FROM
-	    investigation_agencies a JOIN organizations o ON o.id = a.org_id
-	    WHERE a.investigation_id = p_inv AND o.kind = 'law_enforcement'))
-	ORDER BY k.expires_at DESC LIMIT 1
+	    investigation_agencies a WHERE a.investigation_id = p_inv)))
 $$;
 
 CREATE FUNCTION casework.link_doc(l investigation_cases) RETURNS jsonb
@@ -405,16 +451,18 @@ LANGUAGE sql STABLE AS $$
 	SELECT jsonb_build_object('investigation_id', l.investigation_id,
 	    'case_id', l.case_id, 'case_number', (SELECT case_number FROM
 	    cases WHERE id = l.case_id), 'consent_id', l.consent_id,
-	    'consent_active', casework.case_le_consent(l.case_id,
-	    l.investigation_id) IS NOT NULL, 'linked_by', l.linked_by,
+	    'consent_active', casework.case_link_consent(l.case_id,
+	    l.linked_by_org) IS NOT NULL, 'linked_by', l.linked_by,
 	    'linked_by_org_id', l.linked_by_org, 'linked_at', l.linked_at)
 $$;
 
 /*
- * POST /v1/investigations/{id}/cases {case_id}: needs an active consent
- * covering law enforcement on that case (409 consent-required when the
- * caller may see the case; 404 when it may neither see the case nor
- * rely on such a consent, so the id's existence does not leak).
+ * POST /v1/investigations/{id}/cases {case_id}: an active agency on the
+ * investigation (or a coordinator) links a case under a current consent
+ * naming its own organization or its kind; another agency's consent is
+ * not its own. 409 consent-required when the caller may see the case or
+ * a consent on it names law enforcement or an agency on the
+ * investigation; 404 otherwise, so the id's existence does not leak.
  */
 CREATE FUNCTION api.investigation_case_link(p_ctx jsonb, p_args jsonb,
     p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
@@ -428,11 +476,11 @@ DECLARE
 	l	investigation_cases;
 BEGIN
 	i := casework.investigation_fetch(p_ctx, lib.path_id(p_args), v_org);
-	IF NOT lib.has_role(p_ctx, 'coordinator') AND NOT EXISTS (SELECT 1
-	    FROM investigation_agencies WHERE investigation_id = i.id AND
-	    org_id = v_org) THEN
+	IF NOT lib.has_role(p_ctx, 'coordinator') AND NOT
+	    casework.investigation_active(i.id, v_org) THEN
 		PERFORM lib.fail(403, 'not-on-investigation', 'Only agencies on '
-		    'the investigation or a coordinator may link cases.');
+		    'the investigation (a listed one once it accepted) or a '
+		    'coordinator may link cases.');
 	END IF;
 	PERFORM lib.fail_if(lib.check_keys(p_body, '', ARRAY['case_id'],
 	    ARRAY['investigation_id', 'consent_id', 'linked_by', 'linked_at']));
@@ -443,16 +491,16 @@ BEGIN
 	v_case := (p_body->>'case_id')::uuid;
 	PERFORM 1 FROM cases WHERE id = v_case FOR SHARE;
 	v_found := FOUND;
-	v_k := casework.case_le_consent(v_case, i.id);
-	IF NOT v_found OR (v_k IS NULL AND NOT casework.case_visible(p_ctx, v_case,
-	    v_org)) THEN
+	v_k := casework.case_link_consent(v_case, v_org);
+	IF NOT v_found OR (v_k IS NULL AND NOT casework.case_visible(p_ctx,
+	    v_case, v_org) AND NOT casework.case_known_to_investigation(
+	    v_case, i.id)) THEN
 		PERFORM lib.fail(404, 'not-found', 'No such case.');
 	END IF;
 	IF v_k IS NULL THEN
 		PERFORM lib.fail(409, 'consent-required', 'Linking a case to an '
-		    'investigation needs an active consent on the case that '
-		    'covers law enforcement (the law_enforcement kind or an '
-		    'agency on the investigation).');
+		    'investigation needs a current consent on the case naming '
+		    'your organization or its kind.');
 	END IF;
 	IF EXISTS (SELECT 1 FROM investigation_cases WHERE investigation_id =
 	    i.id AND case_id = v_case) THEN
@@ -470,6 +518,60 @@ BEGIN
 	body := casework.link_doc(l);
 	headers := '{}';
 END $$;
+
+/*
+ * POST /v1/investigations/{id}/participation/accept and /decline: a
+ * participating agency answers being listed on an investigation. Only a
+ * pending agency answers (409 not-pending once it did; 404 for anyone
+ * not listed). Returns the investigation; audited.
+ */
+CREATE FUNCTION casework.investigation_participation_answer(p_ctx jsonb,
+    p_args jsonb, p_accept boolean, OUT status integer, OUT body jsonb,
+    OUT headers jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_org	uuid := lib.require_org(p_ctx);
+	i	investigations;
+	a	investigation_agencies;
+BEGIN
+	SELECT * INTO i FROM investigations WHERE id = lib.path_id(p_args)
+	    FOR UPDATE;
+	SELECT * INTO a FROM investigation_agencies WHERE investigation_id =
+	    i.id AND org_id = v_org AND role = 'participating' FOR UPDATE;
+	IF i.id IS NULL OR a.org_id IS NULL OR a.status = 'declined' THEN
+		PERFORM lib.fail(404, 'not-found', 'No such investigation '
+		    'listing your organization.');
+	END IF;
+	IF a.status <> 'pending' THEN
+		PERFORM lib.fail(409, 'not-pending', 'Your organization has '
+		    'answered already.');
+	END IF;
+	UPDATE investigation_agencies SET status = CASE WHEN p_accept THEN
+	    'active' ELSE 'declined' END WHERE investigation_id = i.id AND
+	    org_id = v_org;
+	PERFORM lib.audit(p_ctx, CASE WHEN p_accept THEN 'participation_accept'
+	    ELSE 'participation_decline' END, 'investigation', i.id,
+	    ARRAY['agencies']);
+	status := 200;
+	body := casework.investigation_doc(i);
+	headers := lib.etag_header(i.version);
+END $$;
+
+CREATE FUNCTION api.investigation_participation_accept(p_ctx jsonb,
+    p_args jsonb, p_body jsonb, OUT status integer, OUT body jsonb,
+    OUT headers jsonb)
+LANGUAGE sql AS $$
+	SELECT * FROM casework.investigation_participation_answer(p_ctx,
+	    p_args, true)
+$$;
+
+CREATE FUNCTION api.investigation_participation_decline(p_ctx jsonb,
+    p_args jsonb, p_body jsonb, OUT status integer, OUT body jsonb,
+    OUT headers jsonb)
+LANGUAGE sql AS $$
+	SELECT * FROM casework.investigation_participation_answer(p_ctx,
+	    p_args, false)
+$$;
 
 -- GET /v1/investigations/{id}/cases
 CREATE FUNCTION api.investigation_case_list(p_ctx jsonb, p_args jsonb,

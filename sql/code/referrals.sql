@@ -18,17 +18,24 @@ LANGUAGE sql IMMUTABLE AS $$
 	    ELSE make_interval(hours => p_hours) END)
 $$;
 
-/* What the caller's organization is to this referral. */
+/*
+ * What the caller's organization is to this referral: coordinator,
+ * sender, offered, or case_lead (the lead organization of the case the
+ * referral is about, which may cancel it); NULL for anyone else.
+ */
 CREATE FUNCTION referral.relation(p_ctx jsonb, r referrals) RETURNS text
 LANGUAGE sql STABLE AS $$
 	SELECT CASE
 	    WHEN lib.has_role(p_ctx, 'coordinator') OR
 		lib.has_role(p_ctx, 'admin') THEN 'coordinator'
 	    WHEN r.sender_org = lib.ctx_org(p_ctx) THEN 'sender'
+	    WHEN lib.has_role(p_ctx, 'hotline') OR
+		lib.has_role(p_ctx, 'analyst') THEN NULL
 	    WHEN EXISTS (SELECT 1 FROM referral_offers o WHERE o.referral_id =
-		r.id AND o.organization_id = lib.ctx_org(p_ctx)) AND
-		NOT lib.has_role(p_ctx, 'hotline') AND
-		NOT lib.has_role(p_ctx, 'analyst') THEN 'offered'
+		r.id AND o.organization_id = lib.ctx_org(p_ctx)) THEN 'offered'
+	    WHEN r.case_id IS NOT NULL AND EXISTS (SELECT 1 FROM cases c
+		WHERE c.id = r.case_id AND c.lead_org = lib.ctx_org(p_ctx))
+		THEN 'case_lead'
 	    ELSE NULL END
 $$;
 
@@ -66,7 +73,8 @@ END $$;
  * the profile they sent; an offered organization sees the categories
  * the client's consent covers (and always the needs of its own offers),
  * never another organization's decline reasons or the sender's
- * reference; candidates and scores are for sender and coordinators.
+ * reference; candidates and scores are for sender and coordinators. The
+ * case's lead sees the categories it sees on the case, and every offer.
  */
 CREATE FUNCTION referral.doc(p_ctx jsonb, r referrals) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
@@ -82,6 +90,9 @@ DECLARE
 	 */
 	v_cats		text[] := CASE WHEN v_full THEN
 			    '{identity,contact,location,case_details,needs}'
+			    WHEN v_rel = 'case_lead' THEN
+			    casework.case_categories(p_ctx, r.case_id, v_org,
+			    v_org)
 			    WHEN v_consent AND EXISTS (SELECT 1 FROM
 			    referral_offers o WHERE o.referral_id = r.id AND
 			    o.organization_id = lib.ctx_org(p_ctx) AND
@@ -423,7 +434,9 @@ END $$;
  * when a victim-services organization accepts it (that organization
  * leads it; other kinds help without a case of their own until one
  * exists); the client's consent to be referred is recorded on the case
- * for the accepting organization; the case's needs move to in_progress.
+ * for the accepting organization, as far as the sender holds it
+ * (referral.grantable; nothing when it holds none of it); the case's
+ * needs move to in_progress.
  */
 CREATE FUNCTION referral.on_accept(p_ctx jsonb, p_referral uuid,
     p_offer uuid) RETURNS void
@@ -434,6 +447,7 @@ DECLARE
 	f	referral_offers;
 	c	cases;
 	k	consents;
+	g	record;
 	v_kind	text;
 BEGIN
 	SELECT * INTO r FROM referrals WHERE id = p_referral FOR UPDATE;
@@ -462,19 +476,19 @@ BEGIN
 		PERFORM lib.audit(p_ctx, 'create', 'case', c.id,
 		    ARRAY['case_details']);
 	END IF;
-	IF r.case_id IS NOT NULL AND r.consent_expires_at > now() AND
-	    f.organization_id IS DISTINCT FROM (SELECT lead_org FROM cases
-	    WHERE id = r.case_id) THEN
-		INSERT INTO consents (case_id, categories, shared_with_org,
-		    purpose, informed, written, form_ref, granted_at,
-		    expires_at, recorded_by, recorded_by_org)
-		VALUES (r.case_id, referral.grantable(r), f.organization_id,
-		    coalesce(r.consent_purpose, 'referral'), true, true,
-		    r.consent_form_reference, least(r.created_at, now()),
-		    r.consent_expires_at, r.sender_sub, r.sender_org)
-		    RETURNING * INTO k;
-		PERFORM lib.audit(p_ctx, 'create', 'consent', k.id,
-		    k.categories);
+	IF r.case_id IS NOT NULL AND f.organization_id IS DISTINCT FROM
+	    (SELECT lead_org FROM cases WHERE id = r.case_id) THEN
+		g := referral.grantable(r);
+		IF cardinality(g.categories) > 0 AND g.until > now() THEN
+			k := casework.consent_record(p_ctx, r.case_id,
+			    jsonb_build_object('categories', to_jsonb(
+			    g.categories), 'purpose', coalesce(r.consent_purpose,
+			    'referral'), 'written', true, 'form_ref',
+			    r.consent_form_reference, 'granted_at', least(
+			    r.created_at, now()), 'expires_at', g.until),
+			    f.organization_id, NULL, r.sender_sub, r.sender_org,
+			    r.id);
+		END IF;
 	END IF;
 	FOR x IN SELECT n.need_code FROM referral_needs n
 	    WHERE n.id = ANY (f.need_ids) ORDER BY n.position LOOP
@@ -498,10 +512,12 @@ END $$;
 
 /*
  * POST /v1/referrals. Idempotency-Key is required: the first request
- * with a key stores its response; a retry with the same key and body
- * gets that response again (Idempotent-Replayed: true), the same key
- * with another body 422. A concurrent duplicate waits on the key's row
- * and then replays, so a retry storm creates one referral.
+ * with a key stores a hash of the body and the id of the referral it
+ * created (never the response: it holds personal data); a retry with
+ * the same key and body gets the same status and headers and that
+ * referral's document (Idempotent-Replayed: true), the same key with
+ * another body 422. A concurrent duplicate waits on the key's row and
+ * then replays, so a retry storm creates one referral.
  */
 CREATE FUNCTION api.referral_create(p_ctx jsonb, p_args jsonb, p_body jsonb,
     OUT status integer, OUT body jsonb, OUT headers jsonb)
@@ -541,8 +557,10 @@ BEGIN
 			    jsonb_build_array(lib.err('Idempotency-Key',
 			    'was used with a different body')));
 		END IF;
+		SELECT * INTO r FROM referrals WHERE id =
+		    (v_prev.body->>'id')::uuid;
 		status := v_prev.status;
-		body := v_prev.body;
+		body := referral.doc(p_ctx, r);
 		headers := coalesce(v_prev.headers, '{}') ||
 		    '{"idempotent-replayed": "true"}';
 		RETURN;
@@ -599,10 +617,10 @@ BEGIN
 	status := 201;
 	body := referral.doc(p_ctx, r);
 	headers := jsonb_build_object('location', '/v1/referrals/' || r.id);
-	UPDATE idempotency_keys k SET status = 201, body = v_doc.body,
-	    headers = v_doc.headers FROM (SELECT referral.doc(p_ctx, r) AS body,
-	    jsonb_build_object('location', '/v1/referrals/' || r.id) AS headers)
-	    v_doc WHERE k.org_id = v_org AND k.key = v_key;
+	UPDATE idempotency_keys k SET status = 201, body =
+	    jsonb_build_object('id', r.id), headers = jsonb_build_object(
+	    'location', '/v1/referrals/' || r.id) WHERE k.org_id = v_org AND
+	    k.key = v_key;
 	headers := headers || jsonb_build_object('x-concord-jobs',
 	    jsonb_build_array(v_job));
 END $$;
@@ -624,7 +642,8 @@ END $$;
 
 /*
  * GET /v1/referrals: what the caller sent, what was offered to the
- * caller's organization, or everything for coordinators and admins.
+ * caller's organization, referrals about cases it leads, or everything
+ * for coordinators and admins.
  * Filters: status, since (created at or after); newest first.
  */
 CREATE FUNCTION api.referral_list(p_ctx jsonb, p_args jsonb, p_body jsonb,
@@ -669,9 +688,10 @@ BEGIN
 
 	FOR r IN SELECT * FROM referrals x
 	    WHERE (v_all OR x.sender_org = v_org OR (NOT lib.has_role(p_ctx,
-		'hotline') AND NOT lib.has_role(p_ctx, 'analyst') AND EXISTS (
+		'hotline') AND NOT lib.has_role(p_ctx, 'analyst') AND (EXISTS (
 		SELECT 1 FROM referral_offers o WHERE o.referral_id = x.id AND
-		o.organization_id = v_org)))
+		o.organization_id = v_org) OR x.case_id IN (SELECT c.id FROM
+		cases c WHERE c.lead_org = v_org))))
 	    AND (v_st IS NULL OR x.status = v_st)
 	    AND (v_since IS NULL OR x.created_at >= v_since::timestamptz)
 	    AND (v_ct IS NULL OR (x.created_at, x.id) < (v_ct, v_cid))
@@ -732,9 +752,9 @@ $$;
 
 /*
  * Offer the given needs of a referral to their next ranked candidates
- * that were not offered yet and can still take them; needs left without
- * one become unmatched (and coordinators are told). Returns the ids of
- * the expiry jobs created.
+ * that were not offered yet and can still take them (never the sending
+ * organization); needs left without one become unmatched (and
+ * coordinators are told). Returns the ids of the expiry jobs created.
  */
 CREATE FUNCTION referral.reoffer(p_referral uuid, p_needs uuid[])
 RETURNS bigint[]
@@ -755,6 +775,7 @@ BEGIN
 		    s.id = rc.service_id JOIN organizations o ON
 		    o.id = s.organization_id AND o.status = 'active'
 		WHERE rc.referral_need_id = n.id AND s.deleted_at IS NULL AND
+		    s.organization_id <> r.sender_org AND
 		    s.status = 'active' AND s.accepts_referrals AND (n.waitlist
 		    OR s.capacity_total IS NULL OR s.capacity_available > 0)
 		    AND NOT EXISTS (SELECT 1 FROM referral_offers o WHERE
@@ -811,6 +832,10 @@ DECLARE
 BEGIN
 	f := referral.offer_for_caller(p_ctx, p_args);
 	SELECT * INTO r FROM referrals WHERE id = f.referral_id FOR UPDATE;
+	IF r.sender_org = f.organization_id THEN
+		PERFORM lib.fail(409, 'own-referral', 'An organization is '
+		    'never offered its own referral and cannot accept it.');
+	END IF;
 	IF p_body IS NOT NULL AND p_body <> '{}' THEN
 		PERFORM lib.fail(422, 'validation-error', 'Accept takes no '
 		    'fields.', (SELECT jsonb_agg(lib.err(k, 'is not accepted '
@@ -977,9 +1002,12 @@ BEGIN
 END $$;
 
 /*
- * POST /v1/referrals/{id}/cancel {reason}: the sender or a coordinator.
- * Open offers are withdrawn and capacity taken by accepted ones is
- * given back.
+ * POST /v1/referrals/{id}/cancel {reason}: the sender, a coordinator,
+ * or the lead organization of the case the referral is about. Open
+ * offers are withdrawn, capacity taken by accepted ones is given back,
+ * and the consents its acceptance recorded are revoked: the accepting
+ * organizations lose the case on their next request. 404 for anyone
+ * else, 409 invalid-transition when already cancelled or completed.
  */
 CREATE FUNCTION api.referral_cancel(p_ctx jsonb, p_args jsonb,
     p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
@@ -989,9 +1017,11 @@ DECLARE
 	v_org	uuid := lib.require_org(p_ctx);
 	r	referrals;
 	e	jsonb := '[]';
+	v_k	uuid;
 BEGIN
 	r := referral.lock(p_ctx, (p_args->'path'->>'id')::uuid);
-	IF referral.relation(p_ctx, r) NOT IN ('sender', 'coordinator') THEN
+	IF referral.relation(p_ctx, r) NOT IN ('sender', 'coordinator',
+	    'case_lead') THEN
 		PERFORM lib.fail(404, 'not-found', 'No such referral.');
 	END IF;
 	e := coalesce((SELECT jsonb_agg(lib.err(k, 'is not a field of a '
@@ -1021,6 +1051,12 @@ BEGIN
 	UPDATE referrals SET status = 'cancelled', cancel_reason =
 	    p_body->>'reason', version = version + 1, updated_at = now()
 	    WHERE id = r.id RETURNING * INTO r;
+	FOR v_k IN UPDATE consents SET revoked_at = now(), revoked_by =
+	    p_ctx->>'sub' WHERE referral_id = r.id AND revoked_at IS NULL
+	    RETURNING id LOOP
+		PERFORM lib.audit(p_ctx, 'revoke', 'consent', v_k,
+		    ARRAY['revoked_at']);
+	END LOOP;
 	status := 200;
 	body := referral.doc(p_ctx, r);
 	headers := '{}';
@@ -1041,17 +1077,20 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 /*
- * The categories a referral's consent may record on its case. Only the
- * lead organization records consents for personal data (identity,
- * contact, location): a referral about an existing case sent by anyone
- * else carries case_details and needs at most. A case born from this
- * referral's inline profile holds only what the sender sent itself.
+ * The consent a referral records on its case for an accepting
+ * organization: the referral's categories and expiry, narrowed to what
+ * the sender holds on the case itself (casework.consent_grantable: never
+ * more categories, never longer). A case born from this referral's
+ * inline profile holds only what the sender sent, so its consent stands.
  */
-CREATE FUNCTION referral.grantable(r referrals) RETURNS text[]
+CREATE FUNCTION referral.grantable(r referrals, OUT categories text[],
+    OUT until timestamptz)
 LANGUAGE sql STABLE AS $$
-	SELECT CASE WHEN c.lead_org = r.sender_org OR c.created_at >=
-	    r.created_at THEN r.consent_categories
-	    ELSE ARRAY(SELECT x FROM unnest(r.consent_categories) x
-	    WHERE x IN ('case_details', 'needs')) END
-	FROM cases c WHERE c.id = r.case_id
+	SELECT CASE WHEN c.created_at >= r.created_at THEN
+	    r.consent_categories ELSE g.categories END,
+	    CASE WHEN c.created_at >= r.created_at THEN
+	    r.consent_expires_at ELSE g.until END
+	FROM cases c CROSS JOIN casework.consent_grantable(c.id, r.sender_org,
+	    r.consent_categories, r.consent_expires_at) g
+	WHERE c.id = r.case_id
 $$;

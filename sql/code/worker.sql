@@ -33,7 +33,8 @@ END $$;
 
 /*
  * Services that pass every hard filter for at least one need: active,
- * accepting referrals, covering the need, serving the client's age,
+ * accepting referrals, of another organization than the sender's (an
+ * organization is never offered its own referral), covering the need, serving the client's age,
  * gender and trafficking type, with the client inside the service area
  * and capacity left (or the need waitlisted). needs_mask bit i = need i.
  * The area test runs first through indexes (a GiST box around the
@@ -81,7 +82,7 @@ BEGIN
 		directory.km(r.lat, r.lon, s.geo_lat, s.geo_lon) END AS km
 	    FROM area JOIN services s ON s.id = area.id CROSS JOIN r
 	    WHERE s.deleted_at IS NULL AND s.status = 'active' AND
-		s.accepts_referrals AND
+		s.accepts_referrals AND s.organization_id <> r.sender_org AND
 		s.need_cover && (SELECT array_agg(need_code) FROM n) AND
 		(r.age IS NULL OR (coalesce(s.age_min, 0) <= r.age AND
 		    coalesce(s.age_max, 200) >= r.age)) AND
@@ -135,7 +136,7 @@ BEGIN
 	SELECT count(*) INTO v_n FROM services s JOIN organizations o ON
 	    o.id = s.organization_id WHERE s.need_cover @> ARRAY[p_code] AND
 	    s.deleted_at IS NULL AND s.status = 'active' AND o.status =
-	    'active' AND s.accepts_referrals;
+	    'active' AND s.accepts_referrals AND o.id <> r.sender_org;
 	IF v_n = 0 THEN
 		RETURN 'no active provider accepting referrals offers ' ||
 		    v_label;
@@ -143,7 +144,7 @@ BEGIN
 	SELECT count(*) INTO v_n FROM services s JOIN organizations o ON
 	    o.id = s.organization_id WHERE s.need_cover @> ARRAY[p_code] AND
 	    s.deleted_at IS NULL AND s.status = 'active' AND o.status =
-	    'active' AND s.accepts_referrals AND
+	    'active' AND s.accepts_referrals AND o.id <> r.sender_org AND
 	    (r.age IS NULL OR (coalesce(s.age_min, 0) <= r.age AND
 		coalesce(s.age_max, 200) >= r.age)) AND
 	    (r.gender IS NULL OR r.gender = 'unknown' OR s.genders = '{}' OR

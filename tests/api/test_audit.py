@@ -323,7 +323,9 @@ def test_a_dropped_batch_fails_verification(client, tokens, db, sealed_case):
 
 
 def test_api_role_cannot_change_or_remove_audit_records(db):
-    conn = psycopg2.connect(ADMIN_DB, user="concord_api")
+    # The API's own connection string (the role needs its password).
+    conn = psycopg2.connect(os.environ.get("CONCORD_DATABASE_URL") or ADMIN_DB,
+                            user="concord_api")
     conn.autocommit = True
     try:
         for stmt in ("UPDATE audit_log SET action = 'x'", "DELETE FROM audit_log",

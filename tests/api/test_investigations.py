@@ -1,6 +1,7 @@
 """Investigations: visible to the agencies on them, coordinators and
-admins; court dates become tasks; linking a case needs an active consent
-covering law enforcement on that case."""
+admins; a participating agency is pending until it accepts; court dates
+become tasks; linking a case needs a current consent on that case naming
+the linking agency (its organization or its kind)."""
 import pytest
 
 from conftest import Client, mint
@@ -86,7 +87,7 @@ def test_patch_with_if_match_updates_status_and_court_tasks(cj, db):
     assert r.status_code == 404
 
 
-def test_link_requires_consent_covering_law_enforcement(cj, db):
+def test_link_requires_consent_naming_the_linking_agency(cj, db):
     inv = open_investigation(cj)
     case = new_case(cj["shelter"])
     links = f"/v1/investigations/{inv['id']}/cases"
@@ -100,7 +101,11 @@ def test_link_requires_consent_covering_law_enforcement(cj, db):
     # A consent for health does not cover law enforcement.
     grant(cj["shelter"], case["id"], ["identity"], kind="health")
     assert cj["coord"].c.post(links, json={"case_id": case["id"]}).status_code == 409
-    k = grant(cj["shelter"], case["id"], ["case_details"], org=cj["state"].org)
+    # Another agency's consent is not the linking agency's own.
+    grant(cj["shelter"], case["id"], ["case_details"], org=cj["state"].org)
+    r = cj["police"].c.post(links, json={"case_id": case["id"]})
+    assert r.status_code == 409 and r.json()["type"].endswith("consent-required")
+    k = grant(cj["shelter"], case["id"], ["case_details"], org=cj["police"].org)
     r = cj["police"].c.post(links, json={"case_id": case["id"]})
     assert r.status_code == 201, r.text
     assert r.json()["consent_id"] == k["id"] and r.json()["case_number"] == case["case_number"]
@@ -132,6 +137,11 @@ def test_expired_or_revoked_consent_does_not_allow_a_link(cj, db):
 def test_only_the_lead_agency_changes_who_is_on_it(cj):
     inv = open_investigation(cj)
     url = f"/v1/investigations/{inv['id']}"
+    # A listed agency acts on the investigation once it accepted.
+    r = cj["state"].c.patch(url, json={"suspects_identified": 3},
+                            headers={"If-Match": cj["state"].c.get(url).headers["etag"]})
+    assert r.status_code == 403 and r.json()["type"].endswith("not-on-investigation")
+    assert cj["state"].c.post(url + "/participation/accept").status_code == 200
     etag = cj["state"].c.get(url).headers["etag"]
     for body in ({"participating_agency_ids": [cj["state"].org, cj["other_police"].org]},
                  {"prosecution_org_ids": []}, {"lead_agency_id": cj["state"].org}):

@@ -28,7 +28,9 @@ STATE=${CONCORD_STATE_DIR:-.run}
 CASE_ID=${CASE_ID:-30000000-0000-4000-8000-000000000001}
 ORG=10000000-0000-4000-8000-000000000004	# Safe Harbor: the demo lead
 ADMIN_URL=${CONCORD_ADMIN_DATABASE_URL:-postgresql://concord@127.0.0.1:55432/concord}
-API_URL=${ADMIN_URL/concord@/concord_api@}
+# The API's role needs its password (make run keeps it in the state folder).
+API_PASSWORD=$(cat "$STATE/db_password_api" 2>/dev/null || true)
+API_URL=${CONCORD_DATABASE_URL:-${ADMIN_URL/concord@/concord_api:$API_PASSWORD@}}
 CONCORD_JWT_HS256_SECRET=${CONCORD_JWT_HS256_SECRET:-$(cat "$STATE/jwt_secret")}
 CONCORD_DATA_KEY=${CONCORD_DATA_KEY:-$(cat "$STATE/data_key")}
 export CONCORD_JWT_HS256_SECRET CONCORD_DATA_KEY
