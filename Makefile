@@ -31,9 +31,10 @@ PKGS		= kore libjansson-dev libpq-dev libhiredis-dev libjwt-dev \
 		  libssl-dev postgresql redis-server libcmocka-dev \
 		  python3-pytest python3-requests python3-jwt python3-psycopg2 \
 		  python3-redis python3-jsonschema python3-yaml \
-		  python3-cryptography python3-hypothesis wrk pkg-config gcc make
+		  python3-cryptography python3-hypothesis wrk pkg-config gcc make \
+		  clang libclang-rt-14-dev
 
-.PHONY: all deps build asan unit run test clean
+.PHONY: all deps build asan unit run test clean fuzz fuzz-short
 
 all: build
 
@@ -76,12 +77,49 @@ build/asan/unit: $(UNIT_SRC) $(COMMON_SRC) $(COMMON_HDR) tests/unit/main.c
 unit: build/asan/unit
 	build/asan/unit
 
+# Fuzz targets (libFuzzer, clang, with ASan and UBSan) for the parsers of
+# outside input written in C. `make fuzz` runs each for FUZZ_SECONDS
+# (default 60); `make test` runs each briefly. Seeds and regression
+# inputs live in tests/fuzz/corpus/<target>/; new finds go to a scratch
+# folder, and a crash stops the run with the input saved as crash-*.
+FUZZ_TARGETS	= query jwt
+FUZZ_SECONDS	?= 60
+FUZZ_CC		= clang
+FUZZ_FLAGS	= -g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+		  -fno-sanitize-recover=undefined -I/usr/include/postgresql \
+		  -I/usr/include/hiredis
+
+build/fuzz/query: tests/fuzz/fuzz_query.c common/query.c common/query.h
+	@mkdir -p build/fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_query.c common/query.c \
+	    -ljansson
+
+build/fuzz/jwt: tests/fuzz/fuzz_jwt.c common/auth.c common/auth.h common/config.h
+	@mkdir -p build/fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_jwt.c common/auth.c \
+	    -ljwt -ljansson -lcrypto
+
+fuzz: deps $(addprefix build/fuzz/,$(FUZZ_TARGETS))
+	@for t in $(FUZZ_TARGETS); do \
+		scratch=$$(mktemp -d); \
+		echo "fuzz $$t: $(FUZZ_SECONDS) s"; \
+		build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+		    -artifact_prefix=build/fuzz/crash-$$t- $$scratch \
+		    tests/fuzz/corpus/$$t > build/fuzz/$$t.log 2>&1 || \
+		    { tail -40 build/fuzz/$$t.log; rm -rf $$scratch; exit 1; }; \
+		grep -E "stat::number_of_executed_runs|cov:" build/fuzz/$$t.log | tail -2; \
+		rm -rf $$scratch; \
+	done
+
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$${FUZZ_SECONDS_SHORT:-8}
+
 # Run the service on the embedded stack (Ctrl-C stops everything).
 run: deps build
 	@deploy/stack.sh run
 
 # Every test on throwaway state; non-zero exit on any failure.
-test: deps build asan
+test: deps build asan fuzz-short
 	@deploy/stack.sh test
 
 clean:

@@ -11,6 +11,7 @@ int	test_auth_group(void);
 int	test_taxonomy_group(void);
 int	test_config_group(void);
 int	test_match_group(void);
+int	test_query_group(void);
 
 int
 main(void)
@@ -21,5 +22,6 @@ main(void)
 	failed += test_taxonomy_group();
 	failed += test_config_group();
 	failed += test_match_group();
+	failed += test_query_group();
 	return (failed != 0);
 }
