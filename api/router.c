@@ -24,6 +24,7 @@
 static void	router_call_free(struct http_request *);
 static void	router_reqid(struct http_request *, struct api_call *);
 static int	router_match(const char *, char *, const char **, int *);
+static int	router_headers(struct http_request *);
 static int	router_route(struct http_request *, struct api_call *);
 static int	router_auth(struct http_request *, struct api_call *);
 static int	router_query(struct http_request *, struct api_call *);
@@ -314,6 +315,29 @@ router_body(struct http_request *req, struct api_call *c)
 	return (1);
 }
 
+/*
+ * Kore keeps at most HTTP_REQ_HEADER_MAX - 1 lines of a request head (the
+ * request line and 23 headers) and silently drops the rest. A request
+ * that reaches that limit may have lost Authorization, If-Match or
+ * Idempotency-Key, so it is refused with 431 instead of processed. Kore
+ * lists every kept header but Host. Returns 1, or 0 when answered.
+ */
+static int
+router_headers(struct http_request *req)
+{
+	struct http_header	*hdr;
+	int			 n = 1;
+
+	TAILQ_FOREACH(hdr, &req->req_headers, list)
+		n++;
+	if (n < HTTP_REQ_HEADER_MAX - 2)
+		return (1);
+	api_problem(req, 431, "header-fields-too-large", NULL,
+	    "The request carries too many header fields: at most 22 are "
+	    "read. Send fewer headers.", NULL);
+	return (0);
+}
+
 int
 concord_dispatch(struct http_request *req)
 {
@@ -324,7 +348,8 @@ concord_dispatch(struct http_request *req)
 		c = http_state_create(req, sizeof(*c), router_call_free);
 		c->t0 = kore_time_ms();
 		router_reqid(req, c);
-		if (!router_route(req, c) || !router_auth(req, c) ||
+		if (!router_headers(req) || !router_route(req, c) ||
+		    !router_auth(req, c) ||
 		    !router_query(req, c) || !router_body(req, c))
 			return (KORE_RESULT_OK);
 	}

@@ -16,6 +16,7 @@ static const struct problem_status problem_table[] = {
 	{ 422, "Unprocessable Content" },
 	{ 428, "Precondition Required" },
 	{ 429, "Too Many Requests" },
+	{ 431, "Request Header Fields Too Large" },
 	{ 500, "Internal Server Error" },
 	{ 503, "Service Unavailable" },
 	{ 504, "Gateway Timeout" },
