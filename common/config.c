@@ -127,6 +127,18 @@ concord_config_load(struct concord_config *cfg, char *err, size_t elen)
 		goto out;
 	}
 	cfg->job_max_attempts = (int)n;
+	if (config_int("CONCORD_JOB_CLAIM_SECONDS", 30, 1, 3600, &n) == -1) {
+		snprintf(err, elen, "CONCORD_JOB_CLAIM_SECONDS must be 1..3600");
+		goto out;
+	}
+	cfg->job_claim_seconds = (int)n;
+	if (config_int("CONCORD_WORKER_STATEMENT_TIMEOUT_MS", 30000, 100,
+	    3600000, &n) == -1) {
+		snprintf(err, elen, "CONCORD_WORKER_STATEMENT_TIMEOUT_MS must be "
+		    "100..3600000");
+		goto out;
+	}
+	cfg->worker_statement_ms = (int)n;
 	if (config_int("CONCORD_AUDIT_SEAL_MS", 1000, 50, 60000, &n) == -1) {
 		snprintf(err, elen, "CONCORD_AUDIT_SEAL_MS must be 50..60000");
 		goto out;

@@ -29,6 +29,8 @@ struct concord_config {
 	char	*log_level;		/* debug, info, warn, error */
 	char	*heartbeat_path;	/* worker liveness file */
 	int	job_max_attempts;	/* worker: attempts before dead */
+	int	job_claim_seconds;	/* worker: a stalled job's claim ends */
+	int	worker_statement_ms;	/* worker: statement_timeout */
 	int	audit_seal_ms;		/* worker: sealing interval */
 	int	audit_seal_max_age;	/* worker: backlog bound, seconds */
 	int	debug_routes;		/* CONCORD_DEBUG_ROUTES=1: test-only routes */

@@ -10,11 +10,21 @@
 PGconn *
 db_connect(const char *url, char *err, size_t elen)
 {
+	return (db_connect_opts(url, NULL, err, elen));
+}
+
+PGconn *
+db_connect_opts(const char *url, const char *opts, char *err, size_t elen)
+{
 	PGconn		*pg;
+	char		 options[512];
 	const char	*keys[] = { "dbname", "gssencmode", "connect_timeout",
 			    "application_name", "options", NULL };
-	const char	*vals[] = { url, "disable", "3", "concord",
-			    "-c client_min_messages=warning", NULL };
+	const char	*vals[] = { url, "disable", "3", "concord", options,
+			    NULL };
+
+	snprintf(options, sizeof(options), "-c client_min_messages=warning%s%s",
+	    opts != NULL && *opts != '\0' ? " " : "", opts != NULL ? opts : "");
 
 	pg = PQconnectdbParams(keys, vals, 1);
 	if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {

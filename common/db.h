@@ -14,6 +14,13 @@
 PGconn	*db_connect(const char *, char *, size_t) CONCORD_WUR;
 
 /*
+ * The same with session settings (libpq "options", e.g. "-c
+ * statement_timeout=30000"); NULL or "" for none. Same returns.
+ */
+PGconn	*db_connect_opts(const char *, const char *, char *,
+	    size_t) CONCORD_WUR;
+
+/*
  * Run a statement with text parameters (NULL entries are SQL NULL).
  * Returns the result when it is TUPLES_OK or COMMAND_OK, else NULL
  * with the server's message in err. The caller PQclear()s the result.

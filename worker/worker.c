@@ -50,6 +50,8 @@ static int	 worker_run_one(PGconn *, int *);
 static int	 worker_job_exec(PGconn *, const char *, json_t *, json_t **,
 		    char *, size_t);
 static void	 worker_housekeeping(PGconn *);
+static int	 worker_debug_hold(PGconn *, json_t *, json_t **, char *,
+		    size_t);
 static void	 worker_audit_seal(PGconn *);
 static void	 worker_redact(char *);
 static redisContext *worker_redis(void);
@@ -82,6 +84,33 @@ worker_heartbeat(void)
 }
 
 /*
+ * Test-only job (CONCORD_DEBUG_ROUTES=1): hold the job's transaction for
+ * payload.ms milliseconds (at most 10 s), to prove that a worker stalled
+ * inside a job loses it. Returns 0 with *result, or -1 with err.
+ */
+static int
+worker_debug_hold(PGconn *pg, json_t *payload, json_t **result, char *err,
+    size_t elen)
+{
+	PGresult	*r;
+	char		 secs[32];
+	const char	*p[1];
+	json_int_t	 ms;
+
+	ms = json_integer_value(json_object_get(payload, "ms"));
+	if (ms < 0 || ms > 10000)
+		ms = 0;
+	snprintf(secs, sizeof(secs), "%.3f", (double)ms / 1000.0);
+	p[0] = secs;
+	if ((r = db_exec(pg, "SELECT pg_sleep($1::float8)", 1, p, err,
+	    elen)) == NULL)
+		return (-1);
+	PQclear(r);
+	*result = json_pack("{s:s}", "held_by", consumer);
+	return (0);
+}
+
+/*
  * Run one job kind. Returns 0 with *result set (caller decrefs), or -1
  * with a reason in err. Effects must use the same connection so they
  * commit with the job's state change.
@@ -94,6 +123,8 @@ worker_job_exec(PGconn *pg, const char *kind, json_t *payload,
 		return (match_referral_run(pg, payload, result, err, elen));
 	if (strcmp(kind, JOB_KIND_EXPIRE) == 0)
 		return (match_offer_expire(pg, payload, result, err, elen));
+	if (strcmp(kind, "debug.hold") == 0 && cfg.debug_routes)
+		return (worker_debug_hold(pg, payload, result, err, elen));
 	if (strcmp(kind, JOB_KIND_PING) == 0) {
 		*result = json_pack("{s:s, s:O}", "pong", consumer, "payload",
 		    payload);
@@ -340,7 +371,7 @@ main(int argc, char **argv)
 	PGresult		*r;
 	const char		*p1[1];
 	redisContext		*rc = NULL;
-	char			 err[512];
+	char			 err[512], opts[160];
 	int			 once = 0, n = 0, id, backoff = 1;
 
 	if (argc == 2 && strcmp(argv[1], "--once") == 0)
@@ -368,8 +399,21 @@ main(int argc, char **argv)
 		if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
 			if (pg != NULL)
 				PQfinish(pg);
-			if ((pg = db_connect(cfg.worker_database_url, err,
-			    sizeof(err))) == NULL) {
+			/*
+			 * Bounded waits: a statement runs at most
+			 * CONCORD_WORKER_STATEMENT_TIMEOUT_MS, and a
+			 * worker that stalls inside a job's transaction
+			 * (stopped, hung) has it ended by PostgreSQL after
+			 * CONCORD_JOB_CLAIM_SECONDS: its row locks go, the
+			 * job is claimed by another worker, and its own
+			 * late commit fails with the connection.
+			 */
+			snprintf(opts, sizeof(opts), "-c statement_timeout=%d "
+			    "-c idle_in_transaction_session_timeout=%d",
+			    cfg.worker_statement_ms,
+			    cfg.job_claim_seconds * 1000);
+			if ((pg = db_connect_opts(cfg.worker_database_url, opts,
+			    err, sizeof(err))) == NULL) {
 				concord_log(LOG_LVL_WARN, "database unavailable",
 				    json_pack("{s:i}", "retry_in_s", backoff));
 				if (once)

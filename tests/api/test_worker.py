@@ -1,6 +1,8 @@
 """The worker runs jobs recorded in PostgreSQL; Redis only wakes it."""
 import json
 import os
+import signal
+import subprocess
 import time
 
 import pytest
@@ -82,3 +84,79 @@ def test_failed_job_error_text_quotes_no_values(db):
         time.sleep(0.05)
     assert err and "uuid" in err
     assert "Rosa-Secret-Value" not in err
+
+
+def stack_worker_pid():
+    """The pid of this stack's own worker (found by its heartbeat path,
+    so another stack's worker on the same machine is never touched)."""
+    hb = os.environ.get("CONCORD_WORKER_HEARTBEAT", "")
+    if not hb:
+        return None
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if b"concord-worker" in cmd and ("CONCORD_WORKER_HEARTBEAT=" + hb).encode() in env:
+            return int(pid)
+    return None
+
+
+def test_a_stalled_worker_loses_its_job_to_a_healthy_one(db):
+    """A worker stopped inside a job's transaction (SIGSTOP) loses the job
+    within CONCORD_JOB_CLAIM_SECONDS: PostgreSQL ends its idle transaction,
+    another worker claims and finishes the job, and the stalled worker's
+    late commit cannot apply twice."""
+    worker_bin = os.environ.get("CONCORD_TEST_WORKER_BIN", "")
+    main = stack_worker_pid()
+    if not worker_bin or main is None:
+        pytest.skip("needs the worker of `make test`")
+    env = dict(os.environ, CONCORD_WORKER_HEARTBEAT="", CONCORD_JOB_CLAIM_SECONDS="2",
+               CONCORD_DEBUG_ROUTES="1")
+    os.kill(main, signal.SIGSTOP)
+    a = b = None
+    try:
+        a = subprocess.Popen([worker_bin], env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        with db.cursor() as cur:
+            cur.execute("INSERT INTO jobs (kind, payload) VALUES ('debug.hold', "
+                        "'{\"ms\": 1500}') RETURNING id")
+            job_id = cur.fetchone()[0]
+        # Wait until worker a holds the job (its backend sleeps in it).
+        deadline = time.time() + 10
+        held = False
+        while time.time() < deadline and not held:
+            with db.cursor() as cur:
+                cur.execute("SELECT count(*) FROM pg_stat_activity WHERE query "
+                            "LIKE 'SELECT pg_sleep%%' AND state = 'active'")
+                held = cur.fetchone()[0] > 0
+            time.sleep(0.02)
+        assert held, "worker a never took the job"
+        os.kill(a.pid, signal.SIGSTOP)
+        t0 = time.time()
+        b = subprocess.Popen([worker_bin], env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        state, result = wait_done(db, job_id, timeout=20)
+        took = time.time() - t0
+        assert state == "done", state
+        assert result["held_by"] == f"worker-{b.pid}"
+        assert took < 10, took
+        os.kill(a.pid, signal.SIGCONT)
+        time.sleep(1.0)
+        with db.cursor() as cur:
+            cur.execute("SELECT result->>'held_by', attempts FROM jobs WHERE id = %s",
+                        (job_id,))
+            held_by, attempts = cur.fetchone()
+        assert held_by == f"worker-{b.pid}" and attempts == 1
+    finally:
+        os.kill(main, signal.SIGCONT)
+        for p in (a, b):
+            if p is not None and p.poll() is None:
+                os.kill(p.pid, signal.SIGCONT)
+                p.terminate()
+                p.wait(timeout=30)
