@@ -137,6 +137,13 @@ const struct api_route api_routes[] = {
 	{ POST, "/v1/referrals/{id}/cancel", REFERRAL_SENDERS | ROLE_ADMIN,
 	    ROUTE_BODY, NULL, "referral_cancel" },
 	{ GET, "/v1/admin/jobs", ROLE_ADMIN, 0, NULL, "admin_jobs" },
+
+	/* Notifications (sql/code/notifications.sql). */
+	{ GET, "/v1/notifications", ROLE_ANY, 0, NULL, "notification_list" },
+	{ POST, "/v1/notifications/read-all", ROLE_ANY, 0, NULL,
+	    "notification_read_all" },
+	{ POST, "/v1/notifications/{id:int}/read", ROLE_ANY, 0, NULL,
+	    "notification_read" },
 	{ POST, "/v1/admin/jobs/{id:int}/retry", ROLE_ADMIN, 0, NULL,
 	    "admin_job_retry" },
 };
