@@ -89,6 +89,7 @@ const struct api_route api_routes[] = {
 	    ROUTE_BODY, NULL, "case_task_create" },
 	{ GET, "/v1/cases/{id}/tasks", CASE_READERS, 0, NULL,
 	    "case_task_list" },
+	{ GET, "/v1/tasks", CASE_READERS, 0, NULL, "task_list" },
 	{ PATCH, "/v1/cases/{id}/tasks/{tid}", CASE_READERS & ~ROLE_ADMIN,
 	    ROUTE_BODY, NULL, "case_task_update" },
 	{ POST, "/v1/cases/{id}/consents", CASE_HOLDERS, ROUTE_BODY, NULL,

@@ -403,6 +403,12 @@ DECLARE
 	c	cases;
 	v_cats	text[];
 BEGIN
+	/* The changes feed, ordered by change (tasks.sql). */
+	IF p_args->'query' ? 'updated_since' THEN
+		SELECT * INTO status, body, headers FROM
+		    casework.case_changes(p_ctx, p_args);
+		RETURN;
+	END IF;
 	PERFORM lib.query_allow(p_args, ARRAY['status', 'need', 'lead_org_id',
 	    'updated_since', 'limit', 'cursor']);
 	v_limit := lib.page_limit(p_args);

@@ -651,6 +651,12 @@ DECLARE
 	r	referrals;
 	v_i	integer := 0;
 BEGIN
+	/* The changes feed, ordered by change (tasks.sql). */
+	IF p_args->'query' ? 'updated_since' THEN
+		SELECT * INTO status, body, headers FROM
+		    referral.changes(p_ctx, p_args);
+		RETURN;
+	END IF;
 	PERFORM lib.query_allow(p_args, ARRAY['limit', 'cursor', 'status',
 	    'since']);
 	v_n := lib.page_limit(p_args);

@@ -545,3 +545,103 @@ def test_a_worker_catches_up_at_start_on_what_came_due_while_none_ran(db, partie
     finally:
         for p in pids:
             os.kill(p, signal.SIGCONT)
+
+
+# ---------------------------------------------------- tasks, changes feeds
+
+def test_tasks_lists_my_organizations_tasks_across_cases(db, make_org):
+    lead = Party(make_org, "victim_services", "case_manager")
+    mine = Party(make_org, "legal_aid", "provider")
+    other = Party(make_org, "ngo", "case_manager")
+    c1, c2 = new_case(lead), new_case(lead)
+    made = []
+    for case, hours, org in [(c1, -5, mine.org), (c2, 30, mine.org), (c1, 60, mine.org),
+                             (c2, 10, other.org)]:
+        made.append(lead.c.post(f"/v1/cases/{case['id']}/tasks", json={
+            "title": "Follow up", "kind": "follow_up", "due_at": now_iso(hours),
+            "assigned_org_id": org}).json())
+    items = mine.c.get("/v1/tasks").json()["items"]
+    assert [t["id"] for t in items] == [made[0]["id"], made[1]["id"], made[2]["id"]]
+    assert [t["overdue"] for t in items] == [True, False, False]
+    assert [t["id"] for t in mine.c.get("/v1/tasks?overdue=true").json()["items"]] == [made[0]["id"]]
+    assert [t["id"] for t in mine.c.get("/v1/tasks?overdue=false").json()["items"]] == [
+        made[1]["id"], made[2]["id"]]
+    due = mine.c.get("/v1/tasks", params={"due_before": now_iso(40)}).json()["items"]
+    assert [t["id"] for t in due] == [made[0]["id"], made[1]["id"]]
+    p1 = mine.c.get("/v1/tasks?limit=2").json()
+    p2 = mine.c.get(f"/v1/tasks?limit=2&cursor={p1['next_cursor']}").json()
+    assert [t["id"] for t in p1["items"] + p2["items"]] == [t["id"] for t in items]
+    assert p2["next_cursor"] is None
+    mine.c.patch(f"/v1/cases/{c1['id']}/tasks/{made[0]['id']}", json={"status": "done"},
+                 headers={"If-Match": '"1"'})
+    assert [t["id"] for t in mine.c.get("/v1/tasks?status=done").json()["items"]] == [made[0]["id"]]
+    assert len(mine.c.get("/v1/tasks?status=open,done").json()["items"]) == 3
+    assert [t["id"] for t in other.c.get("/v1/tasks").json()["items"]] == [made[3]["id"]]
+
+
+@pytest.mark.parametrize("qs,field", [
+    ("status=later", "status"), ("due_before=tomorrow", "due_before"), ("overdue=1", "overdue"),
+    ("updated_since=yesterday", "updated_since"), ("limit=500", "limit"), ("sort=due", "sort"),
+    ("cursor=eyJrIjoiY2FzZXMifQ", "cursor")])
+def test_bad_task_queries_are_400(parties, qs, field):
+    r = parties["helper"].c.get(f"/v1/tasks?{qs}")
+    assert r.status_code == 400
+    assert [e["field"] for e in r.json()["errors"]] == [field]
+
+
+def test_tasks_need_a_case_role_and_an_organization(client, tokens):
+    assert client(tokens["hotline"]).get("/v1/tasks").status_code == 403
+    assert client(tokens["analyst"]).get("/v1/tasks").status_code == 403
+    assert client(tokens["admin"]).get("/v1/tasks").status_code == 403
+
+
+def feed(c, path, since):
+    """Every item of a changes feed from since, following cursors."""
+    out, url = [], f"{path}?updated_since={since}&limit=2"
+    while url:
+        page = c.get(url.replace("+", "%2B")).json()
+        out += page["items"]
+        url = page["next_cursor"] and f"{path}?updated_since={since}&limit=2&cursor={page['next_cursor']}"
+    return out
+
+
+def test_changes_feeds_return_what_changed_in_order_of_change(db, make_org):
+    lead = Party(make_org, "victim_services", "case_manager")
+    helper = Party(make_org, "ngo", "case_manager")
+    since = sql(db, "SELECT now()::text")[0][0].replace(" ", "T")
+    time.sleep(0.05)
+    cases = [new_case(lead) for _ in range(3)]
+    tasks = [lead.c.post(f"/v1/cases/{c['id']}/tasks", json={
+        "title": "t", "kind": "other", "due_at": now_iso(5), "assigned_org_id": helper.org}).json()
+        for c in cases]
+    time.sleep(0.05)
+    # Change the first case and task again: they move to the end.
+    lead.c.patch(f"/v1/cases/{cases[0]['id']}", json={"jurisdiction": "06001"},
+                 headers={"If-Match": '"1"'})
+    helper.c.patch(f"/v1/cases/{cases[0]['id']}/tasks/{tasks[0]['id']}",
+                   json={"status": "in_progress"}, headers={"If-Match": '"1"'})
+    got = [c["id"] for c in feed(lead.c, "/v1/cases", since)]
+    assert got == [cases[1]["id"], cases[2]["id"], cases[0]["id"]]
+    ts = [t["id"] for t in feed(helper.c, "/v1/tasks", since)]
+    assert ts == [tasks[1]["id"], tasks[2]["id"], tasks[0]["id"]]
+    stamps = [t["updated_at"] for t in feed(helper.c, "/v1/tasks", since)]
+    assert stamps == sorted(stamps)
+    later = feed(helper.c, "/v1/tasks", stamps[-1])
+    assert [t["id"] for t in later] == [tasks[0]["id"]]
+
+
+def test_referral_changes_feed(db, make_org):
+    since = sql(db, "SELECT now()::text")[0][0].replace(" ", "T")
+    r1 = referral(db, make_org)
+    r2 = referral(db, make_org)
+    st = Client(mint(["provider"], org=r1["orgs"][0]))
+    st.post(f"/v1/referrals/{r1['id']}/offers/{r1['oid']}/accept")
+    coord = Client(mint(["coordinator"], org=make_org(kind="government")))
+    got = [r["id"] for r in feed(coord, "/v1/referrals", since)]
+    assert got.index(r2["id"]) < got.index(r1["id"])
+    mine = [r["id"] for r in feed(r1["hot"], "/v1/referrals", since)]
+    assert mine == [r1["id"]]
+    r = coord.get("/v1/referrals?updated_since=now")
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "updated_since"
+    r = coord.get(f"/v1/referrals?updated_since={since.replace('+', '%2B')}&since=2020-01-01")
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "since"
