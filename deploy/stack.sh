@@ -244,9 +244,10 @@ while read -r role org; do
 	printf '  %-13s %s\n' "$role" "$tok"
 	[ "$role" = coordinator ] && COORD=$tok
 	[ "$role" = hotline ] && HOTLINE=$tok
+	[ "$role" = case_manager ] && CASEMGR=$tok
 done < deploy/demo-roles.txt
 echo
-BASE="$BASE" HOTLINE_TOKEN="$HOTLINE" $PY deploy/demo-referral.py || true
+BASE="$BASE" HOTLINE_TOKEN="$HOTLINE" NOTIFY_TOKEN="${CASEMGR:-}" $PY deploy/demo-referral.py || true
 echo
 echo "Try:"
 echo "  curl -s $BASE/readyz"
