@@ -89,6 +89,7 @@ const struct api_route api_routes[] = {
 	    ROUTE_BODY, NULL, "case_task_create" },
 	{ GET, "/v1/cases/{id}/tasks", CASE_READERS, 0, NULL,
 	    "case_task_list" },
+	{ GET, "/v1/tasks", CASE_READERS, 0, NULL, "task_list" },
 	{ PATCH, "/v1/cases/{id}/tasks/{tid}", CASE_READERS & ~ROLE_ADMIN,
 	    ROUTE_BODY, NULL, "case_task_update" },
 	{ POST, "/v1/cases/{id}/consents", CASE_HOLDERS, ROUTE_BODY, NULL,
@@ -142,6 +143,13 @@ const struct api_route api_routes[] = {
 	{ POST, "/v1/referrals/{id}/cancel", REFERRAL_SENDERS | ROLE_ADMIN,
 	    ROUTE_BODY, NULL, "referral_cancel" },
 	{ GET, "/v1/admin/jobs", ROLE_ADMIN, 0, NULL, "admin_jobs" },
+
+	/* Notifications (sql/code/notifications.sql). */
+	{ GET, "/v1/notifications", ROLE_ANY, 0, NULL, "notification_list" },
+	{ POST, "/v1/notifications/read-all", ROLE_ANY, 0, NULL,
+	    "notification_read_all" },
+	{ POST, "/v1/notifications/{id:int}/read", ROLE_ANY, 0, NULL,
+	    "notification_read" },
 	{ POST, "/v1/admin/jobs/{id:int}/retry", ROLE_ADMIN, 0, NULL,
 	    "admin_job_retry" },
 };

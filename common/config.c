@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,37 @@
 
 static char	*config_str(const char *, const char *);
 static int	 config_int(const char *, long, long, long, long *);
+static int	 config_deadlines(struct concord_config *, char *, size_t);
+
+/* The worker's clock settings: variable, default, range, where it goes. */
+static const struct {
+	const char	*name;
+	long		 def, min, max;
+	size_t		 off;
+} config_dl[] = {
+	{ "CONCORD_DEADLINE_SWEEP_SECONDS", 30, 1, 3600,
+	    offsetof(struct concord_config, dl_sweep_s) },
+	{ "CONCORD_OFFER_HOURS_EMERGENCY", 1, 1, 720,
+	    offsetof(struct concord_config, dl_offer_hours[0]) },
+	{ "CONCORD_OFFER_HOURS_URGENT", 24, 1, 720,
+	    offsetof(struct concord_config, dl_offer_hours[1]) },
+	{ "CONCORD_OFFER_HOURS_ROUTINE", 72, 1, 720,
+	    offsetof(struct concord_config, dl_offer_hours[2]) },
+	{ "CONCORD_OFFER_REMINDER_PERCENT", 50, 1, 99,
+	    offsetof(struct concord_config, dl_offer_reminder_pct) },
+	{ "CONCORD_OFFER_MAX_EXPIRIES", 3, 1, 100,
+	    offsetof(struct concord_config, dl_offer_max_expiries) },
+	{ "CONCORD_REFERRAL_ESCALATE_HOURS", 48, 1, 8760,
+	    offsetof(struct concord_config, dl_escalate_hours) },
+	{ "CONCORD_TASK_OVERDUE_HOURS", 24, 0, 8760,
+	    offsetof(struct concord_config, dl_task_overdue_hours) },
+	{ "CONCORD_CONSENT_NOTICE_DAYS", 14, 1, 365,
+	    offsetof(struct concord_config, dl_consent_days) },
+	{ "CONCORD_TRANSFER_REMIND_HOURS", 48, 1, 8760,
+	    offsetof(struct concord_config, dl_transfer_hours) },
+	{ "CONCORD_TRANSFER_ESCALATE_HOURS", 96, 1, 8760,
+	    offsetof(struct concord_config, dl_transfer_escalate_hours) },
+};
 
 static char *
 config_str(const char *name, const char *def)
@@ -44,6 +76,48 @@ config_int(const char *name, long def, long min, long max, long *out)
 	if (errno != 0 || *end != '\0' || n < min || n > max)
 		return (-1);
 	*out = n;
+	return (0);
+}
+
+/*
+ * The clock settings (config_dl) and CONCORD_TASK_REMIND_DAYS, a comma
+ * list of up to four day offsets, each 1..365, default "7,1". Returns 0,
+ * or -1 naming the variable in err.
+ */
+static int
+config_deadlines(struct concord_config *cfg, char *err, size_t elen)
+{
+	const char	*v;
+	char		*end;
+	size_t		 i;
+	long		 n;
+
+	for (i = 0; i < sizeof(config_dl) / sizeof(config_dl[0]); i++) {
+		if (config_int(config_dl[i].name, config_dl[i].def,
+		    config_dl[i].min, config_dl[i].max, &n) == -1) {
+			snprintf(err, elen, "%s must be %ld..%ld",
+			    config_dl[i].name, config_dl[i].min,
+			    config_dl[i].max);
+			return (-1);
+		}
+		*(int *)(void *)((char *)cfg + config_dl[i].off) = (int)n;
+	}
+	v = getenv("CONCORD_TASK_REMIND_DAYS");
+	if (v == NULL || *v == '\0')
+		v = "7,1";
+	cfg->dl_task_ndays = 0;
+	while (*v != '\0') {
+		errno = 0;
+		n = strtol(v, &end, 10);
+		if (errno != 0 || end == v || n < 1 || n > 365 ||
+		    cfg->dl_task_ndays == 4 || (*end != ',' && *end != '\0')) {
+			snprintf(err, elen, "CONCORD_TASK_REMIND_DAYS must list "
+			    "up to 4 day offsets of 1..365, e.g. 7,1");
+			return (-1);
+		}
+		cfg->dl_task_days[cfg->dl_task_ndays++] = (int)n;
+		v = *end == ',' ? end + 1 : end;
+	}
 	return (0);
 }
 
@@ -155,6 +229,8 @@ concord_config_load(struct concord_config *cfg, char *err, size_t elen)
 		goto out;
 	}
 	cfg->debug_routes = (int)n;
+	if (config_deadlines(cfg, err, elen) == -1)
+		goto out;
 
 	cfg->database_url = config_str("CONCORD_DATABASE_URL",
 	    "postgresql://concord_api@127.0.0.1:55432/concord");

@@ -37,6 +37,18 @@ struct concord_config {
 	char	*openapi_path;		/* served at /openapi.yaml */
 	char	*majority_languages;	/* worker: "en,es" primary subtags */
 	char	*data_key;		/* personal-data key or NULL; secret */
+	/* Worker clocks (passed to SQL, see sql/code/deadlines.sql). */
+	int	dl_sweep_s;		/* seconds between deadline sweeps */
+	int	dl_offer_hours[3];	/* window: emergency, urgent, routine */
+	int	dl_offer_reminder_pct;	/* share of the window, then remind */
+	int	dl_offer_max_expiries;	/* expiries before escalating */
+	int	dl_escalate_hours;	/* unaccepted referral escalates */
+	int	dl_task_days[4];	/* reminder offsets before due, days */
+	int	dl_task_ndays;
+	int	dl_task_overdue_hours;	/* overdue notice after due */
+	int	dl_consent_days;	/* consent expiry notice */
+	int	dl_transfer_hours;	/* pending transfer: remind receiver */
+	int	dl_transfer_escalate_hours; /* then tell coordinators */
 };
 
 /*

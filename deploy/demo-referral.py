@@ -2,7 +2,8 @@
 """Show a referral flowing end to end on the demo task force: the demo
 hotline posts one (a fixed Idempotency-Key, so a second `make run` replays
 it), the worker matches it, and this prints where it stands and how to
-answer an offer. Env: BASE, HOTLINE_TOKEN."""
+answer an offer; then the reminders the worker's deadline clocks sent the
+demo case manager's organization. Env: BASE, HOTLINE_TOKEN, NOTIFY_TOKEN."""
 import datetime
 import json
 import os
@@ -14,10 +15,10 @@ BASE = os.environ["BASE"]
 TOKEN = os.environ["HOTLINE_TOKEN"]
 
 
-def call(method, path, body=None, key=None):
+def call(method, path, body=None, key=None, token=None):
     req = urllib.request.Request(BASE + path, method=method,
                                  data=json.dumps(body).encode() if body is not None else None)
-    req.add_header("Authorization", "Bearer " + TOKEN)
+    req.add_header("Authorization", "Bearer " + (token or TOKEN))
     if body is not None:
         req.add_header("Content-Type", "application/json")
     if key:
@@ -68,3 +69,18 @@ for o in ref["offers"]:
         print(f"    curl -s -X POST -d '' -H \"Authorization: Bearer $TOKEN\" "
               f"{BASE}/v1/referrals/{ref['id']}/offers/{o['id']}/accept")
         break
+
+# The deadline clocks: the worker's first sweep reminded Safe Harbor of a task.
+if os.environ.get("NOTIFY_TOKEN"):
+    seen = []
+    for _ in range(30):
+        try:
+            seen = call("GET", "/v1/notifications?type=task.due,task.overdue&limit=3",
+                        token=os.environ["NOTIFY_TOKEN"])["items"]
+        except Exception:
+            seen = []
+        if seen:
+            break
+        time.sleep(0.1)
+    for n in seen:
+        print(f"  reminder to Safe Harbor: {n['title']} -> {n['link']} ({n['type']}, {n['data'].get('step')})")

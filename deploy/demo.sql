@@ -162,6 +162,13 @@ INSERT INTO tasks (id, case_id, title, kind, due_at, assigned_org, created_by) V
  ('32000000-0000-4000-8000-000000000002', '30000000-0000-4000-8000-000000000002',
   'T-visa certification packet due', 'document_deadline', now() + interval '14 days', '10000000-0000-4000-8000-000000000008', 'demo')
 ON CONFLICT (id) DO NOTHING;
+-- Due tomorrow, set five days ago: the worker's first sweep reminds the
+-- lead organization ("Task due in 1 day"), which make run shows.
+INSERT INTO tasks (id, case_id, title, kind, due_at, assigned_org, created_by, created_at) VALUES
+ ('32000000-0000-4000-8000-000000000003', '30000000-0000-4000-8000-000000000001',
+  'Review the safety plan', 'follow_up', now() + interval '20 hours', '10000000-0000-4000-8000-000000000004', 'demo',
+  now() - interval '5 days')
+ON CONFLICT (id) DO NOTHING;
 
 INSERT INTO consents (id, case_id, categories, shared_with_org, shared_with_kind, purpose,
     informed, written, form_ref, granted_at, expires_at, recorded_by, recorded_by_org) VALUES

@@ -26,6 +26,8 @@ if [ "$mode" = test ] || [ "$mode" = dev ]; then
 	export CONCORD_JWT_HS256_SECRET=${CONCORD_JWT_HS256_SECRET:-$(openssl rand -hex 32)}
 	export CONCORD_DATA_KEY=${CONCORD_DATA_KEY:-$(openssl rand -hex 32)}
 	export CONCORD_DEBUG_ROUTES=${CONCORD_DEBUG_ROUTES:-1}
+	# Clocks are swept every second, so tests never wait long.
+	export CONCORD_DEADLINE_SWEEP_SECONDS=${CONCORD_DEADLINE_SWEEP_SECONDS:-1}
 	if [ -z "${CONCORD_JWT_PUBLIC_KEYS:-}" ]; then
 		# Test keys for the RS256 and ES256 paths (tests sign with them).
 		openssl genrsa -out "$STATE/rs1.key" 2048 2>/dev/null
@@ -282,9 +284,10 @@ while read -r role org; do
 	printf '  %-13s %s\n' "$role" "$tok"
 	[ "$role" = coordinator ] && COORD=$tok
 	[ "$role" = hotline ] && HOTLINE=$tok
+	[ "$role" = case_manager ] && CASEMGR=$tok
 done < deploy/demo-roles.txt
 echo
-BASE="$BASE" HOTLINE_TOKEN="$HOTLINE" $PY deploy/demo-referral.py || true
+BASE="$BASE" HOTLINE_TOKEN="$HOTLINE" NOTIFY_TOKEN="${CASEMGR:-}" $PY deploy/demo-referral.py || true
 echo
 echo "Try:"
 echo "  curl -s $BASE/readyz"

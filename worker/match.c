@@ -185,7 +185,11 @@ match_offer_expire(PGconn *pg, json_t *payload, json_t **result, char *err,
 	if ((r = db_exec(pg, "SELECT worker.offer_expire($1)::text", 1, p, err,
 	    elen)) == NULL)
 		return (-1);
-	*result = json_pack("{s:s}", "reoffer_jobs", PQgetvalue(r, 0, 0));
+	*result = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
 	PQclear(r);
+	if (*result == NULL) {
+		snprintf(err, elen, "offer_expire returned bad JSON");
+		return (-1);
+	}
 	return (0);
 }

@@ -5,7 +5,10 @@
  * done inside one transaction holding its row lock (FOR UPDATE SKIP
  * LOCKED): a worker that dies mid-job leaves the row pending again and
  * two workers never run the same job. Failing jobs are retried with
- * backoff and parked as dead after CONCORD_JOB_MAX_ATTEMPTS.
+ * backoff and parked as dead after CONCORD_JOB_MAX_ATTEMPTS. Every
+ * CONCORD_DEADLINE_SWEEP_SECONDS (and at once on start, to catch up on
+ * what came due while no worker ran) it sweeps the deadline clocks
+ * (sql/code/deadlines.sql), which fire each step once across workers.
  */
 #include <errno.h>
 #include <signal.h>
@@ -32,6 +35,10 @@
 	"UPDATE jobs SET state = 'done', attempts = attempts + 1, " \
 	"result = $2::jsonb, updated_at = now(), last_error = NULL " \
 	"WHERE id = $1"
+#define SQL_SWEEP \
+	"SELECT worker.deadline_sweep(now(), $1::jsonb, $2)::text"
+#define SQL_DL_CONFIGURE \
+	"SELECT worker.deadline_configure($1::jsonb)"
 #define SQL_FAIL \
 	"UPDATE jobs SET attempts = attempts + 1, last_error = $2, " \
 	"updated_at = now(), state = CASE WHEN attempts + 1 >= $3::int " \
@@ -43,6 +50,7 @@ static volatile sig_atomic_t	 quit;
 static char			 health[160] = "ready";	/* heartbeat line 2 */
 static struct concord_config	 cfg;
 static char			 consumer[64];
+static char			*dl_config;	/* clock settings as JSON */
 
 static void	 worker_signal(int);
 static void	 worker_heartbeat(void);
@@ -52,6 +60,8 @@ static int	 worker_job_exec(PGconn *, const char *, json_t *, json_t **,
 static void	 worker_housekeeping(PGconn *);
 static int	 worker_debug_hold(PGconn *, json_t *, json_t **, char *,
 		    size_t);
+static char	*worker_deadline_config(void);
+static void	 worker_deadlines(PGconn *, int);
 static void	 worker_audit_seal(PGconn *);
 static void	 worker_redact(char *);
 static redisContext *worker_redis(void);
@@ -242,6 +252,90 @@ worker_redact(char *s)
 	}
 }
 
+/*
+ * The clock settings as the JSON worker.deadline_sweep reads (keys of
+ * lib.deadline_config). Returns a malloc'd string the caller frees.
+ */
+static char *
+worker_deadline_config(void)
+{
+	json_t	*cfgj, *days;
+	char	*text;
+	int	 i;
+
+	days = json_array();
+	for (i = 0; i < cfg.dl_task_ndays; i++)
+		json_array_append_new(days, json_integer(cfg.dl_task_days[i]));
+	cfgj = json_pack("{s:{s:i, s:i, s:i}, s:i, s:i, s:i, s:o, s:i, s:i, "
+	    "s:i, s:i}",
+	    "offer_hours", "emergency", cfg.dl_offer_hours[0],
+	    "urgent", cfg.dl_offer_hours[1], "routine", cfg.dl_offer_hours[2],
+	    "offer_reminder_pct", cfg.dl_offer_reminder_pct,
+	    "offer_max_expiries", cfg.dl_offer_max_expiries,
+	    "referral_escalate_hours", cfg.dl_escalate_hours,
+	    "task_remind_days", days,
+	    "task_overdue_hours", cfg.dl_task_overdue_hours,
+	    "consent_notice_days", cfg.dl_consent_days,
+	    "transfer_remind_hours", cfg.dl_transfer_hours,
+	    "transfer_escalate_hours", cfg.dl_transfer_escalate_hours);
+	if (cfgj == NULL)
+		return (NULL);
+	text = json_dumps(cfgj, JSON_COMPACT);
+	json_decref(cfgj);
+	return (text);
+}
+
+/*
+ * Sweep the deadline clocks when CONCORD_DEADLINE_SWEEP_SECONDS passed
+ * since the last sweep (or force: at start and after a reconnect, the
+ * catch-up). Each sweep statement is its own transaction; a sweep that
+ * filled a clock's batch is followed by another at once. Logs counts
+ * only; a failing clock is logged by name and SQLSTATE.
+ */
+static void
+worker_deadlines(PGconn *pg, int force)
+{
+	static struct timespec	 last;
+	struct timespec		 now;
+	PGresult		*r;
+	json_t			*res;
+	const char		*p[2];
+	char			 err[256];
+	int			 rounds = 0, more;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!force && last.tv_sec != 0 &&
+	    now.tv_sec - last.tv_sec < cfg.dl_sweep_s)
+		return;
+	last = now;
+	p[0] = dl_config;
+	p[1] = consumer;
+	do {
+		more = 0;
+		if ((r = db_exec(pg, SQL_SWEEP, 2, p, err,
+		    sizeof(err))) == NULL) {
+			err[strcspn(err, ":")] = '\0';
+			concord_log(LOG_LVL_WARN, "deadline sweep failed",
+			    json_pack("{s:s}", "error", err));
+			return;
+		}
+		res = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
+		PQclear(r);
+		if (res == NULL)
+			return;
+		if (json_integer_value(json_object_get(res, "fired")) > 0 ||
+		    json_object_size(json_object_get(res, "errors")) > 0)
+			concord_log(json_object_size(json_object_get(res,
+			    "errors")) > 0 ? LOG_LVL_WARN : LOG_LVL_INFO,
+			    "deadlines fired", json_pack("{s:O, s:O, s:O}",
+			    "fired", json_object_get(res, "fired"),
+			    "clocks", json_object_get(res, "clocks"),
+			    "errors", json_object_get(res, "errors")));
+		more = json_is_true(json_object_get(res, "more"));
+		json_decref(res);
+	} while (more && !quit && ++rounds < 20);
+}
+
 /* Once a minute: forget idempotency keys past their retention. */
 static void
 worker_housekeeping(PGconn *pg)
@@ -385,6 +479,10 @@ main(int argc, char **argv)
 		return (1);
 	}
 	concord_log_init("worker", cfg.log_level);
+	if ((dl_config = worker_deadline_config()) == NULL) {
+		fprintf(stderr, "concord-worker: out of memory\n");
+		return (1);
+	}
 	snprintf(consumer, sizeof(consumer), "worker-%ld", (long)getpid());
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = worker_signal;
@@ -429,6 +527,13 @@ main(int argc, char **argv)
 			    "'concord.majority_languages', $1, false)", 1, p1,
 			    err, sizeof(err))) != NULL)
 				PQclear(r);
+			/* Offers made by the API use the same windows. */
+			p1[0] = dl_config;
+			if ((r = db_exec(pg, SQL_DL_CONFIGURE, 1, p1, err,
+			    sizeof(err))) != NULL)
+				PQclear(r);
+			/* Catch up on what came due while we were away. */
+			worker_deadlines(pg, 1);
 		}
 		/* Drain what is ready, then wait for a wake-up or a second. */
 		while (!quit && (n = worker_run_one(pg, &id)) == 1)
@@ -444,6 +549,7 @@ main(int argc, char **argv)
 		if (once)
 			break;
 		worker_housekeeping(pg);
+		worker_deadlines(pg, 0);
 		worker_redis_wait(&rc);
 	}
 	concord_log(LOG_LVL_INFO, "worker stopped", NULL);
@@ -451,6 +557,7 @@ main(int argc, char **argv)
 		redisFree(rc);
 	if (pg != NULL)
 		PQfinish(pg);
+	free(dl_config);
 	concord_config_cleanup(&cfg);
 	return (0);
 }

@@ -403,6 +403,12 @@ DECLARE
 	c	cases;
 	v_cats	text[];
 BEGIN
+	/* The changes feed, ordered by change (tasks.sql). */
+	IF p_args->'query' ? 'updated_since' THEN
+		SELECT * INTO status, body, headers FROM
+		    casework.case_changes(p_ctx, p_args);
+		RETURN;
+	END IF;
 	PERFORM lib.query_allow(p_args, ARRAY['status', 'need', 'lead_org_id',
 	    'updated_since', 'limit', 'cursor']);
 	v_limit := lib.page_limit(p_args);
@@ -661,12 +667,15 @@ END $$;
 ----------------------------------------------------------------------
 -- Tasks
 ----------------------------------------------------------------------
+/* A task; overdue: still open or in progress after its due time. */
 CREATE FUNCTION casework.task_doc(t tasks) RETURNS jsonb
-LANGUAGE sql IMMUTABLE AS $$
+LANGUAGE sql STABLE AS $$
 	SELECT jsonb_build_object('id', t.id, 'case_id', t.case_id,
 	    'investigation_id', t.investigation_id, 'title', t.title,
 	    'kind', t.kind, 'due_at', t.due_at, 'assigned_org_id',
 	    t.assigned_org, 'status', t.status, 'version', t.version,
+	    'overdue', t.status IN ('open', 'in_progress') AND
+	    t.due_at < now(),
 	    'created_by', t.created_by, 'created_at', t.created_at,
 	    'updated_at', t.updated_at)
 $$;

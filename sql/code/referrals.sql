@@ -8,13 +8,16 @@
 
 -- ------------------------------------------------------------------
 -- Helpers
-/* Offer response window by urgency, capped by the service's promise. */
+/*
+ * Offer response window by urgency (the deadline settings, deadlines.sql),
+ * shortened by the service's committed response time.
+ */
 CREATE FUNCTION referral.offer_window(p_urgency text, p_hours integer)
 RETURNS interval
-LANGUAGE sql IMMUTABLE AS $$
-	SELECT least(CASE p_urgency WHEN 'emergency' THEN interval '1 hour'
-	    WHEN 'urgent' THEN interval '4 hours' ELSE interval '48 hours' END,
-	    CASE WHEN p_hours IS NULL OR p_hours = 0 THEN interval '48 hours'
+LANGUAGE sql STABLE AS $$
+	SELECT least(lib.deadline_offer_hours(p_urgency),
+	    CASE WHEN p_hours IS NULL OR p_hours <= 0 THEN
+	    lib.deadline_offer_hours(p_urgency)
 	    ELSE make_interval(hours => p_hours) END)
 $$;
 
@@ -613,6 +616,8 @@ BEGIN
 	END LOOP;
 	INSERT INTO jobs (kind, payload) VALUES ('referral.match',
 	    jsonb_build_object('referral_id', r.id)) RETURNING id INTO v_job;
+	PERFORM lib.notify_referral(v_org, NULL, 'referral.received', r.id,
+	    jsonb_build_object('status', 'received'));
 
 	status := 201;
 	body := referral.doc(p_ctx, r);
@@ -665,6 +670,12 @@ DECLARE
 	r	referrals;
 	v_i	integer := 0;
 BEGIN
+	/* The changes feed, ordered by change (tasks.sql). */
+	IF p_args->'query' ? 'updated_since' THEN
+		SELECT * INTO status, body, headers FROM
+		    referral.changes(p_ctx, p_args);
+		RETURN;
+	END IF;
 	PERFORM lib.query_allow(p_args, ARRAY['limit', 'cursor', 'status',
 	    'since']);
 	v_n := lib.page_limit(p_args);
@@ -786,10 +797,9 @@ BEGIN
 			    unmatched_reason = 'every eligible provider '
 			    'declined, did not answer in time or is full',
 			    updated_at = now() WHERE id = n.id;
-			INSERT INTO notifications (audience_role, kind, payload)
-			    VALUES ('coordinator', 'referral.unmatched',
-			    jsonb_build_object('referral_id', p_referral,
-			    'need', n.need_code));
+			PERFORM lib.notify_referral(NULL, 'coordinator',
+			    'referral.unmatched', p_referral, jsonb_build_object(
+			    'need', n.need_code, 'status', 'unmatched'));
 			CONTINUE;
 		END IF;
 		INSERT INTO referral_offers (referral_id, service_id,
@@ -804,10 +814,10 @@ BEGIN
 		    ('referral.expire', jsonb_build_object('offer_id', f.id),
 		    f.expires_at) RETURNING id INTO v_job;
 		v_jobs := v_jobs || v_job;
-		INSERT INTO notifications (organization_id, kind, payload)
-		    VALUES (f.organization_id, 'referral.offered',
-		    jsonb_build_object('referral_id', p_referral, 'offer_id',
-		    f.id));
+		PERFORM lib.notify_referral(f.organization_id, NULL,
+		    'referral.offered', p_referral, jsonb_build_object(
+		    'offer_id', f.id, 'status', 'offered', 'expires_at',
+		    f.expires_at));
 	END LOOP;
 	PERFORM referral.refresh(p_referral);
 	RETURN v_jobs;
@@ -870,9 +880,8 @@ BEGIN
 	    WHERE id = ANY (f.need_ids);
 	PERFORM referral.refresh(r.id);
 	PERFORM referral.on_accept(p_ctx, r.id, f.id);
-	INSERT INTO notifications (organization_id, kind, payload) VALUES
-	    (r.sender_org, 'referral.accepted', jsonb_build_object(
-	    'referral_id', r.id, 'offer_id', f.id));
+	PERFORM lib.notify_referral(r.sender_org, NULL, 'referral.accepted',
+	    r.id, jsonb_build_object('offer_id', f.id, 'status', 'accepted'));
 	SELECT * INTO r FROM referrals WHERE id = r.id;
 	status := 200;
 	body := referral.doc(p_ctx, r);
@@ -913,6 +922,8 @@ BEGIN
 	    WHERE id = f.id;
 	UPDATE referral_needs SET status = 'pending', updated_at = now()
 	    WHERE id = ANY (f.need_ids);
+	PERFORM lib.notify_referral(r.sender_org, NULL, 'referral.declined',
+	    r.id, jsonb_build_object('offer_id', f.id, 'status', 'declined'));
 	v_jobs := referral.reoffer(r.id, f.need_ids);
 	SELECT * INTO r FROM referrals WHERE id = r.id;
 	status := 200;
@@ -996,6 +1007,11 @@ BEGIN
 	END LOOP;
 	PERFORM referral.refresh(r.id);
 	SELECT * INTO r FROM referrals WHERE id = r.id;
+	IF r.status = 'completed' THEN
+		PERFORM lib.notify_referral(r.sender_org, NULL,
+		    'referral.completed', r.id, jsonb_build_object('status',
+		    'completed'));
+	END IF;
 	status := 200;
 	body := referral.doc(p_ctx, r);
 	headers := '{}';

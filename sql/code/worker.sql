@@ -3,7 +3,8 @@
 -- (worker.match_begin), loading the candidates that pass the hard
 -- filters (worker.match_candidates, an indexed area prefilter), the
 -- reason a need went unmatched, writing the result (worker.match_apply),
--- expiring offers and housekeeping.
+-- expiring offers (the referral.expire job; the clocks are in
+-- deadlines.sql) and housekeeping.
 
 -- ------------------------------------------------------------------
 -- Worker side (role concord_worker)
@@ -203,11 +204,10 @@ BEGIN
 			    unmatched_reason = worker.match_unmatched_reason(
 			    p_id, need_code), updated_at = now()
 			    WHERE id = (x->>'id')::uuid;
-			INSERT INTO notifications (audience_role, kind, payload)
-			    SELECT 'coordinator', 'referral.unmatched',
-			    jsonb_build_object('referral_id', p_id, 'need',
-			    need_code) FROM referral_needs WHERE id =
-			    (x->>'id')::uuid;
+			PERFORM lib.notify_referral(NULL, 'coordinator',
+			    'referral.unmatched', p_id, jsonb_build_object(
+			    'need', need_code, 'status', 'unmatched'))
+			    FROM referral_needs WHERE id = (x->>'id')::uuid;
 		END IF;
 	END LOOP;
 	FOR g IN SELECT (a->>'assigned')::uuid AS service_id,
@@ -229,9 +229,9 @@ BEGIN
 		    ('referral.expire', jsonb_build_object('offer_id', f.id),
 		    f.expires_at) RETURNING id INTO v_job;
 		v_jobs := v_jobs || v_job;
-		INSERT INTO notifications (organization_id, kind, payload)
-		    VALUES (f.organization_id, 'referral.offered',
-		    jsonb_build_object('referral_id', p_id, 'offer_id', f.id));
+		PERFORM lib.notify_referral(f.organization_id, NULL,
+		    'referral.offered', p_id, jsonb_build_object('offer_id',
+		    f.id, 'status', 'offered', 'expires_at', f.expires_at));
 	END LOOP;
 	UPDATE referrals SET status = 'offered', match_runs = match_runs + 1,
 	    matched_at = clock_timestamp() WHERE id = p_id;
@@ -240,27 +240,16 @@ BEGIN
 END $$;
 
 /*
- * An offer's response window ended: if it is still open it expires and
- * its needs go to the next candidates. Returns the new expiry job ids.
+ * The referral.expire job: an offer's response window ended. The same
+ * step as the deadline sweep's (worker.offer_expire_at, key
+ * offer:<id>:expire), so whichever comes first expires it, once.
+ * Returns {"expired": 0 or 1}.
  */
-CREATE FUNCTION worker.offer_expire(p_offer uuid) RETURNS bigint[]
+CREATE FUNCTION worker.offer_expire(p_offer uuid) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
-DECLARE
-	f	referral_offers;
 BEGIN
-	PERFORM 1 FROM referrals WHERE id = (SELECT referral_id FROM
-	    referral_offers WHERE id = p_offer) FOR UPDATE;
-	SELECT * INTO f FROM referral_offers WHERE id = p_offer FOR UPDATE;
-	IF f.id IS NULL OR f.status <> 'offered' OR f.expires_at > now() THEN
-		RETURN '{}';
-	END IF;
-	UPDATE referral_offers SET status = 'expired' WHERE id = f.id;
-	UPDATE referral_needs SET status = 'pending', updated_at = now()
-	    WHERE id = ANY (f.need_ids) AND status = 'offered';
-	INSERT INTO notifications (audience_role, kind, payload) VALUES
-	    ('coordinator', 'referral.offer_expired', jsonb_build_object(
-	    'referral_id', f.referral_id, 'offer_id', f.id));
-	RETURN referral.reoffer(f.referral_id, f.need_ids);
+	RETURN jsonb_build_object('expired', worker.offer_expire_at(p_offer,
+	    now(), 'job', true));
 END $$;
 
 /* Housekeeping: idempotency keys are kept 48 hours (at least 24). */
