@@ -186,6 +186,20 @@ concord_config_load(struct concord_config *cfg, char *err, size_t elen)
 		goto out;
 	}
 	cfg->db_queue_timeout_ms = (int)n;
+	if (config_int("CONCORD_DB_STATEMENT_TIMEOUT_MS", 5000, 100, 600000,
+	    &n) == -1) {
+		snprintf(err, elen, "CONCORD_DB_STATEMENT_TIMEOUT_MS must be "
+		    "100..600000");
+		goto out;
+	}
+	cfg->db_statement_ms = (int)n;
+	if (config_int("CONCORD_DB_LOCK_TIMEOUT_MS", 2000, 10, 600000,
+	    &n) == -1) {
+		snprintf(err, elen, "CONCORD_DB_LOCK_TIMEOUT_MS must be "
+		    "10..600000");
+		goto out;
+	}
+	cfg->db_lock_ms = (int)n;
 	if (config_int("CONCORD_JWT_LEEWAY", 30, 0, 600, &n) == -1) {
 		snprintf(err, elen, "CONCORD_JWT_LEEWAY must be 0..600 seconds");
 		goto out;

@@ -16,6 +16,8 @@ struct concord_config {
 	int	workers;		/* Kore worker processes */
 	int	db_pool;		/* pgsql connections per Kore worker */
 	int	db_queue_timeout_ms;	/* longest wait for a pooled connection */
+	int	db_statement_ms;	/* API statement_timeout */
+	int	db_lock_ms;		/* API lock_timeout */
 	char	*database_url;		/* libpq DSN or URI */
 	char	*worker_database_url;	/* the worker's role; default database_url */
 	char	*redis_url;		/* redis://host:port[/db] */
