@@ -234,3 +234,20 @@ def test_deeply_nested_contact_patch_is_a_client_error(make_org):
                                 "If-Match": "*"})
     assert 400 <= r.status_code < 500, (r.status_code, r.text[:200])
     assert r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_forged_list_cursor_is_a_bad_query(make_org):
+    """Every list answers a cursor it did not issue with 400 bad-query:
+    a cursor of the right kind whose key is not a number too."""
+    import base64
+    import json
+    lead = Org(make_org, "victim_services", "case_manager")
+    coord = Org(make_org, "government", "coordinator")
+    answers = {}
+    for who, path, key in ((lead, "/v1/cases", {"k": "cases", "seq": "abc"}),
+                           (coord, "/v1/investigations", {"k": "investigations", "seq": [1]}),
+                           (coord, "/v1/audit", {"k": "audit", "id": "x"})):
+        cursor = base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+        r = who.c.get(f"{path}?cursor={cursor}", validate=False)
+        answers[path] = (r.status_code, r.json().get("type"))
+    assert answers == {p: (400, "urn:concord:problem:bad-query") for p in answers}, answers
