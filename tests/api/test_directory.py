@@ -205,6 +205,29 @@ def test_deeply_nested_contact_patch_is_a_client_error(make_org):
     assert r.headers["content-type"].startswith("application/problem+json")
 
 
+def test_deeply_nested_service_patch_is_a_client_error(client, home):
+    """A service's merge patch nested deeper than a service document ever
+    is answers 422 naming the field, not a stack-depth 500."""
+    sid = create(client, home["provider"], home["id"]).json()["id"]
+    depth = 1000
+    body = '{"eligibility":' + '{"a":' * depth + '1' + '}' * depth + '}'
+    r = requests.patch(f"{BASE}/v1/services/{sid}", data=body, timeout=30,
+                       headers={"Authorization": "Bearer " + home["provider"],
+                                "Content-Type": "application/merge-patch+json",
+                                "If-Match": "*"})
+    assert r.status_code == 422, (r.status_code, r.text[:200])
+    assert [e["field"] for e in r.json()["errors"]] == ["eligibility"]
+
+
+def test_organization_list_refuses_a_cursor_with_keys_of_the_wrong_type(client, tokens):
+    import base64
+    import json
+    for key in ({"k": "org", "n": "A", "i": "not-a-uuid"}, {"k": "org", "n": 1, "i": None}):
+        cursor = base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+        r = client(tokens["admin"]).get(f"/v1/organizations?cursor={cursor}")
+        assert query_fields(r) == {"cursor"}, (key, r.status_code, r.text)
+
+
 # ------------------------------------------------------------ services
 
 
