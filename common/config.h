@@ -35,6 +35,11 @@ struct concord_config {
 	char	*openapi_path;		/* served at /openapi.yaml */
 	char	*majority_languages;	/* worker: "en,es" primary subtags */
 	char	*data_key;		/* personal-data key or NULL; secret */
+	int	rate_limit_sub;		/* requests/min per token subject; 0 off */
+	int	rate_limit_addr;	/* requests/min per client address; 0 off */
+	int	rate_limit_referrals;	/* POST /v1/referrals/min per subject */
+	int	rate_limit_auth_failures; /* 401s/min per client address */
+	char	*client_ip_header;	/* lower-case header name or NULL: peer */
 };
 
 /*
