@@ -20,7 +20,7 @@ SAN		= -fsanitize=address,undefined -fno-omit-frame-pointer
 
 COMMON_SRC	= common/config.c common/log.c common/auth.c common/taxonomy.c \
 		  common/rds.c common/db.c common/job.c common/match.c \
-		  common/problem.c common/query.c
+		  common/problem.c common/query.c common/rlimit.c
 COMMON_HDR	= $(wildcard common/*.h)
 API_SRC		= $(wildcard api/*.c)
 WORKER_SRC	= worker/worker.c worker/match.c
@@ -43,7 +43,7 @@ deps:
 
 build: build/concord_api.so bin/concord-worker bin/concord-admin
 
-build/concord_api.so: $(API_SRC) $(COMMON_SRC) $(COMMON_HDR) api/api.h \
+build/concord_api.so: $(API_SRC) $(COMMON_SRC) $(COMMON_HDR) $(wildcard api/*.h) \
     $(CODE_FILES) $(wildcard sql/migrations/*.sql)
 	@mkdir -p build
 	$(CC) $(CFLAGS_BASE) $(KORE_FEATURES) -fPIC -shared -o $@ \

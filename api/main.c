@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "ratelimit.h"
 #include "rconn.h"
 #include "../common/log.h"
 
@@ -182,10 +183,16 @@ kore_parent_configure(int argc, char **argv)
 	kore_free(dsn);
 
 	concord_log(LOG_LVL_INFO, "api configured", json_pack(
-	    "{s:s, s:s, s:i, s:i, s:i}", "listen_host", api_cfg.listen_host,
+	    "{s:s, s:s, s:i, s:i, s:i, s:{s:i, s:i, s:i, s:i, s:s}}",
+	    "listen_host", api_cfg.listen_host,
 	    "listen_port", api_cfg.listen_port, "workers", api_cfg.workers,
 	    "db_pool", api_cfg.db_pool, "db_queue_timeout_ms",
-	    api_cfg.db_queue_timeout_ms));
+	    api_cfg.db_queue_timeout_ms, "rate_limits",
+	    "sub", api_cfg.rate_limit_sub, "addr", api_cfg.rate_limit_addr,
+	    "referrals", api_cfg.rate_limit_referrals, "auth_failures",
+	    api_cfg.rate_limit_auth_failures, "client_ip_header",
+	    api_cfg.client_ip_header != NULL ? api_cfg.client_ip_header :
+	    ""));
 }
 
 /*
@@ -196,6 +203,7 @@ void
 kore_worker_configure(void)
 {
 	concord_log_init("api", api_cfg.log_level);
+	ratelimit_start();
 	if (rconn_start(api_cfg.redis_url, api_readyz_wake) == -1)
 		return;
 }

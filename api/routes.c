@@ -127,8 +127,8 @@ const struct api_route api_routes[] = {
 	{ GET, "/v1/audit/verify", ROLE_ADMIN, 0, NULL, "audit_check" },
 
 	/* Referrals and the job queue (sql/code/referrals.sql, admin.sql). */
-	{ POST, "/v1/referrals", REFERRAL_SENDERS, ROUTE_BODY, NULL,
-	    "referral_create" },
+	{ POST, "/v1/referrals", REFERRAL_SENDERS, ROUTE_BODY | ROUTE_REFERRALS,
+	    NULL, "referral_create" },
 	{ GET, "/v1/referrals", REFERRAL_SENDERS | ROLE_ADMIN, 0, NULL,
 	    "referral_list" },
 	{ GET, "/v1/referrals/{id}", REFERRAL_SENDERS | ROLE_ADMIN, 0, NULL,

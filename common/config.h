@@ -51,6 +51,11 @@ struct concord_config {
 	int	dl_consent_days;	/* consent expiry notice */
 	int	dl_transfer_hours;	/* pending transfer: remind receiver */
 	int	dl_transfer_escalate_hours; /* then tell coordinators */
+	int	rate_limit_sub;		/* requests/min per token subject; 0 off */
+	int	rate_limit_addr;	/* requests/min per client address; 0 off */
+	int	rate_limit_referrals;	/* POST /v1/referrals/min per subject */
+	int	rate_limit_auth_failures; /* 401s/min per client address */
+	char	*client_ip_header;	/* lower-case header name or NULL: peer */
 };
 
 /*
