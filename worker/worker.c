@@ -94,6 +94,8 @@ worker_job_exec(PGconn *pg, const char *kind, json_t *payload,
 		return (match_referral_run(pg, payload, result, err, elen));
 	if (strcmp(kind, JOB_KIND_EXPIRE) == 0)
 		return (match_offer_expire(pg, payload, result, err, elen));
+	if (strcmp(kind, JOB_KIND_REPORT) == 0)
+		return (report_build_run(pg, payload, result, err, elen));
 	if (strcmp(kind, JOB_KIND_PING) == 0) {
 		*result = json_pack("{s:s, s:O}", "pong", consumer, "payload",
 		    payload);
