@@ -127,6 +127,7 @@ int	api_routes_list(struct http_request *, struct api_call *);
 int	api_openapi(struct http_request *, struct api_call *);
 int	api_debug_sleep(struct http_request *, struct api_call *);
 int	api_directory_delete(struct http_request *, struct api_call *);
+int	api_report_get(struct http_request *, struct api_call *);
 
 /*
  * Wake the worker for these committed job ids (an array of integers):

@@ -274,6 +274,16 @@ concord_config_load(struct concord_config *cfg, char *err, size_t elen)
 		goto out;
 	}
 	cfg->rate_limit_auth_failures = (int)n;
+	if (config_int("CONCORD_REPORT_TIMEOUT_S", 60, 1, 3600, &n) == -1) {
+		snprintf(err, elen, "CONCORD_REPORT_TIMEOUT_S must be 1..3600");
+		goto out;
+	}
+	cfg->report_timeout_s = (int)n;
+	if (config_int("CONCORD_REPORT_SUPPRESS_MAX", 10, 1, 1000, &n) == -1) {
+		snprintf(err, elen, "CONCORD_REPORT_SUPPRESS_MAX must be 1..1000");
+		goto out;
+	}
+	cfg->report_suppress_max = (int)n;
 
 	cfg->database_url = config_str("CONCORD_DATABASE_URL",
 	    "postgresql://concord_api@127.0.0.1:55432/concord");

@@ -38,6 +38,8 @@ struct concord_config {
 	int	debug_routes;		/* CONCORD_DEBUG_ROUTES=1: test-only routes */
 	char	*openapi_path;		/* served at /openapi.yaml */
 	char	*majority_languages;	/* worker: "en,es" primary subtags */
+	int	report_timeout_s;	/* worker: a report's statement bound */
+	int	report_suppress_max;	/* reports: counts 1..this are hidden */
 	char	*data_key;		/* personal-data key or NULL; secret */
 	/* Worker clocks (passed to SQL, see sql/code/deadlines.sql). */
 	int	dl_sweep_s;		/* seconds between deadline sweeps */

@@ -1,7 +1,7 @@
 -- lib.sql: the shared library and the call entry point. Creates every
 -- code schema: rpc (the entry point, the only function the API's role may
 -- execute), api (route functions only: rpc.call dispatches there),
--- lib (this library), casework, directory, referral (area helpers) and
+-- lib (this library), casework, directory, referral, report (area helpers) and
 -- worker (the worker's entry points). Here: raising problems and turning
 -- them into problem+json, the caller's identity and roles, validating
 -- JSON values, reading query parameters, paging with cursors, If-Match
@@ -18,6 +18,7 @@ CREATE SCHEMA lib;
 CREATE SCHEMA casework;
 CREATE SCHEMA directory;
 CREATE SCHEMA referral;
+CREATE SCHEMA report;
 CREATE SCHEMA worker;
 
 -- Raise a problem: rpc.call() turns it into status + problem+json.

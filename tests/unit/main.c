@@ -13,6 +13,7 @@ int	test_config_group(void);
 int	test_match_group(void);
 int	test_query_group(void);
 int	test_rlimit_group(void);
+int	test_suppress_group(void);
 
 int
 main(void)
@@ -25,5 +26,6 @@ main(void)
 	failed += test_match_group();
 	failed += test_query_group();
 	failed += test_rlimit_group();
+	failed += test_suppress_group();
 	return (failed != 0);
 }
