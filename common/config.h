@@ -49,6 +49,10 @@ struct concord_config {
 	int	dl_consent_days;	/* consent expiry notice */
 	int	dl_transfer_hours;	/* pending transfer: remind receiver */
 	int	dl_transfer_escalate_hours; /* then tell coordinators */
+	/* Outbound webhooks (api/webhooks.c, worker/webhook.c). */
+	int	webhook_allow_http;	/* 1: http:// targets too (local use) */
+	int	webhook_allow_private;	/* 1: loopback/private targets too */
+	int	webhook_rotate_grace_s;	/* old secret stays valid this long */
 };
 
 /*

@@ -12,6 +12,7 @@ int	test_taxonomy_group(void);
 int	test_config_group(void);
 int	test_match_group(void);
 int	test_query_group(void);
+int	test_netguard_group(void);
 
 int
 main(void)
@@ -23,5 +24,6 @@ main(void)
 	failed += test_config_group();
 	failed += test_match_group();
 	failed += test_query_group();
+	failed += test_netguard_group();
 	return (failed != 0);
 }
