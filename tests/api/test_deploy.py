@@ -19,6 +19,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from pathlib import Path
 
 import jwt
 import pytest
@@ -416,12 +417,21 @@ def test_k8s_workloads_probe_and_run_unprivileged():
 
 # ---- the containers' commands, run here ------------------------------------
 
-def test_postgres_init_migrate_api_and_worker_as_in_compose(tmp_path):
+@pytest.fixture
+def scratch():
+    """A folder the postgres account can reach (pytest's own is closed to it)."""
+    path = tempfile.mkdtemp(prefix="concord-deploy-")
+    yield Path(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_postgres_init_migrate_api_and_worker_as_in_compose(scratch):
     """deploy/postgres-init on a fresh cluster, then the entry point's
     migrate (as the non-superuser owner), api and worker with the roles it
     made: what `docker compose up` runs, without the containers."""
     if not os.path.exists(os.path.join(PGBIN, "initdb")):
         pytest.skip("PostgreSQL 15 is not installed")
+    tmp_path = scratch
     as_pg = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
     data = tmp_path / "pg"
     data.mkdir()
