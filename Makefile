@@ -20,10 +20,11 @@ SAN		= -fsanitize=address,undefined -fno-omit-frame-pointer
 
 COMMON_SRC	= common/config.c common/log.c common/auth.c common/taxonomy.c \
 		  common/rds.c common/db.c common/job.c common/match.c \
-		  common/problem.c common/query.c
+		  common/problem.c common/query.c common/rlimit.c \
+		  common/suppress.c
 COMMON_HDR	= $(wildcard common/*.h)
 API_SRC		= $(wildcard api/*.c)
-WORKER_SRC	= worker/worker.c worker/match.c
+WORKER_SRC	= worker/worker.c worker/match.c worker/report.c
 ADMIN_SRC	= worker/admin.c
 UNIT_SRC	= $(wildcard tests/unit/test_*.c)
 
@@ -53,7 +54,7 @@ deps-build:
 
 build: build/concord_api.so bin/concord-worker bin/concord-admin
 
-build/concord_api.so: $(API_SRC) $(COMMON_SRC) $(COMMON_HDR) api/api.h \
+build/concord_api.so: $(API_SRC) $(COMMON_SRC) $(COMMON_HDR) $(wildcard api/*.h) \
     $(CODE_FILES) $(wildcard sql/migrations/*.sql)
 	@mkdir -p build
 	$(CC) $(CFLAGS_BASE) $(KORE_FEATURES) -fPIC -shared -o $@ \

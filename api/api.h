@@ -24,6 +24,7 @@
 /* Route flags. */
 #define ROUTE_PUBLIC		0x01	/* no token needed */
 #define ROUTE_BODY		0x02	/* takes a JSON object body */
+#define ROUTE_REFERRALS		0x04	/* the referral-creation rate limit */
 
 struct api_call;
 
@@ -65,6 +66,10 @@ struct api_call {
 	u_int64_t		 dbq_deadline;	/* stop waiting for the pool */
 	u_int64_t		 wait_until;	/* /readyz: Redis wait deadline */
 	u_int64_t		 wait_mark;	/* /readyz: link attempts seen */
+	char			 rl_addr[64];	/* client address key or "" */
+	u_int32_t		 rl_limit;	/* RateLimit headers; 0: none */
+	u_int32_t		 rl_remaining;
+	u_int32_t		 rl_reset;	/* seconds to the window's end */
 };
 
 #define ORGCHECK_NONE		0
@@ -122,6 +127,7 @@ int	api_routes_list(struct http_request *, struct api_call *);
 int	api_openapi(struct http_request *, struct api_call *);
 int	api_debug_sleep(struct http_request *, struct api_call *);
 int	api_directory_delete(struct http_request *, struct api_call *);
+int	api_report_get(struct http_request *, struct api_call *);
 
 /*
  * Wake the worker for these committed job ids (an array of integers):

@@ -132,9 +132,9 @@ dbcall_unavailable(struct http_request *req, struct api_call *c,
 
 /*
  * The query failed. Connection-class failures are 503 (and the broken
- * connection is reset so the pool heals once PostgreSQL is back);
- * anything else is a bug: 500, logged by SQLSTATE only, since error
- * texts may quote values.
+ * connection is reset so the pool heals once PostgreSQL is back); a
+ * wait that ran out of its bound is 503 busy; anything else is a bug:
+ * 500, logged by SQLSTATE only, since error texts may quote values.
  */
 static int
 dbcall_failed(struct http_request *req, struct api_call *c)
@@ -171,6 +171,23 @@ dbcall_failed(struct http_request *req, struct api_call *c)
 	if (down)
 		return (dbcall_unavailable(req, c, state != NULL ? state :
 		    "connection"));
+	/*
+	 * A bounded wait ran out: the statement timeout (57014), a lock
+	 * held too long by someone else (55P03), or a deadlock or
+	 * serialization failure that a retry resolves (40P01, 40001).
+	 * Nothing was done; the client may retry.
+	 */
+	if (state != NULL && (strcmp(state, "57014") == 0 ||
+	    strcmp(state, "55P03") == 0 || strncmp(state, "40", 2) == 0)) {
+		concord_log(LOG_LVL_WARN, "query timed out", json_pack(
+		    "{s:s, s:s, s:s}", "request_id", c->reqid, "sqlstate",
+		    state, "fn", c->route != NULL && c->route->sqlfn ?
+		    c->route->sqlfn : "-"));
+		http_response_header(req, "retry-after", "1");
+		return (api_problem(req, 503, "busy", NULL, "The data this "
+		    "request needs is busy (a lock or the statement time "
+		    "limit); nothing was changed. Retry shortly.", NULL));
+	}
 	concord_log(LOG_LVL_ERROR, "query failed", json_pack("{s:s, s:s, s:s}",
 	    "request_id", c->reqid, "sqlstate", state,
 	    "fn", c->route != NULL && c->route->sqlfn ? c->route->sqlfn : "-"));

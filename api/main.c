@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "ratelimit.h"
 #include "rconn.h"
 #include "../common/log.h"
 
@@ -45,28 +46,51 @@ openapi_load(void)
 }
 
 /*
- * The API's DSN with the personal-data key as a connection setting
- * (concord.data_key, read by SQL through current_setting) so that the
- * key never appears in SQL text. Handles both libpq forms: a URI gets
- * an options query parameter, a keyword/value string an options word.
- * The key holds only [A-Za-z0-9-_.] (config.c), so needs no quoting.
- * Returns a kore_malloc'd string; can't fail.
+ * The API's DSN with its session settings: the personal-data key
+ * (concord.data_key, read by SQL through current_setting, so the key
+ * never appears in SQL text) and the bounds on every wait: statement
+ * and lock timeouts (a timed-out call answers 503 with Retry-After, see
+ * dbcall.c) and the idle-in-transaction limit. Handles both libpq
+ * forms: a URI gets an options query parameter, a keyword/value string
+ * an options word. The key holds only [A-Za-z0-9-_.] (config.c), so
+ * needs no quoting. Returns a kore_malloc'd string; can't fail.
  */
 static char *
 api_dsn_with_key(const char *dsn, const char *key)
 {
-	char	*out;
-	size_t	 len;
+	char		*out, *esc, *o, opts[256];
+	const char	*s;
+	size_t		 len;
 
-	len = strlen(dsn) + strlen(key) + 64;
+	snprintf(opts, sizeof(opts), "-c concord.data_key=%s "
+	    "-c statement_timeout=%d -c lock_timeout=%d "
+	    "-c idle_in_transaction_session_timeout=%d", key,
+	    api_cfg.db_statement_ms, api_cfg.db_lock_ms,
+	    api_cfg.db_statement_ms * 2);
+	len = strlen(dsn) + 3 * strlen(opts) + 64;
 	out = kore_malloc(len);
 	if (strstr(dsn, "://") != NULL) {
-		snprintf(out, len, "%s%soptions=-c%%20concord.data_key%%3D%s",
-		    dsn, strchr(dsn, '?') != NULL ? "&" : "?", key);
+		/* In a URI the spaces and '=' of the options are escaped. */
+		esc = kore_malloc(3 * strlen(opts) + 1);
+		for (s = opts, o = esc; *s != '\0'; s++) {
+			if (*s == ' ') {
+				memcpy(o, "%20", 3);
+				o += 3;
+			} else if (*s == '=') {
+				memcpy(o, "%3D", 3);
+				o += 3;
+			} else
+				*o++ = *s;
+		}
+		*o = '\0';
+		snprintf(out, len, "%s%soptions=%s", dsn,
+		    strchr(dsn, '?') != NULL ? "&" : "?", esc);
+		explicit_bzero(esc, strlen(esc));
+		kore_free(esc);
 	} else {
-		snprintf(out, len, "%s options='-c concord.data_key=%s'",
-		    dsn, key);
+		snprintf(out, len, "%s options='%s'", dsn, opts);
 	}
+	explicit_bzero(opts, sizeof(opts));
 	return (out);
 }
 
@@ -159,10 +183,16 @@ kore_parent_configure(int argc, char **argv)
 	kore_free(dsn);
 
 	concord_log(LOG_LVL_INFO, "api configured", json_pack(
-	    "{s:s, s:s, s:i, s:i, s:i}", "listen_host", api_cfg.listen_host,
+	    "{s:s, s:s, s:i, s:i, s:i, s:{s:i, s:i, s:i, s:i, s:s}}",
+	    "listen_host", api_cfg.listen_host,
 	    "listen_port", api_cfg.listen_port, "workers", api_cfg.workers,
 	    "db_pool", api_cfg.db_pool, "db_queue_timeout_ms",
-	    api_cfg.db_queue_timeout_ms));
+	    api_cfg.db_queue_timeout_ms, "rate_limits",
+	    "sub", api_cfg.rate_limit_sub, "addr", api_cfg.rate_limit_addr,
+	    "referrals", api_cfg.rate_limit_referrals, "auth_failures",
+	    api_cfg.rate_limit_auth_failures, "client_ip_header",
+	    api_cfg.client_ip_header != NULL ? api_cfg.client_ip_header :
+	    ""));
 }
 
 /*
@@ -173,6 +203,7 @@ void
 kore_worker_configure(void)
 {
 	concord_log_init("api", api_cfg.log_level);
+	ratelimit_start();
 	if (rconn_start(api_cfg.redis_url, api_readyz_wake) == -1)
 		return;
 }

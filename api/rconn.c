@@ -62,6 +62,8 @@ struct rconn {
 	char			 obuf[RCONN_OBUF_MAX];
 	size_t			 olen;
 	u_int64_t		 sent_at[RCONN_INFLIGHT_MAX];	/* ring */
+	rconn_reply_cb		 cb[RCONN_INFLIGHT_MAX];	/* same ring */
+	void			*cb_arg[RCONN_INFLIGHT_MAX];
 	u_int32_t		 ihead;		/* oldest in sent_at */
 	u_int32_t		 inflight;	/* replies awaited */
 	u_int32_t		 handshake;	/* replies left before UP */
@@ -132,9 +134,20 @@ out:
 int
 rconn_send(int argc, const char **argv, const size_t *argvlen)
 {
+	return (rconn_send_cb(argc, argv, argvlen, NULL, NULL));
+}
+
+int
+rconn_send_cb(int argc, const char **argv, const size_t *argvlen,
+    rconn_reply_cb cb, void *arg)
+{
 	u_int64_t	now;
+	u_int32_t	slot;
 
 	if (rc.state == RCONN_UP && rconn_queue(argc, argv, argvlen) == 0) {
+		slot = (rc.ihead + rc.inflight - 1) % RCONN_INFLIGHT_MAX;
+		rc.cb[slot] = cb;
+		rc.cb_arg[slot] = arg;
 		rc.stats.sent++;
 		if (rc.connected && rconn_flush() == -1)
 			rconn_fail("write failed");
@@ -150,6 +163,18 @@ rconn_send(int argc, const char **argv, const size_t *argvlen)
 		    (json_int_t)rc.stats.dropped));
 	}
 	return (-1);
+}
+
+u_int32_t
+rconn_room(void)
+{
+	u_int32_t	bytes;
+
+	if (rc.state != RCONN_UP)
+		return (0);
+	bytes = (u_int32_t)((sizeof(rc.obuf) - rc.olen) / RCONN_CMD_TYPICAL);
+	return (RCONN_INFLIGHT_MAX - rc.inflight < bytes ?
+	    RCONN_INFLIGHT_MAX - rc.inflight : bytes);
 }
 
 int
@@ -248,7 +273,8 @@ rconn_connect(void)
 static void
 rconn_fail(const char *why)
 {
-	int	was_up = rc.state == RCONN_UP;
+	u_int32_t	head = rc.ihead, n = rc.inflight, i, slot;
+	int		was_up = rc.state == RCONN_UP;
 
 	/* Commands Redis never answered are lost with the link. */
 	if (was_up)
@@ -279,6 +305,17 @@ rconn_fail(const char *why)
 		    "{s:s}", "reason", why));
 		rc.was_up = 0;
 	}
+	/*
+	 * The ring is intact until the next rconn_queue(), which cannot
+	 * happen while DOWN: tell every waiting callback its reply is lost.
+	 */
+	for (i = 0; i < n; i++) {
+		slot = (head + i) % RCONN_INFLIGHT_MAX;
+		if (rc.cb[slot] != NULL) {
+			rc.cb[slot](rc.cb_arg[slot], NULL);
+			rc.cb[slot] = NULL;
+		}
+	}
 	if (rc.notify != NULL)
 		rc.notify();
 }
@@ -287,8 +324,9 @@ rconn_fail(const char *why)
 static int
 rconn_queue(int argc, const char **argv, const size_t *argvlen)
 {
-	char	*cmd = NULL;
-	int	 len;
+	char		*cmd = NULL;
+	int		 len;
+	u_int32_t	 slot;
 
 	if (rc.inflight >= RCONN_INFLIGHT_MAX)
 		return (-1);
@@ -302,8 +340,10 @@ rconn_queue(int argc, const char **argv, const size_t *argvlen)
 	memcpy(rc.obuf + rc.olen, cmd, (size_t)len);
 	rc.olen += (size_t)len;
 	redisFreeCommand(cmd);
-	rc.sent_at[(rc.ihead + rc.inflight) % RCONN_INFLIGHT_MAX] =
-	    kore_time_ms();
+	slot = (rc.ihead + rc.inflight) % RCONN_INFLIGHT_MAX;
+	rc.sent_at[slot] = kore_time_ms();
+	rc.cb[slot] = NULL;
+	rc.cb_arg[slot] = NULL;
 	rc.inflight++;
 	return (0);
 }
@@ -341,7 +381,8 @@ static int
 rconn_read(void)
 {
 	redisReply	*r;
-	void		*reply;
+	void		*reply, *arg;
+	rconn_reply_cb	 cb;
 	char		 buf[4096];
 	ssize_t		 n;
 
@@ -366,7 +407,12 @@ rconn_read(void)
 		if (reply == NULL)
 			break;
 		r = reply;
+		cb = NULL;
+		arg = NULL;
 		if (rc.inflight > 0) {
+			cb = rc.cb[rc.ihead];
+			arg = rc.cb_arg[rc.ihead];
+			rc.cb[rc.ihead] = NULL;
 			rc.ihead = (rc.ihead + 1) % RCONN_INFLIGHT_MAX;
 			rc.inflight--;
 		}
@@ -391,8 +437,11 @@ rconn_read(void)
 		} else if (rc.pinging) {
 			/* Sent only when nothing was in flight: this is it. */
 			rc.pinging = 0;
-		} else if (r->type == REDIS_REPLY_ERROR) {
-			rc.stats.failed++;
+		} else {
+			if (r->type == REDIS_REPLY_ERROR)
+				rc.stats.failed++;
+			if (cb != NULL)
+				cb(arg, r);
 		}
 		freeReplyObject(r);
 	}

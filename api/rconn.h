@@ -13,6 +13,17 @@
 
 #include "../common/config.h"
 
+struct redisReply;
+
+/*
+ * A reply callback: called exactly once for a command rconn_send_cb()
+ * accepted, with arg and the reply (an error reply too; owned by rconn,
+ * valid during the call only), or with NULL when the link failed before
+ * the reply came. It runs inside the link's event handling: it must
+ * not send commands or kick the link.
+ */
+typedef void	(*rconn_reply_cb)(void *, const struct redisReply *);
+
 struct rconn_stats {
 	u_int64_t	sent;		/* commands buffered for Redis */
 	u_int64_t	dropped;	/* commands refused: down, slow, full */
@@ -37,6 +48,21 @@ int		 rconn_start(const char *, void (*)(void)) CONCORD_WUR;
  * blocks; copies the arguments.
  */
 int		 rconn_send(int, const char **, const size_t *) CONCORD_WUR;
+
+/*
+ * rconn_send() with a reply callback cb (see rconn_reply_cb) and its
+ * argument. Returns 0, and cb will be called once; or -1 when the
+ * command was dropped, and cb is never called.
+ */
+int		 rconn_send_cb(int, const char **, const size_t *,
+		    rconn_reply_cb, void *) CONCORD_WUR;
+
+/*
+ * How many more commands of up to RCONN_CMD_TYPICAL bytes the link
+ * takes now without dropping: 0 while it is not up. Can't fail.
+ */
+#define RCONN_CMD_TYPICAL	256
+u_int32_t	 rconn_room(void);
 
 /*
  * 1 while the link is up: connected, AUTH/SELECT/PING answered, and no

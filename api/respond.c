@@ -2,7 +2,7 @@
  * respond: the single way out of the API. api_problem() is the error
  * funnel (RFC 9457 problem+json) for problems C finds, and
  * api_problem_relay() for those a route's SQL function raised;
- * api_respond() sets X-Request-Id and writes the access log line (ids,
+ * api_respond() sets X-Request-Id and the RateLimit headers and writes the access log line (ids,
  * route, status and time only).
  */
 #include <kore/kore.h>
@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "ratelimit.h"
 #include "../common/log.h"
 #include "../common/problem.h"
 
@@ -26,6 +27,7 @@ api_respond(struct http_request *req, int status, const char *ctype,
 	if (ctype != NULL)
 		http_response_header(req, "content-type", ctype);
 	http_response_header(req, "cache-control", "no-store");
+	ratelimit_headers(req, c);
 	http_response(req, status, body, len);
 
 	f = json_pack("{s:s, s:s, s:s, s:i, s:I}",

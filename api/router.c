@@ -1,8 +1,8 @@
 /*
  * router: Kore sends every request here (one catch-all route). We pick
  * the route from api_routes[], answer 404/405 ourselves, give each
- * request an id, verify the token, apply the route's role policy
- * (default deny), parse the query string and the JSON body, then hand
+ * request an id, apply the rate limits (ratelimit.c) around verifying
+ * the token, apply the route's role policy (default deny), parse the query string and the JSON body, then hand
  * over to the route's C handler or to its SQL function.
  */
 #include <kore/kore.h>
@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "api.h"
+#include "ratelimit.h"
 #include "../common/log.h"
 #include "../common/query.h"
 
@@ -182,6 +183,7 @@ router_auth(struct http_request *req, struct api_call *c)
 		return (1);
 	if (!http_request_header(req, "authorization", &h) ||
 	    strncasecmp(h, "Bearer ", 7) != 0) {
+		ratelimit_auth_failed(c);
 		http_response_header(req, "www-authenticate",
 		    "Bearer realm=\"concord\"");
 		api_problem(req, 401, "unauthenticated", NULL,
@@ -195,6 +197,7 @@ router_auth(struct http_request *req, struct api_call *c)
 	    sizeof(err)) == -1) {
 		snprintf(www, sizeof(www), "Bearer realm=\"concord\", "
 		    "error=\"invalid_token\", error_description=\"%s\"", err);
+		ratelimit_auth_failed(c);
 		http_response_header(req, "www-authenticate", www);
 		api_problem(req, 401, "invalid-token", NULL, err, NULL);
 		return (0);
@@ -349,7 +352,8 @@ concord_dispatch(struct http_request *req)
 		c->t0 = kore_time_ms();
 		router_reqid(req, c);
 		if (!router_headers(req) || !router_route(req, c) ||
-		    !router_auth(req, c) ||
+		    !ratelimit_address(req, c) || !router_auth(req, c) ||
+		    !ratelimit_subject(req, c) ||
 		    !router_query(req, c) || !router_body(req, c))
 			return (KORE_RESULT_OK);
 	}

@@ -127,8 +127,8 @@ const struct api_route api_routes[] = {
 	{ GET, "/v1/audit/verify", ROLE_ADMIN, 0, NULL, "audit_check" },
 
 	/* Referrals and the job queue (sql/code/referrals.sql, admin.sql). */
-	{ POST, "/v1/referrals", REFERRAL_SENDERS, ROUTE_BODY, NULL,
-	    "referral_create" },
+	{ POST, "/v1/referrals", REFERRAL_SENDERS, ROUTE_BODY | ROUTE_REFERRALS,
+	    NULL, "referral_create" },
 	{ GET, "/v1/referrals", REFERRAL_SENDERS | ROLE_ADMIN, 0, NULL,
 	    "referral_list" },
 	{ GET, "/v1/referrals/{id}", REFERRAL_SENDERS | ROLE_ADMIN, 0, NULL,
@@ -142,6 +142,14 @@ const struct api_route api_routes[] = {
 	    "referral_complete" },
 	{ POST, "/v1/referrals/{id}/cancel", REFERRAL_SENDERS | ROLE_ADMIN,
 	    ROUTE_BODY, NULL, "referral_cancel" },
+	/*
+	 * Reports (sql/code/reports.sql, api/reports.c): any role may ask
+	 * for a coverage report without client counts; SQL keeps the rest
+	 * to analysts, coordinators and admins (403 report-forbidden).
+	 */
+	{ POST, "/v1/reports", ROLE_ANY, ROUTE_BODY, NULL, "report_create" },
+	{ GET, "/v1/reports", ROLE_ANY, 0, NULL, "report_list" },
+	{ GET, "/v1/reports/{id}", ROLE_ANY, 0, api_report_get, "report_get" },
 	{ GET, "/v1/admin/jobs", ROLE_ADMIN, 0, NULL, "admin_jobs" },
 
 	/* Notifications (sql/code/notifications.sql). */

@@ -301,6 +301,32 @@ auth_keyset_cleanup(struct auth_keyset *ks)
 	memset(ks, 0, sizeof(*ks));
 }
 
+/*
+ * A NumericDate claim (integer or real) as seconds, saturated at about
+ * +-146 billion years so that adding the leeway cannot overflow and a
+ * huge real converts without undefined behaviour. v must be a number.
+ */
+static json_int_t
+auth_claim_time(json_t *v)
+{
+	const json_int_t	bound = (json_int_t)1 << 62;
+	double			d;
+
+	if (json_is_integer(v)) {
+		if (json_integer_value(v) > bound)
+			return (bound);
+		if (json_integer_value(v) < -bound)
+			return (-bound);
+		return (json_integer_value(v));
+	}
+	d = json_real_value(v);
+	if (d >= (double)bound)
+		return (bound);
+	if (d <= -(double)bound)
+		return (-bound);
+	return ((json_int_t)d);
+}
+
 /* Check the registered and Concord claims. Returns 0 or -1 with err. */
 static int
 auth_claims_check(const struct auth_keyset *ks, json_t *c, time_t now,
@@ -317,8 +343,7 @@ auth_claims_check(const struct auth_keyset *ks, json_t *c, time_t now,
 		snprintf(err, elen, "token has no exp claim");
 		return (-1);
 	}
-	exp = json_is_integer(v) ? json_integer_value(v) :
-	    (json_int_t)json_real_value(v);
+	exp = auth_claim_time(v);
 	if ((json_int_t)now > exp + ks->leeway) {
 		snprintf(err, elen, "token has expired");
 		return (-1);
@@ -329,8 +354,7 @@ auth_claims_check(const struct auth_keyset *ks, json_t *c, time_t now,
 			snprintf(err, elen, "nbf claim is not a number");
 			return (-1);
 		}
-		nbf = json_is_integer(v) ? json_integer_value(v) :
-		    (json_int_t)json_real_value(v);
+		nbf = auth_claim_time(v);
 		if ((json_int_t)now + ks->leeway < nbf) {
 			snprintf(err, elen, "token is not valid yet");
 			return (-1);

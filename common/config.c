@@ -2,6 +2,7 @@
  * config: reads CONCORD_* variables with their documented defaults.
  * The README's configuration table mirrors concord_config_load().
  */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
@@ -157,7 +158,7 @@ concord_config_split_listen(const char *s, char *host, size_t hlen,
 int
 concord_config_load(struct concord_config *cfg, char *err, size_t elen)
 {
-	char	*listen;
+	char	*listen, *p;
 	long	 n;
 	int	 rc = -1;
 
@@ -186,6 +187,20 @@ concord_config_load(struct concord_config *cfg, char *err, size_t elen)
 		goto out;
 	}
 	cfg->db_queue_timeout_ms = (int)n;
+	if (config_int("CONCORD_DB_STATEMENT_TIMEOUT_MS", 5000, 100, 600000,
+	    &n) == -1) {
+		snprintf(err, elen, "CONCORD_DB_STATEMENT_TIMEOUT_MS must be "
+		    "100..600000");
+		goto out;
+	}
+	cfg->db_statement_ms = (int)n;
+	if (config_int("CONCORD_DB_LOCK_TIMEOUT_MS", 2000, 10, 600000,
+	    &n) == -1) {
+		snprintf(err, elen, "CONCORD_DB_LOCK_TIMEOUT_MS must be "
+		    "10..600000");
+		goto out;
+	}
+	cfg->db_lock_ms = (int)n;
 	if (config_int("CONCORD_JWT_LEEWAY", 30, 0, 600, &n) == -1) {
 		snprintf(err, elen, "CONCORD_JWT_LEEWAY must be 0..600 seconds");
 		goto out;
@@ -231,6 +246,44 @@ concord_config_load(struct concord_config *cfg, char *err, size_t elen)
 	cfg->debug_routes = (int)n;
 	if (config_deadlines(cfg, err, elen) == -1)
 		goto out;
+	if (config_int("CONCORD_RATE_LIMIT_SUB", 1200, 0, 1000000000,
+	    &n) == -1) {
+		snprintf(err, elen, "CONCORD_RATE_LIMIT_SUB must be "
+		    "0..1000000000 requests a minute");
+		goto out;
+	}
+	cfg->rate_limit_sub = (int)n;
+	if (config_int("CONCORD_RATE_LIMIT_ADDR", 2400, 0, 1000000000,
+	    &n) == -1) {
+		snprintf(err, elen, "CONCORD_RATE_LIMIT_ADDR must be "
+		    "0..1000000000 requests a minute");
+		goto out;
+	}
+	cfg->rate_limit_addr = (int)n;
+	if (config_int("CONCORD_RATE_LIMIT_REFERRALS", 60, 0, 1000000000,
+	    &n) == -1) {
+		snprintf(err, elen, "CONCORD_RATE_LIMIT_REFERRALS must be "
+		    "0..1000000000 requests a minute");
+		goto out;
+	}
+	cfg->rate_limit_referrals = (int)n;
+	if (config_int("CONCORD_RATE_LIMIT_AUTH_FAILURES", 30, 0, 1000000000,
+	    &n) == -1) {
+		snprintf(err, elen, "CONCORD_RATE_LIMIT_AUTH_FAILURES must be "
+		    "0..1000000000 failures a minute");
+		goto out;
+	}
+	cfg->rate_limit_auth_failures = (int)n;
+	if (config_int("CONCORD_REPORT_TIMEOUT_S", 60, 1, 3600, &n) == -1) {
+		snprintf(err, elen, "CONCORD_REPORT_TIMEOUT_S must be 1..3600");
+		goto out;
+	}
+	cfg->report_timeout_s = (int)n;
+	if (config_int("CONCORD_REPORT_SUPPRESS_MAX", 10, 1, 1000, &n) == -1) {
+		snprintf(err, elen, "CONCORD_REPORT_SUPPRESS_MAX must be 1..1000");
+		goto out;
+	}
+	cfg->report_suppress_max = (int)n;
 
 	cfg->database_url = config_str("CONCORD_DATABASE_URL",
 	    "postgresql://concord_api@127.0.0.1:55432/concord");
@@ -266,6 +319,19 @@ concord_config_load(struct concord_config *cfg, char *err, size_t elen)
 		    "characters of A-Za-z0-9-_.");
 		goto out;
 	}
+	cfg->client_ip_header = config_str("CONCORD_CLIENT_IP_HEADER", NULL);
+	if (cfg->client_ip_header != NULL) {
+		for (p = cfg->client_ip_header; *p != '\0'; p++)
+			*p = (char)tolower((unsigned char)*p);
+		if (strlen(cfg->client_ip_header) > 64 ||
+		    strspn(cfg->client_ip_header,
+		    "abcdefghijklmnopqrstuvwxyz0123456789-_") !=
+		    strlen(cfg->client_ip_header)) {
+			snprintf(err, elen, "CONCORD_CLIENT_IP_HEADER must be "
+			    "a header name (A-Za-z0-9-_, at most 64)");
+			goto out;
+		}
+	}
 	if (cfg->jwt_hs256_secret != NULL &&
 	    strlen(cfg->jwt_hs256_secret) < 32) {
 		snprintf(err, elen,
@@ -297,6 +363,7 @@ concord_config_cleanup(struct concord_config *cfg)
 	free(cfg->heartbeat_path);
 	free(cfg->openapi_path);
 	free(cfg->majority_languages);
+	free(cfg->client_ip_header);
 	if (cfg->data_key != NULL) {
 		explicit_bzero(cfg->data_key, strlen(cfg->data_key));
 		free(cfg->data_key);

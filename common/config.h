@@ -16,6 +16,8 @@ struct concord_config {
 	int	workers;		/* Kore worker processes */
 	int	db_pool;		/* pgsql connections per Kore worker */
 	int	db_queue_timeout_ms;	/* longest wait for a pooled connection */
+	int	db_statement_ms;	/* API statement_timeout */
+	int	db_lock_ms;		/* API lock_timeout */
 	char	*database_url;		/* libpq DSN or URI */
 	char	*worker_database_url;	/* the worker's role; default database_url */
 	char	*redis_url;		/* redis://host:port[/db] */
@@ -36,6 +38,8 @@ struct concord_config {
 	int	debug_routes;		/* CONCORD_DEBUG_ROUTES=1: test-only routes */
 	char	*openapi_path;		/* served at /openapi.yaml */
 	char	*majority_languages;	/* worker: "en,es" primary subtags */
+	int	report_timeout_s;	/* worker: a report's statement bound */
+	int	report_suppress_max;	/* reports: counts 1..this are hidden */
 	char	*data_key;		/* personal-data key or NULL; secret */
 	/* Worker clocks (passed to SQL, see sql/code/deadlines.sql). */
 	int	dl_sweep_s;		/* seconds between deadline sweeps */
@@ -49,6 +53,11 @@ struct concord_config {
 	int	dl_consent_days;	/* consent expiry notice */
 	int	dl_transfer_hours;	/* pending transfer: remind receiver */
 	int	dl_transfer_escalate_hours; /* then tell coordinators */
+	int	rate_limit_sub;		/* requests/min per token subject; 0 off */
+	int	rate_limit_addr;	/* requests/min per client address; 0 off */
+	int	rate_limit_referrals;	/* POST /v1/referrals/min per subject */
+	int	rate_limit_auth_failures; /* 401s/min per client address */
+	char	*client_ip_header;	/* lower-case header name or NULL: peer */
 };
 
 /*

@@ -28,6 +28,13 @@ if [ "$mode" = test ] || [ "$mode" = dev ]; then
 	export CONCORD_DEBUG_ROUTES=${CONCORD_DEBUG_ROUTES:-1}
 	# Clocks are swept every second, so tests never wait long.
 	export CONCORD_DEADLINE_SWEEP_SECONDS=${CONCORD_DEADLINE_SWEEP_SECONDS:-1}
+	# The suite sends thousands of requests from 127.0.0.1, many with bad
+	# tokens: no address limits, subject limits it never reaches. The
+	# rate-limit tests start their own API with small limits.
+	export CONCORD_RATE_LIMIT_ADDR=${CONCORD_RATE_LIMIT_ADDR:-0}
+	export CONCORD_RATE_LIMIT_AUTH_FAILURES=${CONCORD_RATE_LIMIT_AUTH_FAILURES:-0}
+	export CONCORD_RATE_LIMIT_SUB=${CONCORD_RATE_LIMIT_SUB:-1000000}
+	export CONCORD_RATE_LIMIT_REFERRALS=${CONCORD_RATE_LIMIT_REFERRALS:-1000000}
 	if [ -z "${CONCORD_JWT_PUBLIC_KEYS:-}" ]; then
 		# Test keys for the RS256 and ES256 paths (tests sign with them).
 		openssl genrsa -out "$STATE/rs1.key" 2048 2>/dev/null

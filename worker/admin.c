@@ -192,7 +192,7 @@ problem_titles_sync(PGconn *pg)
  * The code schemas: dropped and re-created from sql/code/ whenever those
  * files change. They must hold nothing that tables depend on.
  */
-#define CODE_SCHEMAS	"{rpc,api,lib,casework,directory,referral,worker}"
+#define CODE_SCHEMAS	"{rpc,api,lib,casework,directory,referral,report,worker}"
 #define CODE_FIRST	"lib.sql"	/* creates the schemas */
 #define CODE_LAST	"grants.sql"	/* grants on what the others made */
 #define AFTER_CODE_MARK	"-- concord:after-code"

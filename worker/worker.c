@@ -135,6 +135,8 @@ worker_job_exec(PGconn *pg, const char *kind, json_t *payload,
 		return (match_offer_expire(pg, payload, result, err, elen));
 	if (strcmp(kind, "debug.hold") == 0 && cfg.debug_routes)
 		return (worker_debug_hold(pg, payload, result, err, elen));
+	if (strcmp(kind, JOB_KIND_REPORT) == 0)
+		return (report_build_run(pg, payload, result, err, elen));
 	if (strcmp(kind, JOB_KIND_PING) == 0) {
 		*result = json_pack("{s:s, s:O}", "pong", consumer, "payload",
 		    payload);

@@ -237,7 +237,7 @@ BEGIN
 	PERFORM lib.query_allow(p_args, ARRAY['object_type', 'object_id',
 	    'actor', 'since', 'limit', 'cursor']);
 	v_limit := lib.page_limit(p_args);
-	v_before := (lib.cursor_decode(p_args, 'audit', '{id}')->>'id')::bigint;
+	v_before := (lib.cursor_decode(p_args, 'audit', '{id:int}')->>'id')::bigint;
 	v_type := lib.query_text(p_args, 'object_type');
 	v_obj := lib.query_uuid(p_args, 'object_id');
 	v_actor := lib.query_text(p_args, 'actor');

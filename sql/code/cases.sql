@@ -412,7 +412,7 @@ BEGIN
 	PERFORM lib.query_allow(p_args, ARRAY['status', 'need', 'lead_org_id',
 	    'updated_since', 'limit', 'cursor']);
 	v_limit := lib.page_limit(p_args);
-	v_after := (lib.cursor_decode(p_args, 'cases', '{seq}')->>'seq')::bigint;
+	v_after := (lib.cursor_decode(p_args, 'cases', '{seq:int}')->>'seq')::bigint;
 	v_st := lib.query_enum(p_args, 'status', ARRAY['open', 'closed']);
 	v_need := lib.query_text(p_args, 'need');
 	v_lead := lib.query_uuid(p_args, 'lead_org_id');
@@ -445,7 +445,18 @@ BEGIN
 	headers := '{}';
 END $$;
 
--- PATCH /v1/cases/{id} (lead organization only; If-Match required)
+/*
+ * PATCH /v1/cases/{id} (lead organization only; If-Match required).
+ *
+ * age_group is derived data, and must never tell a caller what it may
+ * not read. It is recomputed from the date of birth (with the age and
+ * identified_on) only for a caller that sees identity, or that sets the
+ * date of birth in this very patch (it knows the value then). For any
+ * other caller (a lead by transfer without identity consent) the date
+ * of birth is left out: age_group follows a demographics.age the patch
+ * sets, and otherwise keeps the value it had, so changing identified_on
+ * can never turn it into an oracle for the hidden date of birth.
+ */
 CREATE FUNCTION api.case_update(p_ctx jsonb, p_args jsonb, p_body jsonb,
     OUT status integer, OUT body jsonb, OUT headers jsonb)
 LANGUAGE plpgsql AS $$
@@ -459,12 +470,17 @@ DECLARE
 	v_reason text;
 	v_pcats	text[] := '{}';
 	v_flds	text[];
+	v_dob	boolean;
 BEGIN
 	c := casework.case_fetch(p_ctx, lib.path_id(p_args), v_org, true);
 	IF v_org IS DISTINCT FROM c.lead_org THEN
 		PERFORM lib.fail(403, 'not-lead', 'Only the lead organization '
 		    'may change a case.');
 	END IF;
+	/* May age_group follow the date of birth for this caller? */
+	v_dob := 'identity' = ANY (casework.case_categories(p_ctx, c.id,
+	    c.lead_org, v_org)) OR coalesce(jsonb_typeof(p_body->'identity') =
+	    'object' AND p_body->'identity' ? 'date_of_birth', false);
 	PERFORM lib.fail_if(casework.case_validate(p_body, false));
 	PERFORM lib.if_match(p_args, c.version);
 	SELECT array_agg(k ORDER BY k) INTO v_flds FROM jsonb_object_keys(
@@ -516,9 +532,12 @@ BEGIN
 	    nationality = v_dem->>'nationality',
 	    languages = coalesce(lib.jtext_array(v_dem->'languages'), '{}'),
 	    trafficking_type = coalesce(v_dem->>'trafficking_type', 'unknown'),
-	    age_group = casework.age_group((v_id->>'date_of_birth')::date,
-	        (v_dem->>'age')::integer, coalesce((p_body->>'identified_on')
-	        ::date, identified_on)),
+	    age_group = CASE WHEN v_dob THEN casework.age_group(
+	        (v_id->>'date_of_birth')::date, (v_dem->>'age')::integer,
+	        coalesce((p_body->>'identified_on')::date, identified_on))
+	        WHEN NOT lib.absent(p_body->'demographics'->'age') THEN
+	        casework.age_group(NULL, (v_dem->>'age')::integer, NULL)
+	        ELSE age_group END,
 	    status = v_st, closed_reason = v_reason,
 	    version = version + 1, updated_at = now()
 	WHERE id = c.id RETURNING * INTO c;
@@ -777,9 +796,11 @@ END $$;
 /*
  * PATCH /v1/cases/{id}/tasks/{tid}: the lead organization or a
  * coordinator changes anything; the assigned organization moves the
- * status of a task that is not cancelled (403 not-lead otherwise: only
- * the lead or a coordinator reopens a cancelled task, since an open
- * task is what lets its assignee see the case). If-Match; audited.
+ * status of a task that is still open or in progress (403 not-lead
+ * otherwise: only the lead or a coordinator reopens a task that is done
+ * or cancelled, since an open task is what lets its assignee see the
+ * case, and nothing an organization does on its own may prolong that).
+ * If-Match; audited.
  */
 CREATE FUNCTION api.case_task_update(p_ctx jsonb, p_args jsonb, p_body jsonb,
     OUT status integer, OUT body jsonb, OUT headers jsonb)
@@ -802,10 +823,10 @@ BEGIN
 			    'organization, a coordinator or the assigned '
 			    'organization may change this task.');
 		END IF;
-		IF t.status = 'cancelled' THEN
+		IF t.status IN ('done', 'cancelled') THEN
 			PERFORM lib.fail(403, 'not-lead', 'Only the lead '
-			    'organization or a coordinator may change a '
-			    'cancelled task.');
+			    'organization or a coordinator may change a task '
+			    'that is ' || t.status || '.');
 		END IF;
 		SELECT array_agg(k ORDER BY k) INTO v_bad FROM
 		    jsonb_object_keys(p_body) k WHERE k <> 'status';

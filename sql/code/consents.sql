@@ -7,8 +7,20 @@
 -- holds (read at call time, so expiry and revocation act on the next
 -- request), casework.case_categories what a caller sees,
 -- casework.consent_grantable what an organization may pass on (never
--- more, never longer than it holds; transfers and referrals use it too)
--- and casework.case_redacted the categories withheld.
+-- more, never longer than it holds; transfers and referrals use it too),
+-- casework.consents_end how consents end (and what was passed on from
+-- them with them) and casework.case_redacted the categories withheld.
+--
+-- Derived consents: a consent recorded because a referral was accepted
+-- (consents.referral_id) passes on what the referral's sender held, so
+-- it can never outlast that hold. Expiry is settled when it is recorded
+-- (it expires no later than the sender's own hold,
+-- casework.consent_grantable); revocation on revoke: whenever consents
+-- end (revoked by the lead or a coordinator, or ended with the referral
+-- that recorded them), every derived consent recorded by an
+-- organization they named ends too, as a whole, if that organization no
+-- longer holds all its categories until its expiry, and so on down a
+-- chain of referrals.
 
 /*
  * What an organization holds on a case by its own standing, one row per
@@ -88,6 +100,49 @@ END $$;
 ----------------------------------------------------------------------
 -- Consents
 ----------------------------------------------------------------------
+
+/*
+ * End the consents p_ids of case p_case as the caller in p_ctx (those
+ * not revoked already), and with them the derived consents that relied
+ * on them (see the head of this file); one audit record (revoke,
+ * revoked_at) per consent ended. Can't fail.
+ */
+CREATE FUNCTION casework.consents_end(p_ctx jsonb, p_case uuid,
+    p_ids uuid[]) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_ids	uuid[] := p_ids;
+	v_ended	uuid[];
+	v_k	uuid;
+BEGIN
+	/*
+	 * One round per link of a chain of referrals: which derived
+	 * consents lose their footing depends on what the previous round
+	 * ended, so this cannot be one statement. Every round revokes only
+	 * consents not revoked yet, so it ends.
+	 */
+	WHILE cardinality(v_ids) > 0 LOOP
+		v_ended := '{}';
+		FOR v_k IN UPDATE consents SET revoked_at = now(), revoked_by =
+		    p_ctx->>'sub' WHERE id = ANY (v_ids) AND case_id = p_case
+		    AND revoked_at IS NULL RETURNING id LOOP
+			PERFORM lib.audit(p_ctx, 'revoke', 'consent', v_k,
+			    ARRAY['revoked_at']);
+			v_ended := v_ended || v_k;
+		END LOOP;
+		SELECT coalesce(array_agg(d.id), '{}') INTO v_ids
+		FROM consents d JOIN organizations o ON o.id = d.recorded_by_org
+		CROSS JOIN LATERAL casework.consent_grantable(d.case_id,
+		    d.recorded_by_org, d.categories, d.expires_at) g
+		WHERE d.case_id = p_case AND d.referral_id IS NOT NULL AND
+		    d.revoked_at IS NULL AND d.expires_at > now() AND
+		    EXISTS (SELECT 1 FROM consents e WHERE e.id = ANY (v_ended)
+		    AND (e.shared_with_org = d.recorded_by_org OR
+		    e.shared_with_kind = o.kind)) AND
+		    NOT (d.categories <@ g.categories AND g.until >=
+		    d.expires_at);
+	END LOOP;
+END $$;
 CREATE FUNCTION casework.consent_doc(k consents) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
 	SELECT jsonb_build_object('id', k.id, 'case_id', k.case_id,
@@ -303,7 +358,12 @@ BEGIN
 	PERFORM lib.audit(p_ctx, 'read', 'case', c.id, ARRAY['consents']);
 END $$;
 
--- POST /v1/cases/{id}/consents/{cid}/revoke (effective immediately)
+/*
+ * POST /v1/cases/{id}/consents/{cid}/revoke: the lead organization or a
+ * coordinator. Effective on the next request, for the consent and for
+ * what referrals passed on from it (casework.consents_end). 404 for a
+ * consent not on this case, 409 already-revoked. Audited.
+ */
 CREATE FUNCTION api.case_consent_revoke(p_ctx jsonb, p_args jsonb,
     p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
 LANGUAGE plpgsql AS $$
@@ -326,9 +386,8 @@ BEGIN
 		PERFORM lib.fail(409, 'already-revoked', 'This consent was '
 		    'revoked already.');
 	END IF;
-	UPDATE consents SET revoked_at = now(), revoked_by = p_ctx->>'sub'
-	    WHERE id = k.id RETURNING * INTO k;
-	PERFORM lib.audit(p_ctx, 'revoke', 'consent', k.id, ARRAY['revoked_at']);
+	PERFORM casework.consents_end(p_ctx, c.id, ARRAY[k.id]);
+	SELECT * INTO k FROM consents WHERE id = k.id;
 	status := 200;
 	body := casework.consent_doc(k);
 	headers := '{}';

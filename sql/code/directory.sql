@@ -248,7 +248,7 @@ BEGIN
 	PERFORM lib.query_allow(p_args, '{kind,status,jurisdiction,'
 	    'limit,cursor}');
 	v_lim := lib.page_limit(p_args);
-	v_cur := lib.cursor_decode(p_args, 'org', '{n,i}');
+	v_cur := lib.cursor_decode(p_args, 'org', '{n:text,i:uuid}');
 	IF v_kind IS NOT NULL AND NOT v_kind <@ directory.org_kinds() THEN
 		e := e || lib.err('kind', 'must be one of ' ||
 		    array_to_string(directory.org_kinds(), ', '));
@@ -291,7 +291,9 @@ END $$;
 /*
  * PATCH /v1/organizations/{id}: admin and coordinator change anything;
  * the organization's own members change contact only (403 naming the
- * other fields). JSON merge patch semantics, If-Match required.
+ * other fields). JSON merge patch semantics, If-Match required; 422
+ * for a field nested more than 4 levels deep (lib.check_depth, before
+ * lib.merge_patch recurses into it).
  */
 CREATE FUNCTION api.org_patch(p_ctx jsonb, p_args jsonb, p_body jsonb,
     OUT status integer, OUT body jsonb, OUT headers jsonb)
@@ -325,7 +327,8 @@ BEGIN
 	END IF;
 	e := lib.check_keys(p_body, '', '{name,kind,description,'
 	    'jurisdictions,contact,task_force_member,status}',
-	    '{id,version,created_at,updated_at}');
+	    '{id,version,created_at,updated_at}') ||
+	    lib.check_depth(p_body, '', 4);
 	IF jsonb_array_length(e) > 0 THEN
 		PERFORM lib.fail(422, 'validation-error', 'The patch names '
 		    'fields that cannot be set.', e);
@@ -792,7 +795,10 @@ BEGIN
 	headers := jsonb_build_object('etag', lib.etag(s.version));
 END $$;
 
-/* PATCH /v1/services/{id}: JSON merge patch, If-Match required. */
+/*
+ * PATCH /v1/services/{id}: JSON merge patch, If-Match required; 422 for
+ * a field nested more than 8 levels deep (lib.check_depth).
+ */
 CREATE FUNCTION api.service_patch(p_ctx jsonb, p_args jsonb, p_body jsonb,
     OUT status integer, OUT body jsonb, OUT headers jsonb)
 LANGUAGE plpgsql AS $$
@@ -811,6 +817,7 @@ BEGIN
 		e := e || lib.check_keys(p_body->'capacity', 'capacity.',
 		    '{total,available,unit}', '{updated_at}');
 	END IF;
+	e := e || lib.check_depth(p_body, '', 8);
 	IF jsonb_array_length(e) > 0 THEN
 		PERFORM lib.fail(422, 'validation-error', 'The patch names '
 		    'fields that cannot be set.', e);
@@ -1035,8 +1042,8 @@ BEGIN
 	END IF;
 	v_r := coalesce(v_rad::float8, 50);
 	v_cur := lib.cursor_decode(p_args, CASE WHEN v_near IS NULL THEN
-	    'name' ELSE 'dist' END, CASE WHEN v_near IS NULL THEN '{n,i}'
-	    ELSE '{d,i}' END::text[]);
+	    'name' ELSE 'dist' END, CASE WHEN v_near IS NULL THEN
+	    '{n:text,i:uuid}' ELSE '{d:num?,i:uuid}' END::text[]);
 
 	/* Fixed fragments only; every value travels as a $n parameter. */
 	IF v_need IS NOT NULL THEN

@@ -4,10 +4,10 @@
 -- the worker's role only the worker's entry points. Nothing else in the
 -- code schemas is reachable from outside.
 
-REVOKE ALL ON SCHEMA rpc, api, lib, casework, directory, referral, worker
+REVOKE ALL ON SCHEMA rpc, api, lib, casework, directory, referral, report, worker
     FROM PUBLIC;
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA rpc, api, lib, casework,
-    directory, referral, worker FROM PUBLIC;
+    directory, referral, report, worker FROM PUBLIC;
 
 GRANT USAGE ON SCHEMA rpc TO concord_api;
 GRANT EXECUTE ON FUNCTION rpc.call(text, jsonb, jsonb, jsonb) TO concord_api;

@@ -330,7 +330,7 @@ BEGIN
 	    'updated_since', 'limit', 'cursor']);
 	v_limit := lib.page_limit(p_args);
 	v_after := (lib.cursor_decode(p_args, 'investigations',
-	    '{seq}')->>'seq')::bigint;
+	    '{seq:int}')->>'seq')::bigint;
 	v_st := lib.query_enum(p_args, 'status', ARRAY['open',
 	    'charges_filed', 'prosecution', 'closed']);
 	v_lead := lib.query_uuid(p_args, 'lead_agency_id');

@@ -1,7 +1,7 @@
 -- lib.sql: the shared library and the call entry point. Creates every
 -- code schema: rpc (the entry point, the only function the API's role may
 -- execute), api (route functions only: rpc.call dispatches there),
--- lib (this library), casework, directory, referral (area helpers) and
+-- lib (this library), casework, directory, referral, report (area helpers) and
 -- worker (the worker's entry points). Here: raising problems and turning
 -- them into problem+json, the caller's identity and roles, validating
 -- JSON values, reading query parameters, paging with cursors, If-Match
@@ -18,6 +18,7 @@ CREATE SCHEMA lib;
 CREATE SCHEMA casework;
 CREATE SCHEMA directory;
 CREATE SCHEMA referral;
+CREATE SCHEMA report;
 CREATE SCHEMA worker;
 
 -- Raise a problem: rpc.call() turns it into status + problem+json.
@@ -265,7 +266,11 @@ $$;
  * {field, reason} errors for one field (empty when fine), so a validator
  * collects every error of a body before lib.fail_if answers them.
  */
-/* RFC 7396 JSON merge patch of target by patch; can't fail. */
+/*
+ * RFC 7396 JSON merge patch of target by patch. Recurses once per level
+ * of the patch: callers bound its depth first (lib.check_depth), and
+ * then it can't fail.
+ */
 CREATE FUNCTION lib.merge_patch(p_target jsonb, p_patch jsonb)
 RETURNS jsonb LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
@@ -287,6 +292,28 @@ BEGIN
 		END IF;
 	END LOOP;
 	RETURN r;
+END $$;
+
+/*
+ * Errors for every field of the object p_doc whose value nests deeper
+ * than p_max levels of objects and arrays below it (named p_prefix ||
+ * field). Validators call it before anything recursive (such as
+ * lib.merge_patch) touches a body, so a deeply nested value is a 422
+ * naming its field, never a stack-depth error. Looks no deeper than
+ * p_max + 1 levels; can't fail.
+ */
+CREATE FUNCTION lib.check_depth(p_doc jsonb, p_prefix text, p_max integer)
+RETURNS jsonb LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+	v_path	jsonpath := ('$.**{' || (p_max + 1) || '}')::jsonpath;
+BEGIN
+	IF jsonb_typeof(p_doc) IS DISTINCT FROM 'object' THEN
+		RETURN '[]';
+	END IF;
+	RETURN coalesce((SELECT jsonb_agg(lib.err(p_prefix || f.key, format(
+	    'must not nest more than %s levels deep', p_max)) ORDER BY f.key)
+	    FROM jsonb_each(p_doc) f WHERE jsonb_typeof(f.value) IN
+	    ('object', 'array') AND f.value @? v_path), '[]');
 END $$;
 
 /* Errors for an optional string field (absent or null is fine). */
@@ -460,8 +487,12 @@ END $$;
  * unpadded base64url: opaque, URL-safe, one line. lib.cursor_encode
  * makes one (can't fail); lib.cursor_decode reads the query parameter
  * "cursor" and returns the key object (NULL when absent), or raises 400
- * bad-query for anything this list did not issue (another kind, or
- * without every key in p_keys).
+ * bad-query for anything this list did not issue: another kind, a key
+ * of p_keys missing, or a key of the wrong type. Each entry of p_keys is
+ * a name with its type, "name:type": int (an integer of up to 18
+ * digits), num (a number), uuid, ts (an RFC 3339 time) or text (a
+ * string); a trailing ? also admits null (a sort key may be missing).
+ * So a caller may cast the keys it gets without another check.
  */
 CREATE FUNCTION lib.cursor_encode(p_kind text, p_key jsonb) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
@@ -471,7 +502,7 @@ $$;
 
 CREATE FUNCTION lib.cursor_decode(p_args jsonb, p_kind text,
     p_keys text[]) RETURNS jsonb
-LANGUAGE plpgsql IMMUTABLE AS $$
+LANGUAGE plpgsql STABLE AS $$
 DECLARE
 	v_c	text := lib.query_text(p_args, 'cursor');
 	v_s	text;
@@ -485,7 +516,22 @@ BEGIN
 		v_s := v_s || repeat('=', (4 - length(v_s) % 4) % 4);
 		v_k := convert_from(decode(v_s, 'base64'), 'UTF8')::jsonb;
 		IF jsonb_typeof(v_k) <> 'object' OR
-		    v_k->>'k' IS DISTINCT FROM p_kind OR NOT v_k ?& p_keys THEN
+		    v_k->>'k' IS DISTINCT FROM p_kind OR EXISTS (SELECT 1
+		    FROM unnest(p_keys) s(spec), LATERAL (SELECT
+		    split_part(s.spec, ':', 1) AS name, rtrim(split_part(
+		    s.spec, ':', 2), '?') AS type, s.spec LIKE '%?' AS
+		    nullable) t WHERE NOT (v_k ? t.name AND CASE
+		    WHEN v_k->t.name = 'null' THEN t.nullable
+		    WHEN t.type = 'int' THEN jsonb_typeof(v_k->t.name) =
+			'number' AND (v_k->>t.name) ~ '^-?[0-9]{1,18}$'
+		    WHEN t.type = 'num' THEN jsonb_typeof(v_k->t.name) =
+			'number'
+		    WHEN t.type = 'uuid' THEN lib.is_uuid(v_k->t.name)
+		    WHEN t.type = 'ts' THEN lib.try_ts(v_k->>t.name) IS NOT
+			NULL AND jsonb_typeof(v_k->t.name) = 'string'
+		    WHEN t.type = 'text' THEN jsonb_typeof(v_k->t.name) =
+			'string'
+		    ELSE false END)) THEN
 			v_k := NULL;
 		END IF;
 	EXCEPTION WHEN OTHERS THEN

@@ -125,7 +125,7 @@ BEGIN
 		PERFORM lib.bad_query('type', 'must list notification types: ' ||
 		    array_to_string(lib.notification_types(), ', '));
 	END IF;
-	v_after := (lib.cursor_decode(p_args, 'notifications', '{id}')->>
+	v_after := (lib.cursor_decode(p_args, 'notifications', '{id:int}')->>
 	    'id')::bigint;
 	WITH page AS (
 		SELECT n, r.read_at FROM notifications n

@@ -22,23 +22,30 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 /*
- * What the caller's organization is to this referral: coordinator,
- * sender, offered, or case_lead (the lead organization of the case the
- * referral is about, which may cancel it); NULL for anyone else.
+ * What the caller is to this referral, the strongest relation first:
+ * coordinator; sender (its organization sent it; a hotline or analyst
+ * token only for what its own subject sent: call takers of one line do
+ * not read each other's calls); case_lead (the lead organization of
+ * the case the referral is about: it may cancel it, and keeps that
+ * power when it was offered the referral too); offered; NULL for
+ * anyone else. Hotline and analyst tokens are never case_lead or
+ * offered.
  */
 CREATE FUNCTION referral.relation(p_ctx jsonb, r referrals) RETURNS text
 LANGUAGE sql STABLE AS $$
 	SELECT CASE
 	    WHEN lib.has_role(p_ctx, 'coordinator') OR
 		lib.has_role(p_ctx, 'admin') THEN 'coordinator'
-	    WHEN r.sender_org = lib.ctx_org(p_ctx) THEN 'sender'
+	    WHEN r.sender_org = lib.ctx_org(p_ctx) AND (NOT (lib.has_role(
+		p_ctx, 'hotline') OR lib.has_role(p_ctx, 'analyst')) OR
+		r.sender_sub = p_ctx->>'sub') THEN 'sender'
 	    WHEN lib.has_role(p_ctx, 'hotline') OR
 		lib.has_role(p_ctx, 'analyst') THEN NULL
-	    WHEN EXISTS (SELECT 1 FROM referral_offers o WHERE o.referral_id =
-		r.id AND o.organization_id = lib.ctx_org(p_ctx)) THEN 'offered'
 	    WHEN r.case_id IS NOT NULL AND EXISTS (SELECT 1 FROM cases c
 		WHERE c.id = r.case_id AND c.lead_org = lib.ctx_org(p_ctx))
 		THEN 'case_lead'
+	    WHEN EXISTS (SELECT 1 FROM referral_offers o WHERE o.referral_id =
+		r.id AND o.organization_id = lib.ctx_org(p_ctx)) THEN 'offered'
 	    ELSE NULL END
 $$;
 
@@ -88,8 +95,10 @@ DECLARE
 	v_consent	boolean := r.consent_expires_at > now();
 	/*
 	 * An offered organization sees the client only while its offer is
-	 * open or accepted: after declining, expiring or being withdrawn it
-	 * keeps its own offer's status and nothing about the person.
+	 * open and inside its window, or accepted: after declining, its
+	 * window passing (whether or not the worker has expired it yet) or
+	 * being withdrawn it keeps its own offer's status and nothing about
+	 * the person.
 	 */
 	v_cats		text[] := CASE WHEN v_full THEN
 			    '{identity,contact,location,case_details,needs}'
@@ -99,7 +108,8 @@ DECLARE
 			    WHEN v_consent AND EXISTS (SELECT 1 FROM
 			    referral_offers o WHERE o.referral_id = r.id AND
 			    o.organization_id = lib.ctx_org(p_ctx) AND
-			    o.status IN ('offered', 'accepted'))
+			    (o.status = 'accepted' OR (o.status = 'offered' AND
+			    o.expires_at > now())))
 			    THEN r.consent_categories
 			    ELSE '{}' END;
 	v_redacted	text[] := '{}';
@@ -187,6 +197,25 @@ BEGIN
 	    'cancel_reason', r.cancel_reason,
 	    'created_at', r.created_at, 'updated_at', r.updated_at)) ||
 	    jsonb_build_object('redacted', to_jsonb(v_redacted));
+END $$;
+
+/*
+ * referral.doc with its audit record: one record of p_action on the
+ * referral, listing the client categories the document shows (those of
+ * case_details, contact, location and needs it does not redact). Every
+ * route answering a referral document goes through here, since the
+ * client's profile and safe contact method are personal data.
+ */
+CREATE FUNCTION referral.doc_audited(p_ctx jsonb, r referrals,
+    p_action text) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+	d	jsonb := referral.doc(p_ctx, r);
+BEGIN
+	PERFORM lib.audit(p_ctx, p_action, 'referral', r.id, ARRAY(SELECT x
+	    FROM unnest(ARRAY['case_details', 'contact', 'location', 'needs'])
+	    x WHERE NOT d->'redacted' ? x ORDER BY x));
+	RETURN d;
 END $$;
 
 /* Validate a POST /v1/referrals body; returns the list of errors. */
@@ -563,7 +592,7 @@ BEGIN
 		SELECT * INTO r FROM referrals WHERE id =
 		    (v_prev.body->>'id')::uuid;
 		status := v_prev.status;
-		body := referral.doc(p_ctx, r);
+		body := referral.doc_audited(p_ctx, r, 'read');
 		headers := coalesce(v_prev.headers, '{}') ||
 		    '{"idempotent-replayed": "true"}';
 		RETURN;
@@ -620,7 +649,7 @@ BEGIN
 	    jsonb_build_object('status', 'received'));
 
 	status := 201;
-	body := referral.doc(p_ctx, r);
+	body := referral.doc_audited(p_ctx, r, 'create');
 	headers := jsonb_build_object('location', '/v1/referrals/' || r.id);
 	UPDATE idempotency_keys k SET status = 201, body =
 	    jsonb_build_object('id', r.id), headers = jsonb_build_object(
@@ -630,10 +659,10 @@ BEGIN
 	    jsonb_build_array(v_job));
 END $$;
 
-/* GET /v1/referrals/{id} */
+/* GET /v1/referrals/{id}: audited (referral.doc_audited). */
 CREATE FUNCTION api.referral_get(p_ctx jsonb, p_args jsonb, p_body jsonb,
     OUT status integer, OUT body jsonb, OUT headers jsonb)
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
 	v_org	uuid := lib.require_org(p_ctx);
@@ -641,24 +670,28 @@ DECLARE
 BEGIN
 	r := referral.get(p_ctx, (p_args->'path'->>'id')::uuid);
 	status := 200;
-	body := referral.doc(p_ctx, r);
+	body := referral.doc_audited(p_ctx, r, 'read');
 	headers := '{}';
 END $$;
 
 /*
- * GET /v1/referrals: what the caller sent, what was offered to the
- * caller's organization, referrals about cases it leads, or everything
- * for coordinators and admins.
- * Filters: status, since (created at or after); newest first.
+ * GET /v1/referrals: the referrals the caller has a relation to
+ * (referral.relation): what its organization sent (a hotline or
+ * analyst token: what its own subject sent), what was offered to its
+ * organization, referrals about cases it leads, or everything for
+ * coordinators and admins. Filters: status, since (created at or
+ * after); newest first. Each item listed is audited.
  */
 CREATE FUNCTION api.referral_list(p_ctx jsonb, p_args jsonb, p_body jsonb,
     OUT status integer, OUT body jsonb, OUT headers jsonb)
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
 	v_org	uuid := lib.require_org(p_ctx);
 	v_all	boolean := lib.has_role(p_ctx, 'coordinator') OR
 		    lib.has_role(p_ctx, 'admin');
+	v_hot	boolean := lib.has_role(p_ctx, 'hotline') OR
+		    lib.has_role(p_ctx, 'analyst');
 	v_n	integer;
 	v_st	text;
 	v_since	text;
@@ -688,18 +721,13 @@ BEGIN
 		PERFORM lib.bad_query('since', 'must be an RFC 3339 date or '
 		    'time');
 	END IF;
-	v_cur := lib.cursor_decode(p_args, 'referrals', '{at,id}');
+	v_cur := lib.cursor_decode(p_args, 'referrals', '{at:ts,id:uuid}');
 	v_ct := lib.try_ts(v_cur->>'at');
-	v_cid := CASE WHEN lib.is_uuid(v_cur->'id') THEN
-	    (v_cur->>'id')::uuid END;
-	IF v_cur IS NOT NULL AND (v_ct IS NULL OR v_cid IS NULL) THEN
-		PERFORM lib.bad_query('cursor', 'is not a cursor this list '
-		    'issued');
-	END IF;
+	v_cid := (v_cur->>'id')::uuid;
 
 	FOR r IN SELECT * FROM referrals x
-	    WHERE (v_all OR x.sender_org = v_org OR (NOT lib.has_role(p_ctx,
-		'hotline') AND NOT lib.has_role(p_ctx, 'analyst') AND (EXISTS (
+	    WHERE (v_all OR (x.sender_org = v_org AND (NOT v_hot OR
+		x.sender_sub = p_ctx->>'sub')) OR (NOT v_hot AND (EXISTS (
 		SELECT 1 FROM referral_offers o WHERE o.referral_id = x.id AND
 		o.organization_id = v_org) OR x.case_id IN (SELECT c.id FROM
 		cases c WHERE c.lead_org = v_org))))
@@ -709,7 +737,7 @@ BEGIN
 	    ORDER BY x.created_at DESC, x.id DESC LIMIT v_n + 1 LOOP
 		v_i := v_i + 1;
 		EXIT WHEN v_i > v_n;
-		v_items := v_items || referral.doc(p_ctx, r);
+		v_items := v_items || referral.doc_audited(p_ctx, r, 'list');
 		v_last := r;
 	END LOOP;
 	status := 200;
@@ -738,6 +766,22 @@ BEGIN
 		    'organization.');
 	END IF;
 	RETURN f;
+END $$;
+
+/*
+ * A referral ended (completed or cancelled): the consents its
+ * acceptance recorded end with it, and what was passed on from them
+ * (casework.consents_end; audited).
+ */
+CREATE FUNCTION referral.consents_end(p_ctx jsonb, r referrals)
+RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+	IF r.case_id IS NOT NULL THEN
+		PERFORM casework.consents_end(p_ctx, r.case_id, ARRAY(SELECT
+		    id FROM consents WHERE referral_id = r.id AND
+		    revoked_at IS NULL ORDER BY id));
+	END IF;
 END $$;
 
 /* Recompute a referral's status from its needs. */
@@ -884,7 +928,7 @@ BEGIN
 	    r.id, jsonb_build_object('offer_id', f.id, 'status', 'accepted'));
 	SELECT * INTO r FROM referrals WHERE id = r.id;
 	status := 200;
-	body := referral.doc(p_ctx, r);
+	body := referral.doc_audited(p_ctx, r, 'accept');
 	headers := '{}';
 END $$;
 
@@ -927,14 +971,16 @@ BEGIN
 	v_jobs := referral.reoffer(r.id, f.need_ids);
 	SELECT * INTO r FROM referrals WHERE id = r.id;
 	status := 200;
-	body := referral.doc(p_ctx, r);
+	body := referral.doc_audited(p_ctx, r, 'decline');
 	headers := jsonb_build_object('x-concord-jobs', to_jsonb(v_jobs));
 END $$;
 
 /*
  * POST /v1/referrals/{id}/complete {outcomes: [{need, outcome}]}: by an
  * organization that accepted those needs, or a coordinator. Needs not
- * listed stay as they are; the referral completes when nothing is open.
+ * listed stay as they are; the referral completes when nothing is open,
+ * and then the consents its acceptance recorded end, as on cancel
+ * (referral.consents_end): the accepting organizations' relation ended.
  */
 CREATE FUNCTION api.referral_complete(p_ctx jsonb, p_args jsonb,
     p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
@@ -1011,9 +1057,10 @@ BEGIN
 		PERFORM lib.notify_referral(r.sender_org, NULL,
 		    'referral.completed', r.id, jsonb_build_object('status',
 		    'completed'));
+		PERFORM referral.consents_end(p_ctx, r);
 	END IF;
 	status := 200;
-	body := referral.doc(p_ctx, r);
+	body := referral.doc_audited(p_ctx, r, 'complete');
 	headers := '{}';
 END $$;
 
@@ -1033,7 +1080,6 @@ DECLARE
 	v_org	uuid := lib.require_org(p_ctx);
 	r	referrals;
 	e	jsonb := '[]';
-	v_k	uuid;
 BEGIN
 	r := referral.lock(p_ctx, (p_args->'path'->>'id')::uuid);
 	IF referral.relation(p_ctx, r) NOT IN ('sender', 'coordinator',
@@ -1067,14 +1113,9 @@ BEGIN
 	UPDATE referrals SET status = 'cancelled', cancel_reason =
 	    p_body->>'reason', version = version + 1, updated_at = now()
 	    WHERE id = r.id RETURNING * INTO r;
-	FOR v_k IN UPDATE consents SET revoked_at = now(), revoked_by =
-	    p_ctx->>'sub' WHERE referral_id = r.id AND revoked_at IS NULL
-	    RETURNING id LOOP
-		PERFORM lib.audit(p_ctx, 'revoke', 'consent', v_k,
-		    ARRAY['revoked_at']);
-	END LOOP;
+	PERFORM referral.consents_end(p_ctx, r);
 	status := 200;
-	body := referral.doc(p_ctx, r);
+	body := referral.doc_audited(p_ctx, r, 'cancel');
 	headers := '{}';
 END $$;
 

@@ -44,7 +44,7 @@ BEGIN
 	v_od := lib.query_enum(p_args, 'overdue', ARRAY['true', 'false']);
 	v_since := lib.query_ts(p_args, 'updated_since');
 	v_cur := lib.cursor_decode(p_args, CASE WHEN v_since IS NULL THEN
-	    'tasks' ELSE 'task-changes' END, '{at,id}');
+	    'tasks' ELSE 'task-changes' END, '{at:ts?,id:uuid}');
 	v_ct := lib.try_ts(v_cur->>'at');
 	v_cid := CASE WHEN lib.is_uuid(v_cur->'id') THEN (v_cur->>'id')::uuid
 	    END;
@@ -110,7 +110,7 @@ BEGIN
 	v_st := lib.query_enum(p_args, 'status', ARRAY['received', 'matching',
 	    'offered', 'in_progress', 'completed', 'cancelled', 'unmatched']);
 	v_since := lib.query_ts(p_args, 'updated_since');
-	v_cur := lib.cursor_decode(p_args, 'referral-changes', '{at,id}');
+	v_cur := lib.cursor_decode(p_args, 'referral-changes', '{at:ts,id:uuid}');
 	v_ct := lib.try_ts(v_cur->>'at');
 	v_cid := CASE WHEN lib.is_uuid(v_cur->'id') THEN (v_cur->>'id')::uuid
 	    END;
@@ -172,7 +172,7 @@ BEGIN
 	v_st := lib.query_enum(p_args, 'status', ARRAY['open', 'closed']);
 	v_lead := lib.query_uuid(p_args, 'lead_org_id');
 	v_since := lib.query_ts(p_args, 'updated_since');
-	v_cur := lib.cursor_decode(p_args, 'case-changes', '{at,id}');
+	v_cur := lib.cursor_decode(p_args, 'case-changes', '{at:ts,id:uuid}');
 	v_ct := lib.try_ts(v_cur->>'at');
 	v_cid := CASE WHEN lib.is_uuid(v_cur->'id') THEN (v_cur->>'id')::uuid
 	    END;

@@ -15,6 +15,10 @@ import pytest
 
 from conftest import ADMIN_DB, ROOT, Client, mint
 from test_cases_kit import Party, add_need, grant, new_case
+from test_consent_boundaries import (Org, add_service,  # noqa: F401
+                                     new_jurisdiction, offers_of,
+                                     post_referral, referral_consent,
+                                     wait_matched)
 
 
 @pytest.fixture(scope="module")
@@ -393,3 +397,26 @@ def test_worker_health_reports_a_stale_sealing_backlog(db, tmp_path, lead):
         if proc is not None:
             proc.terminate()
             proc.wait(timeout=30)
+
+
+def test_reading_a_referral_with_client_contact_is_audited(make_org, db, add_service):
+    """Every access to personal data leaves an audit record: an offered
+    organization reading the client's safe contact method on a referral
+    is such an access."""
+    hot = Client(mint(["hotline"], org=make_org(kind="other")))
+    taker = Org(make_org, "legal_aid", "provider")
+    where = new_jurisdiction()
+    add_service(taker.org, ["clothing"], where)
+    r = post_referral(hot, {"client": {"age": 30, "location": {"jurisdiction": where},
+                                       "safe_contact_method": "ask for the nurse"},
+                            "needs": ["clothing"], "urgency": "routine",
+                            "consent": referral_consent(["contact", "needs"])})
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    wait_matched(db, rid)
+    r = taker.c.get(f"/v1/referrals/{rid}")
+    assert r.status_code == 200 and "safe_contact_method" in r.json()["client"], r.text
+    with db.cursor() as cur:
+        cur.execute("SELECT count(*) FROM audit_log WHERE request_id = %s",
+                    (r.headers["x-request-id"],))
+        assert cur.fetchone()[0] >= 1, "the read of the client's contact left no audit record"

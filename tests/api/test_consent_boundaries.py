@@ -5,9 +5,13 @@ with the victim (the lead). Nothing an organization does on its own
 creates, widens or prolongs its own access, and revoking or ending the
 relation ends access on the next request.
 
-Covers: transfers of the lead role, referrals about a case, personal data
-at rest, investigations and their participating agencies, tasks, the
-privacy of consent and task records, and the API's database role."""
+Covers: transfers of the lead role (and what a lead by transfer can
+infer from fields it may change), referrals about a case (cancelling
+them, and the consents they record ending with the sender's hold and
+with the referral), personal data at rest, investigations and their
+participating agencies, tasks (done or cancelled ones stay closed to
+their assignee), the privacy of consent and task records, and the API's
+database role."""
 import datetime
 import os
 import secrets
@@ -285,6 +289,30 @@ def test_lead_by_transfer_cannot_record_consent_for_itself(make_org, db):
     assert not (PERSONAL & shown(doc)), doc
 
 
+def test_lead_by_transfer_without_identity_consent_cannot_learn_date_of_birth(make_org):
+    """A lead by transfer sees no identity without a consent; changing
+    identified_on (a field it may change) must not turn age_group into an
+    oracle for the date of birth it may not read."""
+    old = Org(make_org, "victim_services", "case_manager")
+    new = Org(make_org, "ngo", "case_manager")
+    case = open_case(old, identity={"legal_name": "Dob Oracle-Example",
+                                    "date_of_birth": "1990-03-15"},
+                     demographics={"gender": "female"})
+    url = f"/v1/cases/{case['id']}"
+    assert old.c.post(url + "/transfer", json={"to_org_id": new.org}).status_code == 201
+    assert new.c.post(url + "/transfer/accept").status_code == 200
+    assert "identity" in new.c.get(url).json()["redacted"]
+    groups = {}
+    # 18 years before each of these is the day before / the day of birth.
+    for on in ("2008-03-14", "2008-03-15"):
+        etag = new.c.get(url).headers["etag"]
+        r = new.c.patch(url, json={"identified_on": on}, headers={"If-Match": etag})
+        if r.status_code == 200:
+            groups[on] = r.json()["case_details"]["demographics"]["age_group"]
+    assert len(set(groups.values())) <= 1, (
+        "age_group flips exactly at the hidden date of birth 1990-03-15", groups)
+
+
 # ------------------------------------------------------------ referrals
 
 def test_sender_is_never_offered_its_own_referral(make_org, db, add_service):
@@ -372,6 +400,106 @@ def test_lead_cancels_a_referral_about_its_case_and_ends_the_takers_access(
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "cancelled"
     assert taker.c.get(f"/v1/cases/{case['id']}").status_code == 404
+
+
+def _referral_from_task_holder(make_org, db, add_service, lead, taker_kind="legal_aid",
+                               categories=("case_details", "needs", "identity")):
+    sender = Org(make_org, "health", "provider")
+    taker = Org(make_org, taker_kind, "provider")
+    where = new_jurisdiction()
+    case = open_case(lead, jurisdiction=where)
+    add_task(lead, case["id"], sender.org)
+    own = record_consent(lead, case["id"], list(categories), org=sender.org)
+    return sender, taker, where, case, own
+
+
+def test_lead_offered_on_a_referral_about_its_case_can_still_cancel_it(make_org, db,
+                                                                     add_service):
+    """The lead may cancel any referral about its case, which ends the
+    taker's access; having been offered (and declined) that referral
+    itself must not take this away."""
+    lead = Org(make_org, "victim_services", "case_manager")
+    sender, taker, where, case, _ = _referral_from_task_holder(make_org, db, add_service, lead)
+    add_service(lead.org, ["clothing"], where)
+    slower = add_service(taker.org, ["clothing"], where)
+    with db.cursor() as cur:     # ranks the lead's own service first
+        cur.execute("UPDATE services SET open_24_7 = false WHERE id = %s", (slower,))
+    r = post_referral(sender.c, {"case_id": case["id"], "needs": ["clothing"],
+                                 "urgency": "routine",
+                                 "consent": referral_consent(["case_details", "needs",
+                                                              "identity"])})
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    wait_matched(db, rid)
+    first = offers_of(db, rid)
+    assert [o[1] for o in first] == [lead.org], first
+    r = lead.c.post(f"/v1/referrals/{rid}/offers/{first[0][0]}/decline",
+                    json={"reason": "we hold the case already"})
+    assert r.status_code == 200, r.text
+    nxt = [o for o in offers_of(db, rid) if o[1] == taker.org and o[2] == "offered"]
+    assert nxt, offers_of(db, rid)
+    assert taker.c.post(f"/v1/referrals/{rid}/offers/{nxt[0][0]}/accept").status_code == 200
+    assert taker.c.get(f"/v1/cases/{case['id']}").status_code == 200
+    r = lead.c.post(f"/v1/referrals/{rid}/cancel", json={"reason": "the client withdrew"})
+    assert r.status_code == 200, (r.status_code, r.text)
+    assert taker.c.get(f"/v1/cases/{case['id']}").status_code == 404
+
+
+def test_revoking_the_senders_consent_ends_the_access_its_referral_passed_on(
+        make_org, db, add_service):
+    """A referral records for the taker no more, and for no longer, than
+    the sender holds; when the lead revokes the sender's consent, what
+    was passed on from it ends on the next request too."""
+    lead = Org(make_org, "victim_services", "case_manager")
+    sender, taker, where, case, own = _referral_from_task_holder(make_org, db, add_service,
+                                                                 lead)
+    add_service(taker.org, ["clothing"], where)
+    r = post_referral(sender.c, {"case_id": case["id"], "needs": ["clothing"],
+                                 "urgency": "routine",
+                                 "consent": referral_consent(["case_details", "needs",
+                                                              "identity"])})
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    wait_matched(db, rid)
+    offered = [o for o in offers_of(db, rid) if o[1] == taker.org and o[2] == "offered"]
+    assert offered, offers_of(db, rid)
+    assert taker.c.post(f"/v1/referrals/{rid}/offers/{offered[0][0]}/accept").status_code == 200
+    assert "identity" in taker.c.get(f"/v1/cases/{case['id']}").json()
+    r = lead.c.post(f"/v1/cases/{case['id']}/consents/{own['id']}/revoke")
+    assert r.status_code == 200, r.text
+    assert "identity" not in sender.c.get(f"/v1/cases/{case['id']}").json()
+    doc = taker.c.get(f"/v1/cases/{case['id']}").json()
+    assert "identity" not in doc, ("the taker still reads identity the lead revoked "
+                                   "from the sender", doc.get("identity"))
+
+
+def test_completing_a_referral_ends_the_consent_its_acceptance_recorded(make_org, db,
+                                                                       add_service):
+    """A completed referral ends the taker's relation; the consent its
+    acceptance recorded must not keep opening personal data when the
+    lead later gives the same organization an unrelated task."""
+    lead = Org(make_org, "victim_services", "case_manager")
+    taker = Org(make_org, "legal_aid", "provider")
+    where = new_jurisdiction()
+    case = open_case(lead, jurisdiction=where)
+    add_service(taker.org, ["clothing"], where)
+    r = post_referral(lead.c, {"case_id": case["id"], "needs": ["clothing"],
+                               "urgency": "routine",
+                               "consent": referral_consent(["case_details", "needs",
+                                                            "identity"])})
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    wait_matched(db, rid)
+    oid = offers_of(db, rid)[0][0]
+    assert taker.c.post(f"/v1/referrals/{rid}/offers/{oid}/accept").status_code == 200
+    r = taker.c.post(f"/v1/referrals/{rid}/complete",
+                     json={"outcomes": [{"need": "clothing", "outcome": "need_met"}]})
+    assert r.status_code == 200 and r.json()["status"] == "completed", r.text
+    assert taker.c.get(f"/v1/cases/{case['id']}").status_code == 404
+    add_task(lead, case["id"], taker.org, title="Paperwork drop-off")
+    doc = taker.c.get(f"/v1/cases/{case['id']}").json()
+    assert not (PERSONAL & set(doc)), ("the completed referral's consent still opens",
+                                       sorted(PERSONAL & set(doc)))
 
 
 # ------------------------------------------------------- data at rest
@@ -535,6 +663,25 @@ def test_assignee_cannot_reopen_a_task_the_lead_cancelled(make_org, db):
     assert r.status_code == 200 and r.json()["status"] == "open", r.text
     r = patch_task(coord, case["id"], t2["id"], {"status": "in_progress"}, db)
     assert r.status_code == 200 and r.json()["status"] == "in_progress", r.text
+
+
+def test_assignee_cannot_reopen_a_task_the_lead_marked_done(make_org, db):
+    """Marking a task done ends the assignee's relation through it; an
+    assignee still seeing the case through a second task may not reopen
+    the first and so keep the case after the lead closes the second."""
+    lead = Org(make_org, "victim_services", "case_manager")
+    x = Org(make_org, "health", "provider")
+    case = open_case(lead)
+    record_consent(lead, case["id"], ["identity"], org=x.org)
+    t1 = add_task(lead, case["id"], x.org, title="First visit")
+    t2 = add_task(lead, case["id"], x.org, title="Second visit")
+    assert patch_task(lead, case["id"], t1["id"], {"status": "done"}, db).status_code == 200
+    r = patch_task(x, case["id"], t1["id"], {"status": "open"}, db)
+    assert r.status_code in (403, 404), (r.status_code, r.text)
+    assert patch_task(lead, case["id"], t2["id"], {"status": "done"}, db).status_code == 200
+    r = x.c.get(f"/v1/cases/{case['id']}")
+    assert r.status_code == 404, ("the assignee still reads the case", r.status_code,
+                                  sorted(PERSONAL & set(r.json())))
 
 
 # ------------------------------------------------- privacy of records

@@ -5,8 +5,10 @@ import re
 import uuid
 
 import pytest
+import requests
 
-from conftest import mint
+from conftest import BASE, mint
+from test_consent_boundaries import Org
 
 SECRET_STREET = "77 Hidden Refuge Lane"
 
@@ -187,6 +189,43 @@ def test_org_claim_of_an_inactive_organization_is_403(client, make_org):
     assert r.status_code == 403
     r = client(mint(["provider"], org=str(uuid.uuid4()))).get("/v1/organizations")
     assert r.status_code == 403
+
+
+def test_deeply_nested_contact_patch_is_a_client_error(make_org):
+    """Every bad input gets a problem+json 4xx, never a 5xx: a member's
+    merge patch of its organization's contact nested 1,000 deep."""
+    org = Org(make_org, "ngo", "provider")
+    depth = 1000
+    body = '{"contact":' + '{"a":' * depth + '1' + '}' * depth + '}'
+    r = requests.patch(f"{BASE}/v1/organizations/{org.org}", data=body, timeout=30,
+                       headers={"Authorization": "Bearer " + org.c.token,
+                                "Content-Type": "application/merge-patch+json",
+                                "If-Match": "*"})
+    assert 400 <= r.status_code < 500, (r.status_code, r.text[:200])
+    assert r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_deeply_nested_service_patch_is_a_client_error(client, home):
+    """A service's merge patch nested deeper than a service document ever
+    is answers 422 naming the field, not a stack-depth 500."""
+    sid = create(client, home["provider"], home["id"]).json()["id"]
+    depth = 1000
+    body = '{"eligibility":' + '{"a":' * depth + '1' + '}' * depth + '}'
+    r = requests.patch(f"{BASE}/v1/services/{sid}", data=body, timeout=30,
+                       headers={"Authorization": "Bearer " + home["provider"],
+                                "Content-Type": "application/merge-patch+json",
+                                "If-Match": "*"})
+    assert r.status_code == 422, (r.status_code, r.text[:200])
+    assert [e["field"] for e in r.json()["errors"]] == ["eligibility"]
+
+
+def test_organization_list_refuses_a_cursor_with_keys_of_the_wrong_type(client, tokens):
+    import base64
+    import json
+    for key in ({"k": "org", "n": "A", "i": "not-a-uuid"}, {"k": "org", "n": 1, "i": None}):
+        cursor = base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+        r = client(tokens["admin"]).get(f"/v1/organizations?cursor={cursor}")
+        assert query_fields(r) == {"cursor"}, (key, r.status_code, r.text)
 
 
 # ------------------------------------------------------------ services

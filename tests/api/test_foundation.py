@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from conftest import BASE, ROLES, SHARED, SPEC, mint
+from test_consent_boundaries import Org
 
 
 def test_livez_is_public_and_ok(anon):
@@ -311,3 +312,20 @@ def test_inactive_org_is_403_on_routes_served_from_c(client, make_org):
         "/v1/taxonomy/needs").status_code == 403
     assert client(mint(["admin"], org=org)).get(
         "/v1/admin/routes").status_code == 403
+
+
+def test_forged_list_cursor_is_a_bad_query(make_org):
+    """Every list answers a cursor it did not issue with 400 bad-query:
+    a cursor of the right kind whose key is not a number too."""
+    import base64
+    import json
+    lead = Org(make_org, "victim_services", "case_manager")
+    coord = Org(make_org, "government", "coordinator")
+    answers = {}
+    for who, path, key in ((lead, "/v1/cases", {"k": "cases", "seq": "abc"}),
+                           (coord, "/v1/investigations", {"k": "investigations", "seq": [1]}),
+                           (coord, "/v1/audit", {"k": "audit", "id": "x"})):
+        cursor = base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+        r = who.c.get(f"{path}?cursor={cursor}", validate=False)
+        answers[path] = (r.status_code, r.json().get("type"))
+    assert answers == {p: (400, "urn:concord:problem:bad-query") for p in answers}, answers

@@ -13,6 +13,10 @@ import pytest
 
 from conftest import Client, mint
 from test_cases_referrals import offer_to
+from test_consent_boundaries import (Org, add_service,  # noqa: F401
+                                     new_jurisdiction, offers_of,
+                                     post_referral, referral_consent)
+from test_consent_boundaries import wait_matched as wait_match_job
 
 # A quiet corner of the map for this module's services and clients.
 LAT, LON = 44.0, -103.0
@@ -619,6 +623,24 @@ def test_hotline_lists_only_its_own(client, make_org):
     assert [i["id"] for i in items] == [rid]
 
 
+def test_hotline_operator_sees_only_the_referrals_it_sent(client, make_org):
+    """Call takers of one line do not read each other's calls: another
+    hotline operator of the same organization gets 404 on the referral,
+    cannot cancel it and does not list it; the organization's case
+    manager (the sender at organization level) still sees it."""
+    line = make_org(kind="other")
+    mine = client(mint(["hotline"], org=line))
+    colleague = client(mint(["hotline"], org=line))
+    rid = post(mine, referral_body(safe_contact_method="text the line")).json()["id"]
+    assert "safe_contact_method" in mine.get(f"/v1/referrals/{rid}").json()["client"]
+    assert colleague.get(f"/v1/referrals/{rid}").status_code == 404
+    assert colleague.post(f"/v1/referrals/{rid}/cancel",
+                          json={"reason": "not mine"}).status_code == 404
+    assert rid not in [i["id"] for i in colleague.get("/v1/referrals?limit=100").json()["items"]]
+    manager = client(mint(["case_manager"], org=line))
+    assert manager.get(f"/v1/referrals/{rid}").status_code == 200
+    assert rid in [i["id"] for i in manager.get("/v1/referrals?limit=100").json()["items"]]
+
 def test_list_paginates_and_filters(client, make_org):
     c = client(mint(["hotline"], org=make_org(kind="other")))
     ids = [post(c, referral_body()).json()["id"] for _ in range(3)]
@@ -637,6 +659,34 @@ def test_list_bad_since_is_400(coord, since):
     r = coord.get("/v1/referrals", params={"since": since})
     assert r.status_code == 400, r.text
     assert r.json()["errors"][0]["field"] == "since"
+
+
+def test_offered_organization_sees_no_client_data_once_its_offer_window_passed(
+        make_org, db, add_service):
+    """An expiry hides the client at once: past its window an offer can
+    no longer be accepted, and the client's contact is no longer shown,
+    whether or not the worker has processed the expiry yet."""
+    hot = Client(mint(["hotline"], org=make_org(kind="other")))
+    taker = Org(make_org, "legal_aid", "provider")
+    where = new_jurisdiction()
+    add_service(taker.org, ["clothing"], where)
+    r = post_referral(hot, {"client": {"age": 30, "location": {"jurisdiction": where},
+                                       "safe_contact_method": "text the shelter line"},
+                            "needs": ["clothing"], "urgency": "routine",
+                            "consent": referral_consent(["contact", "case_details",
+                                                         "needs"])})
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    wait_match_job(db, rid)
+    oid = offers_of(db, rid)[0][0]
+    assert "safe_contact_method" in taker.c.get(f"/v1/referrals/{rid}").json()["client"]
+    with db.cursor() as cur:
+        cur.execute("UPDATE referral_offers SET expires_at = now() - interval '1 minute' "
+                    "WHERE id = %s", (oid,))
+    r = taker.c.post(f"/v1/referrals/{rid}/offers/{oid}/accept")
+    assert r.status_code == 409 and r.json()["type"].endswith("offer-expired"), r.text
+    client = taker.c.get(f"/v1/referrals/{rid}").json()["client"]
+    assert "safe_contact_method" not in client, client
 
 
 # ---------------------------------------------------------------- races
@@ -664,7 +714,8 @@ def test_accept_racing_cancel_never_deadlocks(make_org, db):
     or 409, never a deadlock's 500."""
     sender = make_org(kind="other")
     prov = make_org(kind="health")
-    h = Client(mint(["hotline"], org=sender))
+    caller = f"hotline-{uuid.uuid4().hex[:8]}"     # the operator who sent them cancels
+    h = Client(mint(["hotline"], org=sender, sub=caller))
     body = {"client": {"age": 30, "location": {"lat": 10.0, "lon": 10.0}},
             "needs": ["food"], "urgency": "routine",
             "consent": consent(categories=["needs"])}
@@ -678,7 +729,7 @@ def test_accept_racing_cancel_never_deadlocks(make_org, db):
             f"/v1/referrals/{rid}/offers/{oid}/accept").status_code
 
     def cancel(rid):
-        return Client(mint(["hotline"], org=sender)).post(
+        return Client(mint(["hotline"], org=sender, sub=caller)).post(
             f"/v1/referrals/{rid}/cancel", json={"reason": "race"}).status_code
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as ex:

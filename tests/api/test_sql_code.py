@@ -14,7 +14,7 @@ import pytest
 from conftest import ADMIN_DB, ROOT
 
 ADMIN_BIN = os.path.join(ROOT, "bin", "concord-admin")
-CODE_SCHEMAS = ("rpc", "api", "lib", "casework", "directory", "referral", "worker", "store")
+CODE_SCHEMAS = ("rpc", "api", "lib", "casework", "directory", "referral", "report", "worker", "store")
 # The last migration before the code moved out of the migrations.
 UPGRADE_FROM = 5
 

@@ -12,6 +12,8 @@ int	test_taxonomy_group(void);
 int	test_config_group(void);
 int	test_match_group(void);
 int	test_query_group(void);
+int	test_rlimit_group(void);
+int	test_suppress_group(void);
 
 int
 main(void)
@@ -23,5 +25,7 @@ main(void)
 	failed += test_config_group();
 	failed += test_match_group();
 	failed += test_query_group();
+	failed += test_rlimit_group();
+	failed += test_suppress_group();
 	return (failed != 0);
 }
