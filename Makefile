@@ -16,20 +16,22 @@ CFLAGS_BASE	= -std=gnu11 -O2 -g $(WARN) -D_GNU_SOURCE \
 		  -DCONCORD_CODE_CHECKSUM=\"$(CODE_CHECKSUM)\" \
 		  -I/usr/include/postgresql -I/usr/include/hiredis
 LIBS		= -ljwt -ljansson -lhiredis -lpq -lcrypto -lm
+# Only the worker speaks HTTP out (webhooks).
+WORKER_LIBS	= -lcurl -lpthread
 SAN		= -fsanitize=address,undefined -fno-omit-frame-pointer
 
 COMMON_SRC	= common/config.c common/log.c common/auth.c common/taxonomy.c \
 		  common/rds.c common/db.c common/job.c common/match.c \
 		  common/problem.c common/query.c common/rlimit.c \
-		  common/suppress.c
+		  common/suppress.c common/netguard.c
 COMMON_HDR	= $(wildcard common/*.h)
 API_SRC		= $(wildcard api/*.c)
-WORKER_SRC	= worker/worker.c worker/match.c worker/report.c
+WORKER_SRC	= worker/worker.c worker/match.c worker/report.c worker/webhook.c
 ADMIN_SRC	= worker/admin.c
 UNIT_SRC	= $(wildcard tests/unit/test_*.c)
 
 PKGS		= kore libjansson-dev libpq-dev libhiredis-dev libjwt-dev \
-		  libssl-dev postgresql redis-server libcmocka-dev \
+		  libssl-dev libcurl4-openssl-dev postgresql redis-server libcmocka-dev \
 		  python3-pytest python3-requests python3-jwt python3-psycopg2 \
 		  python3-redis python3-jsonschema python3-yaml \
 		  python3-cryptography python3-hypothesis wrk pkg-config gcc make \
@@ -60,9 +62,10 @@ build/concord_api.so: $(API_SRC) $(COMMON_SRC) $(COMMON_HDR) $(wildcard api/*.h)
 	$(CC) $(CFLAGS_BASE) $(KORE_FEATURES) -fPIC -shared -o $@ \
 	    $(API_SRC) $(COMMON_SRC) $(LIBS)
 
-bin/concord-worker: $(WORKER_SRC) $(COMMON_SRC) $(COMMON_HDR) worker/jobs.h
+bin/concord-worker: $(WORKER_SRC) $(COMMON_SRC) $(COMMON_HDR) worker/jobs.h \
+    worker/webhook.h
 	@mkdir -p bin
-	$(CC) $(CFLAGS_BASE) -o $@ $(WORKER_SRC) $(COMMON_SRC) $(LIBS)
+	$(CC) $(CFLAGS_BASE) -o $@ $(WORKER_SRC) $(COMMON_SRC) $(LIBS) $(WORKER_LIBS)
 
 bin/concord-admin: $(ADMIN_SRC) $(COMMON_SRC) $(COMMON_HDR)
 	@mkdir -p bin
@@ -73,7 +76,8 @@ asan: build/asan/concord-worker build/asan/concord-admin build/asan/unit
 
 build/asan/concord-worker: $(WORKER_SRC) $(COMMON_SRC) $(COMMON_HDR)
 	@mkdir -p build/asan
-	$(CC) $(CFLAGS_BASE) $(SAN) -o $@ $(WORKER_SRC) $(COMMON_SRC) $(LIBS)
+	$(CC) $(CFLAGS_BASE) $(SAN) -o $@ $(WORKER_SRC) $(COMMON_SRC) $(LIBS) \
+	    $(WORKER_LIBS)
 
 build/asan/concord-admin: $(ADMIN_SRC) $(COMMON_SRC) $(COMMON_HDR)
 	@mkdir -p build/asan

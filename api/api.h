@@ -128,6 +128,8 @@ int	api_openapi(struct http_request *, struct api_call *);
 int	api_debug_sleep(struct http_request *, struct api_call *);
 int	api_directory_delete(struct http_request *, struct api_call *);
 int	api_report_get(struct http_request *, struct api_call *);
+int	api_webhook_create(struct http_request *, struct api_call *);
+int	api_webhook_rotate(struct http_request *, struct api_call *);
 
 /*
  * Wake the worker for these committed job ids (an array of integers):

@@ -34,6 +34,9 @@
 #define OFFER_ANSWERERS		(ROLE_PROVIDER | ROLE_CASE_MANAGER)
 #define INVESTIGATION_READERS	(ROLE_ADMIN | ROLE_COORDINATOR | \
 				    ROLE_INVESTIGATOR | ROLE_PROSECUTOR)
+/* Who manages an organization's webhooks (SQL: its own org's only). */
+#define WEBHOOK_OWNERS		(ROLE_ADMIN | ROLE_COORDINATOR | \
+				    ROLE_CASE_MANAGER | ROLE_PROVIDER)
 
 const struct api_route api_routes[] = {
 	{ GET, "/livez", 0, ROUTE_PUBLIC, api_livez, NULL },
@@ -160,6 +163,20 @@ const struct api_route api_routes[] = {
 	    "notification_read" },
 	{ POST, "/v1/admin/jobs/{id:int}/retry", ROLE_ADMIN, 0, NULL,
 	    "admin_job_retry" },
+
+	/* Outbound webhooks (sql/code/webhooks.sql, api/webhooks.c). */
+	{ POST, "/v1/webhooks", WEBHOOK_OWNERS, ROUTE_BODY, api_webhook_create,
+	    "webhook_create" },
+	{ GET, "/v1/webhooks", WEBHOOK_OWNERS, 0, NULL, "webhook_list" },
+	{ GET, "/v1/webhooks/{id}", WEBHOOK_OWNERS, 0, NULL, "webhook_get" },
+	{ DELETE, "/v1/webhooks/{id}", WEBHOOK_OWNERS, 0, api_directory_delete,
+	    "webhook_delete" },
+	{ POST, "/v1/webhooks/{id}/rotate", WEBHOOK_OWNERS, 0,
+	    api_webhook_rotate, "webhook_rotate" },
+	{ GET, "/v1/webhooks/{id}/deliveries", WEBHOOK_OWNERS, 0, NULL,
+	    "webhook_delivery_list" },
+	{ POST, "/v1/webhooks/{id}/deliveries/{did}/retry", WEBHOOK_OWNERS, 0,
+	    NULL, "webhook_delivery_retry" },
 };
 
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);

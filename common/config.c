@@ -244,6 +244,23 @@ concord_config_load(struct concord_config *cfg, char *err, size_t elen)
 		goto out;
 	}
 	cfg->debug_routes = (int)n;
+	if (config_int("CONCORD_WEBHOOK_ALLOW_HTTP", 0, 0, 1, &n) == -1) {
+		snprintf(err, elen, "CONCORD_WEBHOOK_ALLOW_HTTP must be 0 or 1");
+		goto out;
+	}
+	cfg->webhook_allow_http = (int)n;
+	if (config_int("CONCORD_WEBHOOK_ALLOW_PRIVATE", 0, 0, 1, &n) == -1) {
+		snprintf(err, elen, "CONCORD_WEBHOOK_ALLOW_PRIVATE must be 0 or 1");
+		goto out;
+	}
+	cfg->webhook_allow_private = (int)n;
+	if (config_int("CONCORD_WEBHOOK_ROTATE_GRACE_S", 86400, 0, 2592000,
+	    &n) == -1) {
+		snprintf(err, elen, "CONCORD_WEBHOOK_ROTATE_GRACE_S must be "
+		    "0..2592000 seconds");
+		goto out;
+	}
+	cfg->webhook_rotate_grace_s = (int)n;
 	if (config_deadlines(cfg, err, elen) == -1)
 		goto out;
 	if (config_int("CONCORD_RATE_LIMIT_SUB", 1200, 0, 1000000000,

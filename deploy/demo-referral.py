@@ -84,3 +84,60 @@ if os.environ.get("NOTIFY_TOKEN"):
         time.sleep(0.1)
     for n in seen:
         print(f"  reminder to Safe Harbor: {n['title']} -> {n['link']} ({n['type']}, {n['data'].get('step')})")
+
+# A webhook: Safe Harbor registers a receiver this script runs on
+# 127.0.0.1 (make run allows loopback http targets), sends a referral of
+# its own and the worker posts the signed referral.received event to it.
+if os.environ.get("NOTIFY_TOKEN"):
+    import base64
+    import hashlib
+    import hmac
+    import http.server
+    import threading
+
+    got = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            got.append((dict(self.headers), self.rfile.read(int(self.headers["content-length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    cm = os.environ["NOTIFY_TOKEN"]
+    try:
+        for h in call("GET", "/v1/webhooks", token=cm)["items"]:
+            if h["url"].startswith("http://127.0.0.1:"):
+                urllib.request.urlopen(urllib.request.Request(
+                    BASE + "/v1/webhooks/" + h["id"], method="DELETE",
+                    headers={"Authorization": "Bearer " + cm}), timeout=10)
+        hook = call("POST", "/v1/webhooks", {"url": f"http://127.0.0.1:{srv.server_port}/hook",
+                                              "events": ["referral.received"]}, token=cm)
+        call("POST", "/v1/referrals", {"client": {"age": 40, "location": {"jurisdiction": "06037"}},
+                                       "needs": ["food"], "urgency": "routine",
+                                       "consent": {"categories": ["needs"],
+                                                   "expires_at": expires.strftime("%Y-%m-%dT00:00:00Z"),
+                                                   "form_reference": "DEMO-WEBHOOK", "informed": True,
+                                                   "written": True}},
+             key="demo-webhook-" + str(time.time()), token=cm)
+        for _ in range(50):
+            if got:
+                break
+            time.sleep(0.1)
+        if got:
+            hdr, raw = got[0]
+            key = base64.b64decode(hook["secret"][6:])
+            mac = base64.b64encode(hmac.new(key, f"{hdr['webhook-id']}.{hdr['webhook-timestamp']}.".encode()
+                                            + raw, hashlib.sha256).digest()).decode()
+            ok = mac in [s.split(",", 1)[1] for s in hdr["webhook-signature"].split(" ")]
+            print(f"  webhook to Safe Harbor's receiver: {json.loads(raw)['type']} "
+                  f"(webhook-id {hdr['webhook-id']}, signature {'verified' if ok else 'WRONG'})")
+        else:
+            print("  (no webhook delivery within 5 s)")
+    except Exception as e:  # the demo must never stop the service
+        print(f"  (webhook demo not shown: {e})")
+    srv.shutdown()

@@ -35,6 +35,9 @@ if [ "$mode" = test ] || [ "$mode" = dev ]; then
 	export CONCORD_RATE_LIMIT_AUTH_FAILURES=${CONCORD_RATE_LIMIT_AUTH_FAILURES:-0}
 	export CONCORD_RATE_LIMIT_SUB=${CONCORD_RATE_LIMIT_SUB:-1000000}
 	export CONCORD_RATE_LIMIT_REFERRALS=${CONCORD_RATE_LIMIT_REFERRALS:-1000000}
+	# Webhook tests post to receivers on 127.0.0.1 over plain HTTP.
+	export CONCORD_WEBHOOK_ALLOW_HTTP=${CONCORD_WEBHOOK_ALLOW_HTTP:-1}
+	export CONCORD_WEBHOOK_ALLOW_PRIVATE=${CONCORD_WEBHOOK_ALLOW_PRIVATE:-1}
 	if [ -z "${CONCORD_JWT_PUBLIC_KEYS:-}" ]; then
 		# Test keys for the RS256 and ES256 paths (tests sign with them).
 		openssl genrsa -out "$STATE/rs1.key" 2048 2>/dev/null
@@ -62,6 +65,9 @@ else
 		CONCORD_DATA_KEY=$(cat "$STATE/data_key")
 	fi
 	export CONCORD_DATA_KEY
+	# The demo's webhook receiver listens on 127.0.0.1 over plain HTTP.
+	export CONCORD_WEBHOOK_ALLOW_HTTP=${CONCORD_WEBHOOK_ALLOW_HTTP:-1}
+	export CONCORD_WEBHOOK_ALLOW_PRIVATE=${CONCORD_WEBHOOK_ALLOW_PRIVATE:-1}
 	WORKER_BIN=bin/concord-worker
 fi
 mkdir -p "$STATE"

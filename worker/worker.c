@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
 
 #include "../common/config.h"
@@ -26,6 +27,7 @@
 #include "../common/log.h"
 #include "../common/rds.h"
 #include "jobs.h"
+#include "webhook.h"
 
 #define SQL_CLAIM \
 	"SELECT id, kind, payload::text, attempts FROM jobs " \
@@ -493,6 +495,22 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	concord_log(LOG_LVL_INFO, "worker started", json_pack("{s:s, s:b}",
 	    "consumer", consumer, "once", once));
+	/*
+	 * Webhook deliveries run on a thread of their own (webhook.c).
+	 * Their secrets are sealed with the data key: without it they
+	 * stay queued and everything else runs.
+	 */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "concord-worker: libcurl did not start\n");
+		return (1);
+	}
+	if (once)
+		;
+	else if (cfg.data_key == NULL)
+		concord_log(LOG_LVL_WARN, "webhook deliveries paused: "
+		    "CONCORD_DATA_KEY is not set", NULL);
+	else if (webhook_start(&cfg) == -1)
+		return (1);
 
 	while (!quit) {
 		worker_heartbeat();
@@ -554,6 +572,8 @@ main(int argc, char **argv)
 		worker_deadlines(pg, 0);
 		worker_redis_wait(&rc);
 	}
+	webhook_stop();
+	curl_global_cleanup();
 	concord_log(LOG_LVL_INFO, "worker stopped", NULL);
 	if (rc != NULL)
 		redisFree(rc);

@@ -51,21 +51,28 @@ $$;
 
 /*
  * Record a notification for an organization (p_org, optionally one user
- * p_sub of it) and/or every holder of p_role. p_data must hold ids,
+ * p_sub of it) and/or every holder of p_role, and queue it for the
+ * organization's webhooks subscribed to its type (lib.webhook_enqueue,
+ * webhooks.sql) in the same transaction. p_data must hold ids,
  * statuses and times only. Returns its id; raises on a NULL type or
  * recipient (a programmer error).
  */
 CREATE FUNCTION lib.notify(p_org uuid, p_role text, p_type text,
     p_object_type text, p_object_id uuid, p_link text, p_data jsonb,
     p_sub text DEFAULT NULL) RETURNS bigint
-LANGUAGE sql VOLATILE AS $$
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+	n	notifications;
+BEGIN
 	INSERT INTO notifications (organization_id, audience_role, user_sub,
 	    kind, payload, object_type, object_id, title, link)
 	VALUES (p_org, p_role, p_sub, p_type, coalesce(p_data, '{}'),
 	    p_object_type, p_object_id, lib.notification_title(p_type,
 	    p_data->>'step'), p_link)
-	RETURNING id
-$$;
+	RETURNING * INTO n;
+	PERFORM lib.webhook_enqueue(n);
+	RETURN n.id;
+END $$;
 
 /* A notification about a referral (the link every referral type uses). */
 CREATE FUNCTION lib.notify_referral(p_org uuid, p_role text, p_type text,

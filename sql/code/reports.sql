@@ -380,7 +380,7 @@ BEGIN
 	PERFORM lib.query_allow(p_args, ARRAY['kind', 'status', 'limit',
 	    'cursor']);
 	v_limit := lib.page_limit(p_args);
-	v_after := (lib.cursor_decode(p_args, 'reports', '{seq}')->>
+	v_after := (lib.cursor_decode(p_args, 'reports', '{seq:int}')->>
 	    'seq')::bigint;
 	v_kind := lib.query_enum(p_args, 'kind', report.kinds());
 	v_st := lib.query_enum(p_args, 'status', ARRAY['queued', 'running',
@@ -1132,12 +1132,10 @@ BEGIN
 	IF r.id IS NULL THEN
 		RETURN false;
 	END IF;
-	INSERT INTO notifications (audience_role, organization_id, kind,
-	    payload)
-	VALUES (CASE WHEN r.requested_by_org IS NULL THEN 'admin' END,
-	    r.requested_by_org, 'report.ready', jsonb_build_object(
-	    'report_id', r.id, 'kind', r.kind, 'period', r.period_label,
-	    'url', '/v1/reports/' || r.id));
+	PERFORM lib.notify(r.requested_by_org, CASE WHEN r.requested_by_org
+	    IS NULL THEN 'admin' END, 'report.ready', 'report', r.id,
+	    '/v1/reports/' || r.id, jsonb_build_object('report_id', r.id,
+	    'kind', r.kind, 'period', r.period_label));
 	RETURN true;
 END $$;
 

@@ -361,13 +361,13 @@ def test_unsupported_accept_is_406_and_csv_waits_for_done(client, world, db):
 def test_ready_notification_and_job(client, world, db):
     doc = build(client, world["tokens"]["analyst"], {"kind": "partners", "period": "2025-Q1"})
     with db.cursor() as cur:
-        cur.execute("SELECT kind, payload FROM notifications WHERE payload->>'report_id' = %s",
+        cur.execute("SELECT kind, link FROM notifications WHERE payload->>'report_id' = %s",
                     (doc["id"],))
-        kind, payload = cur.fetchone()
+        kind, link = cur.fetchone()
         cur.execute("SELECT state, result FROM jobs WHERE kind = 'report.build' AND "
                     "payload->>'report_id' = %s", (doc["id"],))
         state, result = cur.fetchone()
-    assert kind == "report.ready" and payload["url"] == "/v1/reports/" + doc["id"]
+    assert kind == "report.ready" and link == "/v1/reports/" + doc["id"]
     assert state == "done" and "build_ms" in result
 
 

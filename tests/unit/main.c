@@ -14,6 +14,7 @@ int	test_match_group(void);
 int	test_query_group(void);
 int	test_rlimit_group(void);
 int	test_suppress_group(void);
+int	test_netguard_group(void);
 
 int
 main(void)
@@ -27,5 +28,6 @@ main(void)
 	failed += test_query_group();
 	failed += test_rlimit_group();
 	failed += test_suppress_group();
+	failed += test_netguard_group();
 	return (failed != 0);
 }
