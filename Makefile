@@ -48,7 +48,7 @@ deps:
 # `make deps-build build` (deploy/Dockerfile). make test validates
 # deploy/compose.yaml with docker-compose (tests/api/test_deploy.py).
 BUILD_PKGS	= kore libjansson-dev libpq-dev libhiredis-dev libjwt-dev \
-		  libssl-dev gcc make
+		  libssl-dev libcurl4-openssl-dev gcc make
 PKGS		+= docker-compose
 
 deps-build:

@@ -265,7 +265,7 @@ def test_compose_file_is_valid_and_wired():
     assert api["CONCORD_DATABASE_URL"].startswith("postgresql://concord_api:")
     assert worker["CONCORD_WORKER_DATABASE_URL"].startswith("postgresql://concord_worker:")
     assert migrate["CONCORD_ADMIN_DATABASE_URL"].startswith("postgresql://concord:")
-    for secret in ("CONCORD_DATABASE_URL", "CONCORD_DATA_KEY", "CONCORD_JWT_HS256_SECRET",
+    for secret in ("CONCORD_DATABASE_URL", "CONCORD_JWT_HS256_SECRET",
                    "CONCORD_ADMIN_DATABASE_URL"):
         assert secret not in worker, secret
     assert "CONCORD_ADMIN_DATABASE_URL" not in api
@@ -412,7 +412,9 @@ def test_k8s_workloads_probe_and_run_unprivileged():
         if kind == "Secret":
             names |= set(obj["stringData"])
     assert names - documented == set(), "not in the README's configuration table"
-    assert "CONCORD_DATA_KEY" not in objs[("Secret", "concord-worker")]["stringData"]
+    worker_secret = objs[("Secret", "concord-worker")]["stringData"]
+    assert "CONCORD_JWT_HS256_SECRET" not in worker_secret
+    assert "CONCORD_DATABASE_URL" not in worker_secret
 
 
 # ---- the containers' commands, run here ------------------------------------
