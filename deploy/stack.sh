@@ -280,6 +280,15 @@ if [ "$mode" = test ]; then
 	prc=$?
 	set -e
 	if [ $prc -ne 0 ]; then rc=1; fi
+	# The worker is the sanitizer build: stop it now, so LeakSanitizer
+	# reports at its exit, and fail on any sanitizer report it wrote.
+	kill -TERM "${PIDS[1]}" 2>/dev/null || true
+	wait "${PIDS[1]}" 2>/dev/null || true
+	if grep -q "Sanitizer" "$STATE/worker.log"; then
+		echo "---- sanitizer report of the worker ----"
+		grep -A40 "Sanitizer" "$STATE/worker.log" | head -80
+		rc=1
+	fi
 	if [ $rc -ne 0 ]; then
 		for f in api worker; do
 			echo "---- last lines of the $f log ----"

@@ -226,7 +226,7 @@ BEGIN
 		    'or dead');
 	END IF;
 	v_cur := lib.cursor_decode(p_args, 'webhook_deliveries',
-	    '{at,id}');
+	    '{at:ts,id:uuid}');
 	IF v_cur IS NOT NULL AND (lib.try_ts_any(v_cur->>'at') IS NULL OR
 	    NOT lib.is_uuid(v_cur->'id')) THEN
 		PERFORM lib.bad_query('cursor', 'is not a cursor this list '
