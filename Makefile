@@ -37,12 +37,22 @@ PKGS		= kore libjansson-dev libpq-dev libhiredis-dev libjwt-dev \
 		  python3-cryptography python3-hypothesis wrk pkg-config gcc make \
 		  clang libclang-rt-14-dev
 
-.PHONY: all deps build asan unit run test clean fuzz fuzz-short
+.PHONY: all deps deps-build build asan unit run test clean fuzz fuzz-short
 
 all: build
 
 deps:
 	@deploy/deps.sh $(PKGS)
+
+# What `make build` alone needs: the container image's build stage runs
+# `make deps-build build` (deploy/Dockerfile). make test validates
+# deploy/compose.yaml with docker-compose (tests/api/test_deploy.py).
+BUILD_PKGS	= kore libjansson-dev libpq-dev libhiredis-dev libjwt-dev \
+		  libssl-dev libcurl4-openssl-dev gcc make
+PKGS		+= docker-compose
+
+deps-build:
+	@deploy/deps.sh $(BUILD_PKGS)
 
 build: build/concord_api.so bin/concord-worker bin/concord-admin
 

@@ -38,6 +38,7 @@ static void	 sha256_hex(const char *, size_t, char *);
 static int	 name_cmp(const void *, const void *);
 static int	 cmd_migrate(int, char **);
 static int	 cmd_token(int, char **);
+static char	*token_stack_secret(void);
 static int	 cmd_sql(int, char **);
 static int	 cmd_audit_verify(int, char **);
 static PGconn	*admin_connect(void);
@@ -600,6 +601,43 @@ out:
 	return (rc);
 }
 
+/*
+ * The HS256 secret of the stack `make run` keeps running, for when
+ * CONCORD_JWT_HS256_SECRET is unset: $CONCORD_STATE_DIR/jwt_secret, or
+ * .run/jwt_secret under the current folder. Returns the secret (the
+ * caller frees it) or NULL after saying what is missing.
+ */
+static char *
+token_stack_secret(void)
+{
+	const char	*dir;
+	char		 path[4096], *secret;
+	size_t		 len;
+
+	dir = getenv("CONCORD_STATE_DIR");
+	if (dir == NULL || *dir == '\0')
+		dir = ".run";
+	snprintf(path, sizeof(path), "%s/jwt_secret", dir);
+	if ((secret = file_read(path, &len)) == NULL) {
+		fprintf(stderr, "concord-admin: CONCORD_JWT_HS256_SECRET is not "
+		    "set and %s does not exist (start the stack with `make run`, "
+		    "or set CONCORD_STATE_DIR to its state folder)\n", path);
+		return (NULL);
+	}
+	while (len > 0 && (secret[len - 1] == '\n' || secret[len - 1] == '\r' ||
+	    secret[len - 1] == ' '))
+		secret[--len] = '\0';
+	if (len < 32) {
+		fprintf(stderr, "concord-admin: %s holds no secret of at least "
+		    "32 bytes\n", path);
+		explicit_bzero(secret, len);
+		free(secret);
+		return (NULL);
+	}
+	fprintf(stderr, "concord-admin: signing with the secret in %s\n", path);
+	return (secret);
+}
+
 static int
 cmd_token(int argc, char **argv)
 {
@@ -655,12 +693,16 @@ cmd_token(int argc, char **argv)
 		fprintf(stderr, "concord-admin: %s\n", err);
 		goto out;
 	}
-	if (cfg.jwt_hs256_secret == NULL) {
-		fprintf(stderr, "concord-admin: CONCORD_JWT_HS256_SECRET is "
-		    "not set\n");
+	if (cfg.jwt_hs256_secret == NULL &&
+	    (cfg.jwt_hs256_secret = token_stack_secret()) == NULL) {
 		concord_config_cleanup(&cfg);
 		goto out;
 	}
+	if (org == NULL && !(json_array_size(roles) == 1 &&
+	    strcmp(json_string_value(json_array_get(roles, 0)), "admin") == 0))
+		fprintf(stderr, "concord-admin: note: the API refuses a token "
+		    "without --org unless its only role is admin (demo "
+		    "organizations: deploy/demo-roles.txt)\n");
 	claims = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:O}",
 	    "iss", cfg.jwt_issuer, "aud", cfg.jwt_audience, "sub", sub,
 	    "iat", (json_int_t)now, "nbf", (json_int_t)now,
