@@ -12,6 +12,7 @@ Start the stack first (`make run`, or with private ports), then:
 The rate limits of `make run` (1200 a minute per subject) bound what one
 token may send: the script spreads requests over several subjects.
 Env: DURATION (600), RATE (requests a second, 40), BASE."""
+import itertools
 import json
 import os
 import random
@@ -59,16 +60,21 @@ def call(method, path, tok, body=None, headers=None):
 
 
 def rss_of(pattern):
+    """RSS of this stack's processes matching pattern (their working
+    folder is this checkout or its state folder; other stacks on the
+    machine are left out)."""
     out = {}
+    roots = (os.path.realpath(ROOT), os.path.realpath(STATE))
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
         try:
             cmd = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode()
             status = open(f"/proc/{pid}/status").read()
+            cwd = os.path.realpath(f"/proc/{pid}/cwd")
         except OSError:
             continue
-        if pattern in cmd:
+        if pattern in cmd and cwd.startswith(roots):
             kb = int([l for l in status.split("\n") if l.startswith("VmRSS")][0].split()[1])
             out[f"{cmd.split()[0].split('/')[-1]}:{pid}"] = kb
     return out
@@ -76,11 +82,14 @@ def rss_of(pattern):
 
 def main():
     readers = [token("case_manager", LEAD, f"soak-reader-{i}") for i in range(4)]
-    hotlines = [token("hotline", HOTLINE_ORG, f"soak-hotline-{i}") for i in range(4)]
+    # Referral intake is limited per subject (60 a minute by default):
+    # spread it over enough hotline operators to stay under the limit.
+    hotlines = [token("hotline", HOTLINE_ORG, f"soak-hotline-{i}") for i in range(24)]
     providers = {}
     lat = {"read": [], "search": [], "intake": [], "accept": []}
     errors = []
     offered = []
+    turn = itertools.count()
     lock = threading.Lock()
     stop = time.monotonic() + DURATION
 
@@ -98,7 +107,7 @@ def main():
                     "needs": ["case_management"], "urgency": "urgent",
                     "consent": {"categories": ["needs"], "form_reference": "F", "informed": True,
                                 "written": True, "expires_at": "2099-01-01T00:00:00Z"}}
-            s, doc, t = call("POST", "/v1/referrals", random.choice(hotlines), body,
+            s, doc, t = call("POST", "/v1/referrals", hotlines[next(turn) % len(hotlines)], body,
                              {"Idempotency-Key": uuid.uuid4().hex})
             ok = s == 201
             if ok:
