@@ -260,17 +260,17 @@ def test_patch_needs_if_match_and_bumps_etag(world, db):
     case = new_case(lead)
     url = f"/v1/cases/{case['id']}"
     r = lead.c.get(url)
-    etag = r.headers["etag"]
+    tag = r.headers["etag"]
     assert lead.c.patch(url, json={"jurisdiction": "06059"}).status_code == 428
     assert lead.c.patch(url, json={"jurisdiction": "06059"},
                         headers={"If-Match": etag(url, 99)}).status_code == 412
     r = lead.c.patch(url, json={"jurisdiction": "06059", "contact": {"phone": None, "email": "n@x.org"}},
-                     headers={"If-Match": etag})
+                     headers={"If-Match": tag})
     assert r.status_code == 200, r.text
-    assert r.json()["jurisdiction"] == "06059" and r.headers["etag"] != etag
+    assert r.json()["jurisdiction"] == "06059" and r.headers["etag"] != tag
     assert r.json()["contact"] == {"email": "n@x.org"}
     assert r.json()["identity"]["legal_name"] == NAME
-    r2 = lead.c.patch(url, json={"jurisdiction": "x"}, headers={"If-Match": etag})
+    r2 = lead.c.patch(url, json={"jurisdiction": "x"}, headers={"If-Match": tag})
     assert r2.status_code == 412
 
 
