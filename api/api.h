@@ -70,6 +70,7 @@ struct api_call {
 	u_int32_t		 rl_limit;	/* RateLimit headers; 0: none */
 	u_int32_t		 rl_remaining;
 	u_int32_t		 rl_reset;	/* seconds to the window's end */
+	int			 preflight;	/* CORS preflight: the path's methods */
 };
 
 #define ORGCHECK_NONE		0
@@ -96,6 +97,35 @@ int	api_problem(struct http_request *, int, const char *, const char *,
 int	api_problem_relay(struct http_request *, int, const char *);
 int	api_problem_with(struct http_request *, int, const char *,
 	    const char *, const char *, json_t *);
+
+/*
+ * Conditional GET (respond.c). api_etag_none_match() returns 1 when the
+ * request's If-None-Match names etag (weak comparison, a list or "*"),
+ * else 0. api_respond_not_modified() answers 304 with no body (nor
+ * Content-Length), adding the ETag header unless etag is NULL (already
+ * set). Neither can fail.
+ */
+int	api_etag_none_match(struct http_request *, const char *);
+int	api_respond_not_modified(struct http_request *, const char *);
+
+/*
+ * CORS (cors.c). api_cors_headers() adds Vary: Origin when CORS is on
+ * and, for an allowed Origin, Access-Control-Allow-Origin and -Expose-
+ * Headers; api_respond() calls it on every response. A request is a
+ * preflight when api_cors_is_preflight() returns 1 (OPTIONS with Origin
+ * and Access-Control-Request-Method); api_cors_preflight() answers it
+ * for the methods in c->preflight: 204 for an allowed origin, else 403.
+ */
+void	api_cors_headers(struct http_request *);
+int	api_cors_is_preflight(struct http_request *);
+int	api_cors_preflight(struct http_request *, struct api_call *);
+
+/*
+ * Write the HTTP_METHOD_* bits in methods as "GET, HEAD, POST" into buf
+ * (router.c; an empty string for none). Can't fail: a short buf
+ * truncates.
+ */
+void	api_methods_text(int, char *, size_t);
 
 /*
  * Run api.<fn>(ctx, args, body) on the pool without blocking the event

@@ -279,7 +279,13 @@ dbcall_finish(struct http_request *req, struct api_call *c)
 			http_response_header(req, k, num);
 		}
 	}
-	if (status >= 400)
+	/* Conditional GET: one place for every route that sends an ETag. */
+	if (status == 200 && (req->method == HTTP_METHOD_GET ||
+	    req->method == HTTP_METHOD_HEAD) &&
+	    api_etag_none_match(req, json_string_value(json_object_get(hdrs,
+	    "etag"))))
+		(void)api_respond_not_modified(req, NULL);
+	else if (status >= 400)
 		(void)api_problem_relay(req, status, body);
 	else
 		api_respond(req, status, "application/json", body, strlen(body));

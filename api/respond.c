@@ -2,8 +2,9 @@
  * respond: the single way out of the API. api_problem() is the error
  * funnel (RFC 9457 problem+json) for problems C finds, and
  * api_problem_relay() for those a route's SQL function raised;
- * api_respond() sets X-Request-Id and the RateLimit headers and writes the access log line (ids,
- * route, status and time only).
+ * api_respond() sets X-Request-Id, the RateLimit, CORS (cors.c) and
+ * security headers and writes the access log line (ids, route, status
+ * and time only).
  */
 #include <kore/kore.h>
 #include <kore/http.h>
@@ -26,7 +27,17 @@ api_respond(struct http_request *req, int status, const char *ctype,
 		http_response_header(req, "x-request-id", c->reqid);
 	if (ctype != NULL)
 		http_response_header(req, "content-type", ctype);
+	/*
+	 * Personal data must stay out of browser and proxy caches; the
+	 * API is never a page to frame, sniff or render, and sends no
+	 * Referer onward.
+	 */
 	http_response_header(req, "cache-control", "no-store");
+	http_response_header(req, "x-content-type-options", "nosniff");
+	http_response_header(req, "referrer-policy", "no-referrer");
+	http_response_header(req, "content-security-policy",
+	    "default-src 'none'; frame-ancestors 'none'");
+	api_cors_headers(req);
 	ratelimit_headers(req, c);
 	http_response(req, status, body, len);
 
@@ -123,4 +134,47 @@ api_problem_relay(struct http_request *req, int status, const char *body)
 		    NULL));
 	return (api_respond(req, status, "application/problem+json", body,
 	    strlen(body)));
+}
+
+/*
+ * Does the If-None-Match list name etag? RFC 9110 13.1.2: weak
+ * comparison (W/ ignored on both sides), "*" matches any.
+ */
+int
+api_etag_none_match(struct http_request *req, const char *etag)
+{
+	const char	*inm, *p, *end;
+	size_t		 n;
+
+	if (etag == NULL || !http_request_header(req, "if-none-match", &inm))
+		return (0);
+	if (strncmp(etag, "W/", 2) == 0)
+		etag += 2;
+	n = strlen(etag);
+	for (p = inm; *p != '\0'; p = end) {
+		p += strspn(p, " \t,");
+		if (*p == '\0')
+			break;
+		if (*p == '*')
+			return (1);
+		if (strncmp(p, "W/", 2) == 0)
+			p += 2;
+		/* An entity tag is a quoted string without inner quotes. */
+		if (*p != '"' || (end = strchr(p + 1, '"')) == NULL)
+			return (0);
+		end++;
+		if ((size_t)(end - p) == n && strncmp(p, etag, n) == 0)
+			return (1);
+	}
+	return (0);
+}
+
+int
+api_respond_not_modified(struct http_request *req, const char *etag)
+{
+	if (etag != NULL)
+		http_response_header(req, "etag", etag);
+	/* A 304 carries no body, and no Content-Length of one. */
+	req->flags |= HTTP_REQUEST_NO_CONTENT_LENGTH;
+	return (api_respond(req, 304, NULL, NULL, 0));
 }

@@ -121,15 +121,46 @@ router_method_bit(int m)
 	return (m == HTTP_METHOD_HEAD ? HTTP_METHOD_GET : m);
 }
 
-/* Find the route. Returns 1 when found, 0 when a problem was answered. */
+void
+api_methods_text(int methods, char *buf, size_t len)
+{
+	static const struct {
+		int		 bit;
+		const char	*text;
+	} names[] = {
+		{ HTTP_METHOD_GET, "GET, HEAD" }, { HTTP_METHOD_POST, "POST" },
+		{ HTTP_METHOD_PUT, "PUT" }, { HTTP_METHOD_PATCH, "PATCH" },
+		{ HTTP_METHOD_DELETE, "DELETE" },
+	};
+	size_t	i, off = 0;
+	int	n;
+
+	buf[0] = '\0';
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!(methods & names[i].bit) || off >= len)
+			continue;
+		n = snprintf(buf + off, len - off, "%s%s", off > 0 ? ", " : "",
+		    names[i].text);
+		if (n < 0)
+			break;
+		off += (size_t)n;
+	}
+}
+
+/*
+ * Find the route. Returns 1 when found, 0 when a problem was answered.
+ * A CORS preflight on a served path is found too: c->route is the
+ * path's first route and c->preflight the methods the path takes.
+ */
 static int
 router_route(struct http_request *req, struct api_call *c)
 {
-	const char	*params[API_MAX_PARAMS];
-	char		 allow[128];
-	char		*copy;
-	size_t		 i;
-	int		 np, methods = 0, j;
+	const struct api_route	*first = NULL;
+	const char		*params[API_MAX_PARAMS];
+	char			 allow[128];
+	char			*copy;
+	size_t			 i;
+	int			 np, methods = 0, j;
 
 	if (strlen(req->path) > 1024)
 		return (api_problem(req, 404, "not-found", NULL,
@@ -142,6 +173,8 @@ router_route(struct http_request *req, struct api_call *c)
 		}
 		if (api_routes[i].method != router_method_bit(req->method)) {
 			methods |= api_routes[i].method;
+			if (first == NULL)
+				first = &api_routes[i];
 			kore_free(copy);
 			continue;
 		}
@@ -154,18 +187,12 @@ router_route(struct http_request *req, struct api_call *c)
 	if (methods == 0)
 		return (api_problem(req, 404, "not-found", NULL,
 		    "No resource lives at this path.", NULL), 0);
-	allow[0] = '\0';
-	if (methods & HTTP_METHOD_GET)
-		strncat(allow, "GET, HEAD, ", sizeof(allow) - strlen(allow) - 1);
-	if (methods & HTTP_METHOD_POST)
-		strncat(allow, "POST, ", sizeof(allow) - strlen(allow) - 1);
-	if (methods & HTTP_METHOD_PUT)
-		strncat(allow, "PUT, ", sizeof(allow) - strlen(allow) - 1);
-	if (methods & HTTP_METHOD_PATCH)
-		strncat(allow, "PATCH, ", sizeof(allow) - strlen(allow) - 1);
-	if (methods & HTTP_METHOD_DELETE)
-		strncat(allow, "DELETE, ", sizeof(allow) - strlen(allow) - 1);
-	allow[strlen(allow) - 2] = '\0';
+	if (api_cors_is_preflight(req)) {
+		c->route = first;
+		c->preflight = methods;
+		return (1);
+	}
+	api_methods_text(methods, allow, sizeof(allow));
 	http_response_header(req, "allow", allow);
 	api_problem(req, 405, "method-not-allowed", NULL,
 	    "This resource does not support the method used.", NULL);
@@ -352,7 +379,12 @@ concord_dispatch(struct http_request *req)
 		c->t0 = kore_time_ms();
 		router_reqid(req, c);
 		if (!router_headers(req) || !router_route(req, c) ||
-		    !ratelimit_address(req, c) || !router_auth(req, c) ||
+		    !ratelimit_address(req, c))
+			return (KORE_RESULT_OK);
+		/* A preflight carries no token: answered before auth. */
+		if (c->preflight != 0)
+			return (api_cors_preflight(req, c));
+		if (!router_auth(req, c) ||
 		    !ratelimit_subject(req, c) ||
 		    !router_query(req, c) || !router_body(req, c))
 			return (KORE_RESULT_OK);

@@ -46,15 +46,12 @@ taxonomy_render(void)
 int
 api_taxonomy_needs(struct http_request *req, struct api_call *c)
 {
-	const char	*inm;
-
 	(void)c;
 	if (taxonomy_doc == NULL)
 		taxonomy_render();
+	if (api_etag_none_match(req, taxonomy_etag))
+		return (api_respond_not_modified(req, taxonomy_etag));
 	http_response_header(req, "etag", taxonomy_etag);
-	if (http_request_header(req, "if-none-match", &inm) &&
-	    strcmp(inm, taxonomy_etag) == 0)
-		return (api_respond(req, 304, NULL, NULL, 0));
 	return (api_respond(req, 200, "application/json", taxonomy_doc,
 	    taxonomy_len));
 }

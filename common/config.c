@@ -15,6 +15,7 @@
 static char	*config_str(const char *, const char *);
 static int	 config_int(const char *, long, long, long, long *);
 static int	 config_deadlines(struct concord_config *, char *, size_t);
+static int	 config_cors(struct concord_config *, char *, size_t);
 
 /* The worker's clock settings: variable, default, range, where it goes. */
 static const struct {
@@ -120,6 +121,61 @@ config_deadlines(struct concord_config *cfg, char *err, size_t elen)
 		v = *end == ',' ? end + 1 : end;
 	}
 	return (0);
+}
+
+/*
+ * CONCORD_CORS_ORIGINS: a comma list of browser origins allowed to call
+ * the API, each scheme://host[:port] (http or https, no path, no
+ * trailing slash; "*" and "null" are refused: the API takes bearer
+ * tokens, so an origin is named, never wildcarded). Spaces around the
+ * commas are dropped and the list is kept in lower case, as browsers
+ * serialize origins. Unset or empty: CORS is off. Returns 0, or -1
+ * with a message in err.
+ */
+static int
+config_cors(struct concord_config *cfg, char *err, size_t elen)
+{
+	char		*p, *w, *start;
+	size_t		 n;
+
+	cfg->cors_origins = config_str("CONCORD_CORS_ORIGINS", NULL);
+	if (cfg->cors_origins == NULL)
+		return (0);
+	/* Drop blanks and fold to lower case in place. */
+	for (p = w = cfg->cors_origins; *p != '\0'; p++) {
+		if (*p == ' ' || *p == '\t')
+			continue;
+		*w++ = (char)tolower((unsigned char)*p);
+	}
+	*w = '\0';
+	if (cfg->cors_origins[0] == '\0') {
+		free(cfg->cors_origins);
+		cfg->cors_origins = NULL;
+		return (0);
+	}
+	if (strlen(cfg->cors_origins) > 2048)
+		goto bad;
+	for (start = cfg->cors_origins; ; start = p + 1) {
+		p = strchr(start, ',');
+		n = p != NULL ? (size_t)(p - start) : strlen(start);
+		if (n > 8 && strncmp(start, "https://", 8) == 0)
+			w = start + 8;
+		else if (n > 7 && strncmp(start, "http://", 7) == 0)
+			w = start + 7;
+		else
+			goto bad;
+		/* host[:port] or [v6]:port: no path, query, user or wildcard. */
+		if (strspn(w, "abcdefghijklmnopqrstuvwxyz0123456789.-:[]") <
+		    n - (size_t)(w - start) || *w == ':' || *w == '.')
+			goto bad;
+		if (p == NULL)
+			break;
+	}
+	return (0);
+bad:
+	snprintf(err, elen, "CONCORD_CORS_ORIGINS must be a comma list of "
+	    "origins, each http(s)://host[:port] without a path");
+	return (-1);
 }
 
 int
@@ -349,6 +405,8 @@ concord_config_load(struct concord_config *cfg, char *err, size_t elen)
 			goto out;
 		}
 	}
+	if (config_cors(cfg, err, elen) == -1)
+		goto out;
 	if (cfg->jwt_hs256_secret != NULL &&
 	    strlen(cfg->jwt_hs256_secret) < 32) {
 		snprintf(err, elen,
@@ -381,6 +439,7 @@ concord_config_cleanup(struct concord_config *cfg)
 	free(cfg->openapi_path);
 	free(cfg->majority_languages);
 	free(cfg->client_ip_header);
+	free(cfg->cors_origins);
 	if (cfg->data_key != NULL) {
 		explicit_bzero(cfg->data_key, strlen(cfg->data_key));
 		free(cfg->data_key);

@@ -58,6 +58,7 @@ struct concord_config {
 	int	rate_limit_referrals;	/* POST /v1/referrals/min per subject */
 	int	rate_limit_auth_failures; /* 401s/min per client address */
 	char	*client_ip_header;	/* lower-case header name or NULL: peer */
+	char	*cors_origins;		/* "https://a,https://b" lower case, or NULL: off */
 	/* Outbound webhooks (api/webhooks.c, worker/webhook.c). */
 	int	webhook_allow_http;	/* 1: http:// targets too (local use) */
 	int	webhook_allow_private;	/* 1: loopback/private targets too */

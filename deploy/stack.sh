@@ -38,6 +38,8 @@ if [ "$mode" = test ] || [ "$mode" = dev ]; then
 	# Webhook tests post to receivers on 127.0.0.1 over plain HTTP.
 	export CONCORD_WEBHOOK_ALLOW_HTTP=${CONCORD_WEBHOOK_ALLOW_HTTP:-1}
 	export CONCORD_WEBHOOK_ALLOW_PRIVATE=${CONCORD_WEBHOOK_ALLOW_PRIVATE:-1}
+	# The HTTP tests act as a browser app on this origin (CORS).
+	export CONCORD_CORS_ORIGINS=${CONCORD_CORS_ORIGINS-https://app.example.org}
 	if [ -z "${CONCORD_JWT_PUBLIC_KEYS:-}" ]; then
 		# Test keys for the RS256 and ES256 paths (tests sign with them).
 		openssl genrsa -out "$STATE/rs1.key" 2048 2>/dev/null
@@ -68,6 +70,8 @@ else
 	# The demo's webhook receiver listens on 127.0.0.1 over plain HTTP.
 	export CONCORD_WEBHOOK_ALLOW_HTTP=${CONCORD_WEBHOOK_ALLOW_HTTP:-1}
 	export CONCORD_WEBHOOK_ALLOW_PRIVATE=${CONCORD_WEBHOOK_ALLOW_PRIVATE:-1}
+	# The HTTP tests act as a browser app on this origin (CORS).
+	export CONCORD_CORS_ORIGINS=${CONCORD_CORS_ORIGINS-https://app.example.org}
 	WORKER_BIN=bin/concord-worker
 fi
 mkdir -p "$STATE"

@@ -362,7 +362,8 @@ BEGIN
 	status := 201;
 	body := casework.case_doc(c, casework.case_categories(p_ctx, c.id, c.lead_org,
 	    v_org));
-	headers := lib.etag_header(c.version) || jsonb_build_object('location',
+	headers := lib.etag_header('case', c.id, c.version) ||
+	    jsonb_build_object('location',
 	    '/v1/cases/' || c.id);
 END $$;
 
@@ -381,7 +382,7 @@ BEGIN
 	body := casework.case_doc(c, v_cats);
 	PERFORM lib.audit(p_ctx, 'read', 'case', c.id, v_cats);
 	status := 200;
-	headers := lib.etag_header(c.version);
+	headers := lib.etag_header('case', c.id, c.version);
 END $$;
 
 -- GET /v1/cases: status, need, lead_org_id, updated_since; paginated.
@@ -482,7 +483,7 @@ BEGIN
 	    c.lead_org, v_org)) OR coalesce(jsonb_typeof(p_body->'identity') =
 	    'object' AND p_body->'identity' ? 'date_of_birth', false);
 	PERFORM lib.fail_if(casework.case_validate(p_body, false));
-	PERFORM lib.if_match(p_args, c.version);
+	PERFORM lib.if_match(p_args, 'case', c.id, c.version);
 	SELECT array_agg(k ORDER BY k) INTO v_flds FROM jsonb_object_keys(
 	    p_body) k;
 	v_st := coalesce(p_body->>'status', c.status);
@@ -549,7 +550,7 @@ BEGIN
 	status := 200;
 	body := casework.case_doc(c, casework.case_categories(p_ctx, c.id, c.lead_org,
 	    v_org));
-	headers := lib.etag_header(c.version);
+	headers := lib.etag_header('case', c.id, c.version);
 END $$;
 
 ----------------------------------------------------------------------
@@ -614,7 +615,8 @@ BEGIN
 	    'status']);
 	status := 201;
 	body := casework.need_doc(n);
-	headers := lib.etag_header(n.version) || jsonb_build_object('location',
+	headers := lib.etag_header('need', n.id, n.version) ||
+	    jsonb_build_object('location',
 	    '/v1/cases/' || c.id || '/needs/' || n.id);
 END $$;
 
@@ -644,6 +646,33 @@ BEGIN
 	    ARRAY['needs'] ELSE '{}' END);
 END $$;
 
+/*
+ * GET /v1/cases/{id}/needs/{nid}: who reads the case's needs category
+ * (as in the list); 404 for anyone else and for a need not on the case.
+ * ETag; audited as a read of the case's needs.
+ */
+CREATE FUNCTION api.case_need_get(p_ctx jsonb, p_args jsonb, p_body jsonb,
+    OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_org	uuid := lib.require_org(p_ctx);
+	c	cases;
+	n	case_needs;
+BEGIN
+	PERFORM lib.query_allow(p_args, '{}');
+	c := casework.case_fetch(p_ctx, lib.path_id(p_args), v_org);
+	SELECT * INTO n FROM case_needs WHERE id = lib.path_id(p_args, 'nid')
+	    AND case_id = c.id;
+	IF n.id IS NULL OR ('needs' = ANY (casework.case_categories(p_ctx,
+	    c.id, c.lead_org, v_org))) IS NOT TRUE THEN
+		PERFORM lib.fail(404, 'not-found', 'No such need on this case.');
+	END IF;
+	PERFORM lib.audit(p_ctx, 'read', 'case', c.id, ARRAY['needs']);
+	status := 200;
+	body := casework.need_doc(n);
+	headers := lib.etag_header('need', n.id, n.version);
+END $$;
+
 -- PATCH /v1/cases/{id}/needs/{nid}
 CREATE FUNCTION api.case_need_update(p_ctx jsonb, p_args jsonb, p_body jsonb,
     OUT status integer, OUT body jsonb, OUT headers jsonb)
@@ -670,7 +699,7 @@ BEGIN
 		    array_to_string(casework.need_statuses(), ', '));
 	END IF;
 	PERFORM lib.fail_if(e);
-	PERFORM lib.if_match(p_args, n.version);
+	PERFORM lib.if_match(p_args, 'need', n.id, n.version);
 	UPDATE case_needs SET status = p_body->>'status', version = version + 1,
 	    updated_at = now() WHERE id = n.id RETURNING * INTO n;
 	INSERT INTO case_need_history (need_id, case_id, status,
@@ -680,7 +709,7 @@ BEGIN
 	PERFORM lib.audit(p_ctx, 'update', 'need', n.id, ARRAY['status']);
 	status := 200;
 	body := casework.need_doc(n);
-	headers := lib.etag_header(n.version);
+	headers := lib.etag_header('need', n.id, n.version);
 END $$;
 
 ----------------------------------------------------------------------
@@ -761,7 +790,8 @@ BEGIN
 	    jsonb_object_keys(p_body) ORDER BY 1));
 	status := 201;
 	body := casework.task_doc(t);
-	headers := lib.etag_header(t.version) || jsonb_build_object('location',
+	headers := lib.etag_header('task', t.id, t.version) ||
+	    jsonb_build_object('location',
 	    '/v1/cases/' || c.id || '/tasks/' || t.id);
 END $$;
 
@@ -791,6 +821,34 @@ BEGIN
 	    WHERE t.case_id = c.id AND (v_st IS NULL OR t.status = v_st) AND
 	    (v_all OR t.assigned_org = v_org)), '[]'));
 	PERFORM lib.audit(p_ctx, 'read', 'case', c.id, ARRAY['tasks']);
+END $$;
+
+/*
+ * GET /v1/cases/{id}/tasks/{tid}: as the list, the lead organization and
+ * coordinators read every task of the case, anyone else who sees the
+ * case only a task assigned to its organization; 404 otherwise. ETag;
+ * audited as a read of the case's tasks.
+ */
+CREATE FUNCTION api.case_task_get(p_ctx jsonb, p_args jsonb, p_body jsonb,
+    OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_org	uuid := lib.require_org(p_ctx);
+	c	cases;
+	t	tasks;
+BEGIN
+	PERFORM lib.query_allow(p_args, '{}');
+	c := casework.case_fetch(p_ctx, lib.path_id(p_args), v_org);
+	SELECT * INTO t FROM tasks WHERE id = lib.path_id(p_args, 'tid') AND
+	    case_id = c.id;
+	IF t.id IS NULL OR (lib.is_coord(p_ctx) OR v_org = c.lead_org OR
+	    t.assigned_org = v_org) IS NOT TRUE THEN
+		PERFORM lib.fail(404, 'not-found', 'No such task on this case.');
+	END IF;
+	PERFORM lib.audit(p_ctx, 'read', 'case', c.id, ARRAY['tasks']);
+	status := 200;
+	body := casework.task_doc(t);
+	headers := lib.etag_header('task', t.id, t.version);
 END $$;
 
 /*
@@ -839,7 +897,7 @@ BEGIN
 		END IF;
 	END IF;
 	PERFORM lib.fail_if(casework.task_validate(p_body, false));
-	PERFORM lib.if_match(p_args, t.version);
+	PERFORM lib.if_match(p_args, 'task', t.id, t.version);
 	UPDATE tasks SET title = coalesce(p_body->>'title', title),
 	    kind = coalesce(p_body->>'kind', kind),
 	    due_at = coalesce((p_body->>'due_at')::timestamptz, due_at),
@@ -852,7 +910,7 @@ BEGIN
 	    jsonb_object_keys(p_body) ORDER BY 1));
 	status := 200;
 	body := casework.task_doc(t);
-	headers := lib.etag_header(t.version);
+	headers := lib.etag_header('task', t.id, t.version);
 END $$;
 
 ----------------------------------------------------------------------
@@ -942,6 +1000,35 @@ BEGIN
 	PERFORM lib.audit(p_ctx, 'transfer_request', 'case', c.id,
 	    ARRAY['lead_org_id']);
 	status := 201;
+	body := casework.transfer_doc(t);
+	headers := jsonb_build_object('location', '/v1/cases/' || c.id ||
+	    '/transfer');
+END $$;
+
+/*
+ * GET /v1/cases/{id}/transfer: the case's latest transfer (the pending
+ * one while there is one), for coordinators, the lead organization and
+ * the two organizations of that transfer; 404 for anyone else, and
+ * when the case was never transferred. Audited.
+ */
+CREATE FUNCTION api.case_transfer_get(p_ctx jsonb, p_args jsonb,
+    p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_org	uuid := lib.require_org(p_ctx);
+	c	cases;
+	t	case_transfers;
+BEGIN
+	PERFORM lib.query_allow(p_args, '{}');
+	c := casework.case_fetch(p_ctx, lib.path_id(p_args), v_org);
+	SELECT * INTO t FROM case_transfers WHERE case_id = c.id
+	    ORDER BY requested_at DESC, id DESC LIMIT 1;
+	IF t.id IS NULL OR (lib.is_coord(p_ctx) OR v_org IN (c.lead_org,
+	    t.from_org, t.to_org)) IS NOT TRUE THEN
+		PERFORM lib.fail(404, 'not-found', 'No transfer of this case.');
+	END IF;
+	PERFORM lib.audit(p_ctx, 'read', 'case', c.id, ARRAY['transfer']);
+	status := 200;
 	body := casework.transfer_doc(t);
 	headers := '{}';
 END $$;

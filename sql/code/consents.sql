@@ -359,6 +359,38 @@ BEGIN
 END $$;
 
 /*
+ * GET /v1/cases/{id}/consents/{cid}: as the list, the lead organization
+ * and coordinators read every consent of the case, anyone else who sees
+ * the case only a consent naming its organization or its kind; 404
+ * otherwise. Audited.
+ */
+CREATE FUNCTION api.case_consent_get(p_ctx jsonb, p_args jsonb,
+    p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_org	uuid := lib.require_org(p_ctx);
+	c	cases;
+	k	consents;
+BEGIN
+	PERFORM lib.query_allow(p_args, '{}');
+	c := casework.case_fetch(p_ctx, lib.path_id(p_args), v_org);
+	SELECT * INTO k FROM consents WHERE id = lib.path_id(p_args, 'cid')
+	    AND case_id = c.id;
+	-- IS NOT TRUE: a consent naming a kind has no org (NULL), and NULL
+	-- must hide, not pass.
+	IF k.id IS NULL OR (lib.is_coord(p_ctx) OR v_org = c.lead_org OR
+	    k.shared_with_org = v_org OR k.shared_with_kind = (SELECT kind
+	    FROM organizations WHERE id = v_org)) IS NOT TRUE THEN
+		PERFORM lib.fail(404, 'not-found', 'No such consent on this '
+		    'case.');
+	END IF;
+	PERFORM lib.audit(p_ctx, 'read', 'case', c.id, ARRAY['consents']);
+	status := 200;
+	body := casework.consent_doc(k);
+	headers := '{}';
+END $$;
+
+/*
  * POST /v1/cases/{id}/consents/{cid}/revoke: the lead organization or a
  * coordinator. Effective on the next request, for the consent and for
  * what referrals passed on from it (casework.consents_end). 404 for a

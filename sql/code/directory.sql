@@ -207,7 +207,8 @@ BEGIN
 	RETURNING * INTO o;
 	status := 201;
 	body := directory.org_json(o);
-	headers := jsonb_build_object('etag', lib.etag(o.version),
+	headers := jsonb_build_object('etag',
+	    lib.etag('organization', o.id, o.version),
 	    'location', '/v1/organizations/' || o.id);
 END $$;
 
@@ -226,7 +227,8 @@ BEGIN
 	END IF;
 	status := 200;
 	body := directory.org_json(o);
-	headers := jsonb_build_object('etag', lib.etag(o.version));
+	headers := jsonb_build_object('etag',
+	    lib.etag('organization', o.id, o.version));
 END $$;
 
 /* GET /v1/organizations?kind=&status=&jurisdiction=&limit=&cursor= */
@@ -333,7 +335,7 @@ BEGIN
 		PERFORM lib.fail(422, 'validation-error', 'The patch names '
 		    'fields that cannot be set.', e);
 	END IF;
-	PERFORM lib.if_match(p_args, o.version);
+	PERFORM lib.if_match(p_args, 'organization', o.id, o.version);
 	d := lib.merge_patch(directory.org_doc(o), p_body);
 	e := directory.org_check(d);
 	IF jsonb_array_length(e) > 0 THEN
@@ -350,7 +352,8 @@ BEGIN
 	WHERE id = o.id RETURNING * INTO o;
 	status := 200;
 	body := directory.org_json(o);
-	headers := jsonb_build_object('etag', lib.etag(o.version));
+	headers := jsonb_build_object('etag',
+	    lib.etag('organization', o.id, o.version));
 END $$;
 
 -- ------------------------------------------------------------------
@@ -770,7 +773,8 @@ BEGIN
 	s := directory.service_store(s.id, p_body);
 	status := 201;
 	body := directory.service_json(s, o, true);
-	headers := jsonb_build_object('etag', lib.etag(s.version),
+	headers := jsonb_build_object('etag',
+	    lib.etag('service', s.id, s.version),
 	    'location', '/v1/services/' || s.id);
 END $$;
 
@@ -792,7 +796,8 @@ BEGIN
 	status := 200;
 	body := directory.service_json(s, o, directory.is_privileged(p_ctx,
 	    o.id));
-	headers := jsonb_build_object('etag', lib.etag(s.version));
+	headers := jsonb_build_object('etag',
+	    lib.etag('service', s.id, s.version));
 END $$;
 
 /*
@@ -822,7 +827,8 @@ BEGIN
 		PERFORM lib.fail(422, 'validation-error', 'The patch names '
 		    'fields that cannot be set.', e);
 	END IF;
-	PERFORM lib.if_match(p_args, (r.s).version);
+	PERFORM lib.if_match(p_args, 'service', (r.s).id,
+	    (r.s).version);
 	d := lib.merge_patch(directory.service_doc(r.s), p_body);
 	e := directory.service_check(d);
 	IF jsonb_array_length(e) > 0 THEN
@@ -834,7 +840,8 @@ BEGIN
 	    RETURNING * INTO s;
 	status := 200;
 	body := directory.service_json(s, r.o, true);
-	headers := jsonb_build_object('etag', lib.etag(s.version));
+	headers := jsonb_build_object('etag',
+	    lib.etag('service', s.id, s.version));
 END $$;
 
 /* DELETE /v1/services/{id}: soft delete; answered 204 by the API. */
@@ -848,7 +855,8 @@ BEGIN
 	SELECT * INTO r FROM directory.service_lock(p_args);
 	PERFORM directory.require_write(p_ctx, (r.o).id);
 	IF p_args ? 'if_match' THEN
-		PERFORM lib.if_match(p_args, (r.s).version);
+		PERFORM lib.if_match(p_args, 'service', (r.s).id,
+		    (r.s).version);
 	END IF;
 	UPDATE services SET deleted_at = now(), updated_at = now(),
 	    version = version + 1 WHERE id = (r.s).id;

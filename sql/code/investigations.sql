@@ -289,7 +289,8 @@ BEGIN
 	    SELECT jsonb_object_keys(p_body) ORDER BY 1));
 	status := 201;
 	body := casework.investigation_doc(i);
-	headers := lib.etag_header(i.version) || jsonb_build_object('location',
+	headers := lib.etag_header('investigation', i.id, i.version) ||
+	    jsonb_build_object('location',
 	    '/v1/investigations/' || i.id);
 END $$;
 
@@ -306,7 +307,7 @@ BEGIN
 	PERFORM lib.audit(p_ctx, 'read', 'investigation', i.id, '{}');
 	status := 200;
 	body := casework.investigation_doc(i);
-	headers := lib.etag_header(i.version);
+	headers := lib.etag_header('investigation', i.id, i.version);
 END $$;
 
 -- GET /v1/investigations?status=&lead_agency_id=&updated_since=
@@ -390,7 +391,7 @@ BEGIN
 	END IF;
 	PERFORM lib.fail_if(casework.investigation_validate(p_body, false,
 	    v_coord));
-	PERFORM lib.if_match(p_args, i.version);
+	PERFORM lib.if_match(p_args, 'investigation', i.id, i.version);
 	v_st := coalesce(p_body->>'status', i.status);
 	v_out := CASE WHEN v_st <> 'closed' THEN NULL WHEN p_body ? 'outcome'
 	    THEN p_body->>'outcome' ELSE i.outcome END;
@@ -413,7 +414,7 @@ BEGIN
 	    SELECT jsonb_object_keys(p_body) ORDER BY 1));
 	status := 200;
 	body := casework.investigation_doc(i);
-	headers := lib.etag_header(i.version);
+	headers := lib.etag_header('investigation', i.id, i.version);
 END $$;
 
 /*
@@ -516,7 +517,8 @@ BEGIN
 	    'investigation_id']);
 	status := 201;
 	body := casework.link_doc(l);
-	headers := '{}';
+	headers := jsonb_build_object('location', '/v1/investigations/' ||
+	    i.id || '/cases/' || v_case);
 END $$;
 
 /*
@@ -554,7 +556,7 @@ BEGIN
 	    ARRAY['agencies']);
 	status := 200;
 	body := casework.investigation_doc(i);
-	headers := lib.etag_header(i.version);
+	headers := lib.etag_header('investigation', i.id, i.version);
 END $$;
 
 CREATE FUNCTION api.investigation_participation_accept(p_ctx jsonb,
@@ -590,4 +592,32 @@ BEGIN
 	body := jsonb_build_object('items', coalesce((SELECT jsonb_agg(
 	    casework.link_doc(l) ORDER BY l.linked_at, l.case_id) FROM
 	    investigation_cases l WHERE l.investigation_id = i.id), '[]'));
+END $$;
+
+/*
+ * GET /v1/investigations/{id}/cases/{cid}: one link, for whoever reads
+ * the investigation's list (casework.investigation_fetch); 404 for a
+ * case not linked to it. Audited.
+ */
+CREATE FUNCTION api.investigation_case_get(p_ctx jsonb, p_args jsonb,
+    p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_org	uuid := lib.require_org(p_ctx);
+	i	investigations;
+	l	investigation_cases;
+BEGIN
+	PERFORM lib.query_allow(p_args, '{}');
+	i := casework.investigation_fetch(p_ctx, lib.path_id(p_args), v_org);
+	SELECT * INTO l FROM investigation_cases WHERE investigation_id = i.id
+	    AND case_id = lib.path_id(p_args, 'cid');
+	IF l.case_id IS NULL THEN
+		PERFORM lib.fail(404, 'not-found', 'No such case linked to this '
+		    'investigation.');
+	END IF;
+	PERFORM lib.audit(p_ctx, 'read', 'investigation', i.id, ARRAY[
+	    'case_id']);
+	status := 200;
+	headers := '{}';
+	body := casework.link_doc(l);
 END $$;

@@ -651,34 +651,45 @@ END $$;
 
 /*
  * ETags: lib.etag is the one spelling of a record's entity tag,
- * lib.etag_header the response header carrying it. lib.if_match is the
- * one optimistic-concurrency check: 428 without If-Match (or a blank
- * one), 412 when it names another version; * and W/ forms match.
+ * lib.etag_header the response header carrying it. A tag is strong and
+ * opaque: 32 hex digits of SHA-256 over the record's kind, id and
+ * version, so two records never share one (a bare version would: every
+ * new record is "1") and a client can't build one, only send back what
+ * it read. The kinds: organization, service, case, need, task,
+ * investigation. lib.if_match is the one optimistic-concurrency check:
+ * 428 without If-Match (or a blank one), 412 when it names another tag
+ * (a list is compared member by member); * and W/ forms match.
+ * If-None-Match on a GET is answered in C (api/dbcall.c) from the ETag
+ * header these build.
  */
-CREATE FUNCTION lib.etag(p_version integer) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
-	SELECT '"' || p_version || '"'
+-- Casts, not ||'s any-type form (only STABLE), keep it IMMUTABLE.
+CREATE FUNCTION lib.etag(p_kind text, p_id uuid, p_version integer)
+RETURNS text LANGUAGE sql IMMUTABLE AS $$
+	SELECT '"' || encode(substr(sha256((p_kind || ':' || p_id::text ||
+	    ':' || p_version::text)::bytea), 1, 16), 'hex') || '"'
 $$;
 
 -- plpgsql: jsonb_build_object is only STABLE, so as LANGUAGE sql this
 -- was never inlined and was planned again on every call.
-CREATE FUNCTION lib.etag_header(p_version integer) RETURNS jsonb
-LANGUAGE plpgsql IMMUTABLE AS $$
+CREATE FUNCTION lib.etag_header(p_kind text, p_id uuid, p_version integer)
+RETURNS jsonb LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
-	RETURN jsonb_build_object('etag', lib.etag(p_version));
+	RETURN jsonb_build_object('etag', lib.etag(p_kind, p_id, p_version));
 END $$;
 
-CREATE FUNCTION lib.if_match(p_args jsonb, p_version integer) RETURNS void
+CREATE FUNCTION lib.if_match(p_args jsonb, p_kind text, p_id uuid,
+    p_version integer) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-	v text := btrim(p_args->>'if_match');
+	v	text := btrim(p_args->>'if_match');
+	v_tag	text := lib.etag(p_kind, p_id, p_version);
 BEGIN
 	IF v IS NULL OR v = '' THEN
 		PERFORM lib.fail(428, 'precondition-required', 'Send If-Match '
 		    'with the ETag you last read.');
 	END IF;
-	IF v <> '*' AND v <> lib.etag(p_version) AND
-	    v <> 'W/' || lib.etag(p_version) THEN
+	IF v <> '*' AND NOT EXISTS (SELECT 1 FROM regexp_split_to_table(v,
+	    ',') x WHERE btrim(x) IN (v_tag, 'W/' || v_tag)) THEN
 		PERFORM lib.fail(412, 'precondition-failed', 'The record '
 		    'changed since you read it; read it again.');
 	END IF;

@@ -7,6 +7,7 @@ status code and the body schema must all be in the contract. After the
 last test, whatever the order or selection, the service logs are checked
 (service_logs_are_clean): a dirty log fails the run.
 """
+import hashlib
 import json
 import os
 import re
@@ -96,6 +97,33 @@ def validate_against_spec(resp):
                             cls=jsonschema.Draft202012Validator)
 
 
+_ETAG_KINDS = [(re.compile(r"^/v1/cases/[^/]+/needs/([^/?]+)"), "need"),
+               (re.compile(r"^/v1/cases/[^/]+/tasks/([^/?]+)"), "task"),
+               (re.compile(r"^/v1/cases/([^/?]+)$"), "case"),
+               (re.compile(r"^/v1/organizations/([^/?]+)$"), "organization"),
+               (re.compile(r"^/v1/services/([^/?]+)"), "service"),
+               (re.compile(r"^/v1/investigations/([^/?]+)$"), "investigation")]
+
+
+def etag(path, version):
+    """The ETag of the record at path (e.g. /v1/cases/<id>/tasks/<tid>)
+    at a given version, as lib.etag spells it: for tests that need a
+    stale or a future tag. Anywhere else a test sends what it read."""
+    for rx, kind in _ETAG_KINDS:
+        m = rx.match(path)
+        if m:
+            raw = f"{kind}:{m.group(1)}:{version}".encode()
+            return '"' + hashlib.sha256(raw).hexdigest()[:32] + '"'
+    raise AssertionError(f"no ETag kind for {path}")
+
+
+# What every response carries (api/respond.c): nothing personal is cached,
+# sniffed, framed or leaked through Referer.
+SECURITY_HEADERS = {"cache-control": "no-store", "x-content-type-options": "nosniff",
+                    "referrer-policy": "no-referrer",
+                    "content-security-policy": "default-src 'none'; frame-ancestors 'none'"}
+
+
 class Client:
     """requests with a base URL, a token and contract checking."""
 
@@ -114,6 +142,10 @@ class Client:
         resp = self.s.request(method, BASE + path, headers=h, **kw)
         Client.sent += 1
         assert "x-request-id" in resp.headers, "every response carries X-Request-Id"
+        for k, v in SECURITY_HEADERS.items():
+            assert resp.headers.get(k) == v, f"every response carries {k}: {v}"
+        if resp.status_code == 201:
+            assert "location" in resp.headers, f"201 without Location: {method} {path}"
         if resp.status_code >= 400:
             assert resp.headers.get("content-type", "").startswith("application/problem+json"), resp.text
             body = resp.json()

@@ -13,7 +13,7 @@ import uuid
 import psycopg2
 import pytest
 
-from conftest import ADMIN_DB, ROOT, Client, mint
+from conftest import ADMIN_DB, ROOT, Client, etag, mint
 from test_cases_kit import Party, add_need, grant, new_case
 from test_consent_boundaries import (Org, add_service,  # noqa: F401
                                      new_jurisdiction, offers_of,
@@ -70,11 +70,11 @@ def test_writes_are_audited_and_failed_writes_leave_nothing(lead, db):
     assert kinds == [("create", "case"), ("create", "case_personal")]
     before = len(records(db, case["id"]))
     r = lead.c.patch(f"/v1/cases/{case['id']}", json={"jurisdiction": ""},
-                     headers={"If-Match": '"1"'})
+                     headers={"If-Match": etag(f"/v1/cases/{case['id']}", 1)})
     assert r.status_code == 422
     assert len(records(db, case["id"])) == before
     r = lead.c.patch(f"/v1/cases/{case['id']}", json={"identity": {"aliases": ["R"]}},
-                     headers={"If-Match": '"1"'})
+                     headers={"If-Match": etag(f"/v1/cases/{case['id']}", 1)})
     assert r.status_code == 200
     recs = records(db, case["id"])[before:]
     assert [(a, t, f) for a, t, f, *_ in recs] == [("update", "case", ["identity"]),

@@ -4,7 +4,7 @@ consents, mass assignment and optimistic concurrency."""
 import psycopg2
 import pytest
 
-from conftest import ADMIN_DB, Client, mint
+from conftest import ADMIN_DB, Client, etag, mint
 from test_cases_kit import (ADDRESS, CATEGORIES, NAME, PHONE, Party, add_need,
                             add_task, case_body, expire, grant, iso, new_case,
                             shown)
@@ -126,7 +126,7 @@ def test_done_task_ends_visibility(world):
     t = add_task(lead, case["id"], clinic.org)
     assert clinic.c.get(f"/v1/cases/{case['id']}").status_code == 200
     r = clinic.c.patch(f"/v1/cases/{case['id']}/tasks/{t['id']}", json={"status": "done"},
-                       headers={"If-Match": '"1"'})
+                       headers={"If-Match": etag(f"/v1/cases/{case['id']}/tasks/{t['id']}", 1)})
     assert r.status_code == 200 and r.json()["status"] == "done"
     assert clinic.c.get(f"/v1/cases/{case['id']}").status_code == 404
 
@@ -260,17 +260,17 @@ def test_patch_needs_if_match_and_bumps_etag(world, db):
     case = new_case(lead)
     url = f"/v1/cases/{case['id']}"
     r = lead.c.get(url)
-    etag = r.headers["etag"]
+    tag = r.headers["etag"]
     assert lead.c.patch(url, json={"jurisdiction": "06059"}).status_code == 428
     assert lead.c.patch(url, json={"jurisdiction": "06059"},
-                        headers={"If-Match": '"99"'}).status_code == 412
+                        headers={"If-Match": etag(url, 99)}).status_code == 412
     r = lead.c.patch(url, json={"jurisdiction": "06059", "contact": {"phone": None, "email": "n@x.org"}},
-                     headers={"If-Match": etag})
+                     headers={"If-Match": tag})
     assert r.status_code == 200, r.text
-    assert r.json()["jurisdiction"] == "06059" and r.headers["etag"] != etag
+    assert r.json()["jurisdiction"] == "06059" and r.headers["etag"] != tag
     assert r.json()["contact"] == {"email": "n@x.org"}
     assert r.json()["identity"]["legal_name"] == NAME
-    r2 = lead.c.patch(url, json={"jurisdiction": "x"}, headers={"If-Match": etag})
+    r2 = lead.c.patch(url, json={"jurisdiction": "x"}, headers={"If-Match": tag})
     assert r2.status_code == 412
 
 
@@ -278,7 +278,7 @@ def test_patch_refuses_server_fields_and_requires_close_reason(world):
     lead = world["lead"]
     case = new_case(lead)
     url = f"/v1/cases/{case['id']}"
-    m = {"If-Match": '"1"'}
+    m = {"If-Match": etag(url, 1)}
     r = lead.c.patch(url, json={"lead_org_id": world["other_shelter"].org, "version": 5}, headers=m)
     assert r.status_code == 422
     assert {e["field"] for e in r.json()["errors"]} == {"lead_org_id", "version"}
@@ -293,7 +293,7 @@ def test_only_the_lead_changes_a_case(world):
     case = new_case(lead)
     add_task(lead, case["id"], world["clinic"].org)
     r = world["clinic"].c.patch(f"/v1/cases/{case['id']}", json={"jurisdiction": "x"},
-                                headers={"If-Match": '"1"'})
+                                headers={"If-Match": etag(f"/v1/cases/{case['id']}", 1)})
     assert r.status_code == 403
 
 
@@ -303,11 +303,11 @@ def test_need_status_changes_keep_history(world):
     need = add_need(lead, case["id"], "food")
     url = f"/v1/cases/{case['id']}/needs/{need['id']}"
     assert lead.c.patch(url, json={"status": "referred"}).status_code == 428
-    r = lead.c.patch(url, json={"status": "referred"}, headers={"If-Match": '"1"'})
-    assert r.status_code == 200 and r.headers["etag"] == '"2"'
-    r = lead.c.patch(url, json={"status": "met"}, headers={"If-Match": '"1"'})
+    r = lead.c.patch(url, json={"status": "referred"}, headers={"If-Match": etag(url, 1)})
+    assert r.status_code == 200 and r.headers["etag"] == etag(url, 2)
+    r = lead.c.patch(url, json={"status": "met"}, headers={"If-Match": etag(url, 1)})
     assert r.status_code == 412
-    r = lead.c.patch(url, json={"status": "met"}, headers={"If-Match": '"2"'})
+    r = lead.c.patch(url, json={"status": "met"}, headers={"If-Match": etag(url, 2)})
     hist = r.json()["history"]
     assert [h["status"] for h in hist] == ["identified", "referred", "met"]
     assert all(h["changed_by_org_id"] == lead.org and h["changed_by"] for h in hist)
@@ -333,12 +333,12 @@ def test_tasks_assigned_org_changes_status_only(world):
     case = new_case(lead)
     t = add_task(lead, case["id"], clinic.org, kind="document_deadline")
     url = f"/v1/cases/{case['id']}/tasks/{t['id']}"
-    r = clinic.c.patch(url, json={"title": "renamed"}, headers={"If-Match": '"1"'})
+    r = clinic.c.patch(url, json={"title": "renamed"}, headers={"If-Match": etag(url, 1)})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "title"
-    r = clinic.c.patch(url, json={"status": "in_progress"}, headers={"If-Match": '"1"'})
+    r = clinic.c.patch(url, json={"status": "in_progress"}, headers={"If-Match": etag(url, 1)})
     assert r.status_code == 200 and r.json()["version"] == 2
     r = lead.c.patch(url, json={"title": "Passport renewal", "due_at": iso(10)},
-                     headers={"If-Match": '"2"'})
+                     headers={"If-Match": etag(url, 2)})
     assert r.status_code == 200 and r.json()["title"] == "Passport renewal"
     items = clinic.c.get(f"/v1/cases/{case['id']}/tasks?status=in_progress").json()["items"]
     assert [i["id"] for i in items] == [t["id"]]

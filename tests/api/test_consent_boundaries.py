@@ -23,7 +23,7 @@ import psycopg2
 import psycopg2.sql
 import pytest
 
-from conftest import ADMIN_DB, Client, mint
+from conftest import ADMIN_DB, Client, etag, mint
 
 # The single function the API's database role may execute.
 ENTRY_POINT = "rpc.call(text,jsonb,jsonb,jsonb)"
@@ -117,8 +117,8 @@ def patch_task(actor, case_id, task_id, body, db):
     with db.cursor() as cur:
         cur.execute("SELECT version FROM tasks WHERE id = %s", (task_id,))
         version = cur.fetchone()[0]
-    return actor.c.patch(f"/v1/cases/{case_id}/tasks/{task_id}", json=body,
-                         headers={"If-Match": f'"{version}"'})
+    url = f"/v1/cases/{case_id}/tasks/{task_id}"
+    return actor.c.patch(url, json=body, headers={"If-Match": etag(url, version)})
 
 
 def task_status(db, task_id):

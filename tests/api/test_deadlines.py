@@ -17,7 +17,7 @@ import uuid
 
 import pytest
 
-from conftest import Client, mint
+from conftest import Client, etag, mint
 from test_cases_kit import ADDRESS, NAME, PHONE, Party, grant, new_case
 
 WORKER = os.environ.get("CONCORD_TEST_WORKER_BIN", "")
@@ -287,11 +287,11 @@ def test_done_task_is_not_reminded_and_a_moved_task_is_reminded_anew(db, parties
     t = task(parties, case["id"], due_hours=-30)
     assert wait_for(lambda: notes(db, t["id"]))
     url = f"/v1/cases/{case['id']}/tasks/{t['id']}"
-    r = parties["lead"].c.patch(url, json={"due_at": now_iso(-1)}, headers={"If-Match": '"1"'})
+    r = parties["lead"].c.patch(url, json={"due_at": now_iso(-1)}, headers={"If-Match": etag(url, 1)})
     assert r.status_code == 200
     got = wait_for(lambda: len(notes(db, t["id"])) == 2 and notes(db, t["id"]))
     assert [n[3]["step"] for n in got] == ["overdue", "due"]
-    r = parties["lead"].c.patch(url, json={"status": "done"}, headers={"If-Match": '"2"'})
+    r = parties["lead"].c.patch(url, json={"status": "done"}, headers={"If-Match": etag(url, 2)})
     assert r.status_code == 200 and r.json()["overdue"] is False
     sweep(db, "now() + interval '3 days'")
     assert len(notes(db, t["id"])) == 2
@@ -573,7 +573,7 @@ def test_tasks_lists_my_organizations_tasks_across_cases(db, make_org):
     assert [t["id"] for t in p1["items"] + p2["items"]] == [t["id"] for t in items]
     assert p2["next_cursor"] is None
     mine.c.patch(f"/v1/cases/{c1['id']}/tasks/{made[0]['id']}", json={"status": "done"},
-                 headers={"If-Match": '"1"'})
+                 headers={"If-Match": etag(f"/v1/cases/{c1['id']}/tasks/{made[0]['id']}", 1)})
     assert [t["id"] for t in mine.c.get("/v1/tasks?status=done").json()["items"]] == [made[0]["id"]]
     assert len(mine.c.get("/v1/tasks?status=open,done").json()["items"]) == 3
     assert [t["id"] for t in other.c.get("/v1/tasks").json()["items"]] == [made[3]["id"]]
@@ -617,9 +617,9 @@ def test_changes_feeds_return_what_changed_in_order_of_change(db, make_org):
     time.sleep(0.05)
     # Change the first case and task again: they move to the end.
     lead.c.patch(f"/v1/cases/{cases[0]['id']}", json={"jurisdiction": "06001"},
-                 headers={"If-Match": '"1"'})
+                 headers={"If-Match": etag(f"/v1/cases/{cases[0]['id']}", 1)})
     helper.c.patch(f"/v1/cases/{cases[0]['id']}/tasks/{tasks[0]['id']}",
-                   json={"status": "in_progress"}, headers={"If-Match": '"1"'})
+                   json={"status": "in_progress"}, headers={"If-Match": etag(f"/v1/cases/{cases[0]['id']}/tasks/{tasks[0]['id']}", 1)})
     got = [c["id"] for c in feed(lead.c, "/v1/cases", since)]
     assert got == [cases[1]["id"], cases[2]["id"], cases[0]["id"]]
     ts = [t["id"] for t in feed(helper.c, "/v1/tasks", since)]

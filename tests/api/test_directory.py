@@ -7,7 +7,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import BASE, mint
+from conftest import BASE, etag, mint
 from test_consent_boundaries import Org
 
 SECRET_STREET = "77 Hidden Refuge Lane"
@@ -75,11 +75,11 @@ def test_coordinator_creates_reads_and_lists_an_organization(client, tokens):
     assert r.status_code == 201, r.text
     org = r.json()
     assert r.headers["location"] == f"/v1/organizations/{org['id']}"
-    assert r.headers["etag"] == '"1"'
+    assert r.headers["etag"] == etag(f"/v1/organizations/{org['id']}", 1)
     assert org["kind"] == "legal_aid" and org["task_force_member"] is False
     assert org["status"] == "active" and org["version"] == 1
     g = client(tokens["hotline"]).get(f"/v1/organizations/{org['id']}")
-    assert g.status_code == 200 and g.json() == org and g.headers["etag"] == '"1"'
+    assert g.status_code == 200 and g.json() == org and g.headers["etag"] == etag(f"/v1/organizations/{org['id']}", 1)
     lst = client(tokens["analyst"]).get(f"/v1/organizations?jurisdiction={code}")
     assert [o["id"] for o in lst.json()["items"]] == [org["id"]]
     assert lst.json()["next_cursor"] is None
@@ -116,15 +116,15 @@ def test_organization_patch_needs_if_match_and_the_current_etag(client, tokens, 
     c = client(tokens["coordinator"])
     assert c.patch(f"/v1/organizations/{org}", json={"name": "Renamed"}).status_code == 428
     assert c.patch(f"/v1/organizations/{org}", json={"name": "Renamed"},
-                   headers={"If-Match": '"7"'}).status_code == 412
+                   headers={"If-Match": etag(f"/v1/organizations/{org}", 7)}).status_code == 412
     r = c.patch(f"/v1/organizations/{org}", json={"name": "Renamed", "status": "inactive"},
-                headers={"If-Match": '"1"'})
+                headers={"If-Match": etag(f"/v1/organizations/{org}", 1)})
     assert r.status_code == 200
-    assert r.headers["etag"] == '"2"' and r.json()["name"] == "Renamed"
+    assert r.headers["etag"] == etag(f"/v1/organizations/{org}", 2) and r.json()["name"] == "Renamed"
     assert r.json()["status"] == "inactive" and r.json()["version"] == 2
     # Stale ETag after the change.
     assert c.patch(f"/v1/organizations/{org}", json={"name": "Again"},
-                   headers={"If-Match": '"1"'}).status_code == 412
+                   headers={"If-Match": etag(f"/v1/organizations/{org}", 1)}).status_code == 412
     assert c.get(f"/v1/organizations/{org}").json()["name"] == "Renamed"
 
 
@@ -133,7 +133,7 @@ def test_organization_patch_rejects_mass_assignment(client, tokens, make_org):
     r = client(tokens["admin"]).patch(f"/v1/organizations/{org}",
                                       json={"id": str(uuid.uuid4()), "version": 5,
                                             "created_at": "2020-01-01T00:00:00Z"},
-                                      headers={"If-Match": '"1"'})
+                                      headers={"If-Match": etag(f"/v1/organizations/{org}", 1)})
     assert fields(r) == {"id", "version", "created_at"}
 
 
@@ -141,16 +141,16 @@ def test_members_edit_their_contact_only(client, make_org):
     org = make_org(kind="health")
     member = client(mint(["investigator"], org=org))
     r = member.patch(f"/v1/organizations/{org}", json={"contact": {"phone": "+1-555-0199"}},
-                     headers={"If-Match": '"1"'})
+                     headers={"If-Match": etag(f"/v1/organizations/{org}", 1)})
     assert r.status_code == 200 and r.json()["contact"] == {"phone": "+1-555-0199"}
     r = member.patch(f"/v1/organizations/{org}", json={"name": "Mine now", "kind": "ngo",
                                                         "contact": {}},
-                     headers={"If-Match": '"2"'})
+                     headers={"If-Match": etag(f"/v1/organizations/{org}", 2)})
     assert r.status_code == 403
     assert {e["field"] for e in r.json()["errors"]} == {"name", "kind"}
     stranger = client(mint(["provider"], org=make_org(kind="ngo")))
     r = stranger.patch(f"/v1/organizations/{org}", json={"contact": {}},
-                       headers={"If-Match": '"2"'})
+                       headers={"If-Match": etag(f"/v1/organizations/{org}", 2)})
     assert r.status_code == 403
     assert member.get(f"/v1/organizations/{org}").json()["contact"] == {"phone": "+1-555-0199"}
 
@@ -249,7 +249,7 @@ def test_owner_provider_creates_and_reads_a_service(client, home):
     assert r.status_code == 201, r.text
     s = r.json()
     assert r.headers["location"] == f"/v1/services/{s['id']}"
-    assert r.headers["etag"] == '"1"'
+    assert r.headers["etag"] == etag(f"/v1/services/{s['id']}", 1)
     assert s["organization"]["id"] == home["id"]
     assert s["organization"]["kind"] == "victim_services"
     assert s["needs"] == ["food", "housing_emergency"]
@@ -262,7 +262,7 @@ def test_owner_provider_creates_and_reads_a_service(client, home):
     assert s["timezone"] == "America/Los_Angeles" and s["confidential"] is False
     assert s["eligibility"] == body["eligibility"]
     g = client(home["case_manager"]).get(f"/v1/services/{s['id']}")
-    assert g.status_code == 200 and g.headers["etag"] == '"1"'
+    assert g.status_code == 200 and g.headers["etag"] == etag(f"/v1/services/{s['id']}", 1)
     assert g.json() == s
 
 
@@ -282,7 +282,7 @@ def test_read_only_roles_cannot_write_services(client, tokens, home, role):
     c = client(tokens[role])
     assert c.post(f"/v1/organizations/{home['id']}/services", json=svc()).status_code == 403
     assert c.patch(f"/v1/services/{sid}", json={"name": "x"},
-                   headers={"If-Match": '"1"'}).status_code == 403
+                   headers={"If-Match": etag(f"/v1/services/{sid}", 1)}).status_code == 403
     assert c.delete(f"/v1/services/{sid}").status_code == 403
     assert c.put(f"/v1/services/{sid}/capacity", json={"available": 1}).status_code == 403
     assert c.get(f"/v1/services/{sid}").status_code == 200
@@ -344,18 +344,18 @@ def test_service_patch_etag_flow(client, home):
     c = client(home["provider"])
     url = f"/v1/services/{s['id']}"
     assert c.patch(url, json={"name": "New"}).status_code == 428
-    assert c.patch(url, json={"name": "New"}, headers={"If-Match": '"2"'}).status_code == 412
+    assert c.patch(url, json={"name": "New"}, headers={"If-Match": etag(url, 2)}).status_code == 412
     r = c.patch(url, json={"name": "New", "capacity": {"available": 2}, "languages": ["fr"]},
-                headers={"If-Match": '"1"'})
+                headers={"If-Match": etag(url, 1)})
     assert r.status_code == 200, r.text
-    assert r.headers["etag"] == '"2"'
+    assert r.headers["etag"] == etag(url, 2)
     b = r.json()
     assert b["name"] == "New" and b["languages"] == ["fr"] and b["version"] == 2
     # Merge patch: the nested object merges, total and unit survive.
     assert (b["capacity"]["total"], b["capacity"]["available"], b["capacity"]["unit"]) == (5, 2, "slots")
-    assert c.get(url).headers["etag"] == '"2"'
+    assert c.get(url).headers["etag"] == etag(url, 2)
     # null removes an optional field.
-    r = c.patch(url, json={"capacity": None}, headers={"If-Match": '"2"'})
+    r = c.patch(url, json={"capacity": None}, headers={"If-Match": etag(url, 2)})
     assert r.status_code == 200 and r.json()["capacity"] is None
 
 
@@ -364,11 +364,11 @@ def test_service_patch_rejects_mass_assignment_and_bad_values(client, home, othe
     c = client(home["provider"])
     r = c.patch(f"/v1/services/{s['id']}", json={"organization_id": other["id"], "id": s["id"],
                                                   "version": 10, "updated_at": "x"},
-                headers={"If-Match": '"1"'})
+                headers={"If-Match": etag(f"/v1/services/{s['id']}", 1)})
     assert fields(r) == {"organization_id", "id", "version", "updated_at"}
     r = c.patch(f"/v1/services/{s['id']}", json={"needs": ["unicorns"],
                                                   "capacity": {"total": 1, "available": 3}},
-                headers={"If-Match": '"1"'})
+                headers={"If-Match": etag(f"/v1/services/{s['id']}", 1)})
     assert fields(r) == {"needs[0]", "capacity.available"}
     g = c.get(f"/v1/services/{s['id']}").json()
     assert g["organization"]["id"] == home["id"] and g["version"] == 1
@@ -378,7 +378,7 @@ def test_bola_another_orgs_provider_cannot_touch_a_service(client, home, other):
     s = create(client, home["provider"], home["id"], capacity={"total": 3}).json()
     intruder = client(other["provider"])
     url = f"/v1/services/{s['id']}"
-    r = intruder.patch(url, json={"name": "Hijacked"}, headers={"If-Match": '"1"'})
+    r = intruder.patch(url, json={"name": "Hijacked"}, headers={"If-Match": etag(url, 1)})
     assert r.status_code == 403
     assert intruder.put(url + "/capacity", json={"available": 0}).status_code == 403
     assert intruder.delete(url).status_code == 403
@@ -404,7 +404,7 @@ def test_capacity_put_is_cheap_and_validated(client, home):
     g = c.get(f"/v1/services/{s['id']}")
     assert g.json()["capacity"]["available"] == 15
     # Capacity is live state: the record's ETag does not move.
-    assert g.headers["etag"] == '"1"'
+    assert g.headers["etag"] == etag(f"/v1/services/{s['id']}", 1)
 
 
 def test_capacity_first_report_needs_total(client, home):
@@ -418,7 +418,7 @@ def test_capacity_first_report_needs_total(client, home):
 def test_delete_removes_a_service(client, home, tokens):
     s = create(client, home["provider"], home["id"]).json()
     c = client(home["provider"])
-    assert c.delete(f"/v1/services/{s['id']}", headers={"If-Match": '"9"'}).status_code == 412
+    assert c.delete(f"/v1/services/{s['id']}", headers={"If-Match": etag(f"/v1/services/{s['id']}", 9)}).status_code == 412
     r = c.delete(f"/v1/services/{s['id']}")
     assert r.status_code == 204 and r.content == b""
     assert c.get(f"/v1/services/{s['id']}").status_code == 404
@@ -432,7 +432,7 @@ def test_unknown_service_is_404_and_bad_id_is_404(client, tokens):
     assert c.get(f"/v1/services/{uuid.uuid4()}").status_code == 404
     assert c.get("/v1/services/not-a-uuid").status_code == 404
     assert c.patch(f"/v1/services/{uuid.uuid4()}", json={"name": "x"},
-                   headers={"If-Match": '"1"'}).status_code == 404
+                   headers={"If-Match": etag("/v1/services/x", 1)}).status_code == 404
 
 
 # ----------------------------------------------------------- redaction
@@ -521,7 +521,7 @@ def test_near_finds_services_whose_area_covers_the_point(client, tokens, home):
 def test_confidential_needs_an_area_also_on_patch(client, home):
     s = create(client, home["provider"], home["id"]).json()
     r = client(home["provider"]).patch(f"/v1/services/{s['id']}", json={"confidential": True},
-                                       headers={"If-Match": '"1"'})
+                                       headers={"If-Match": etag(f"/v1/services/{s['id']}", 1)})
     assert fields(r) == {"service_area"}
 
 
@@ -738,11 +738,11 @@ def test_patch_accepts_merge_patch_media_type(client, home):
     s = create(client, home["provider"], home["id"], languages=["en", "fr"]).json()
     r = client(home["provider"]).patch(
         f"/v1/services/{s['id']}", data='{"languages": ["uk"], "age_max": 25}',
-        headers={"If-Match": '"1"', "Content-Type": "application/merge-patch+json"})
+        headers={"If-Match": etag(f"/v1/services/{s['id']}", 1), "Content-Type": "application/merge-patch+json"})
     assert r.status_code == 200
     assert r.json()["languages"] == ["uk"] and r.json()["age_max"] == 25
     r = client(home["provider"]).patch(f"/v1/services/{s['id']}", data="name=x",
-                                       headers={"If-Match": '"2"',
+                                       headers={"If-Match": etag(f"/v1/services/{s['id']}", 2),
                                                 "Content-Type": "text/plain"})
     assert r.status_code == 415
 

@@ -4,7 +4,7 @@ become tasks; linking a case needs a current consent on that case naming
 the linking agency (its organization or its kind)."""
 import pytest
 
-from conftest import Client, mint
+from conftest import Client, etag, mint
 from test_cases_kit import Party, grant, iso, new_case
 
 
@@ -70,20 +70,20 @@ def test_patch_with_if_match_updates_status_and_court_tasks(cj, db):
     inv = open_investigation(cj)
     url = f"/v1/investigations/{inv['id']}"
     assert cj["da"].c.patch(url, json={"status": "prosecution"}).status_code == 428
-    r = cj["da"].c.patch(url, json={"status": "closed"}, headers={"If-Match": '"1"'})
+    r = cj["da"].c.patch(url, json={"status": "closed"}, headers={"If-Match": etag(url, 1)})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "outcome"
     new_date = iso(40)
     r = cj["da"].c.patch(url, json={"status": "prosecution", "suspects_identified": 3,
                                     "key_dates": [{"kind": "court_date", "at": new_date}]},
-                         headers={"If-Match": '"1"'})
+                         headers={"If-Match": etag(url, 1)})
     assert r.status_code == 200 and r.json()["status"] == "prosecution"
-    assert r.headers["etag"] == '"2"'
+    assert r.headers["etag"] == etag(url, 2)
     with db.cursor() as cur:
         cur.execute("SELECT status, count(*) FROM tasks WHERE investigation_id = %s "
                     "GROUP BY status ORDER BY status", (inv["id"],))
         assert cur.fetchall() == [("cancelled", 1), ("open", 1)]
-    assert cj["da"].c.patch(url, json={"title": "x"}, headers={"If-Match": '"1"'}).status_code == 412
-    r = cj["other_police"].c.patch(url, json={"title": "x"}, headers={"If-Match": '"2"'})
+    assert cj["da"].c.patch(url, json={"title": "x"}, headers={"If-Match": etag(url, 1)}).status_code == 412
+    r = cj["other_police"].c.patch(url, json={"title": "x"}, headers={"If-Match": etag(url, 2)})
     assert r.status_code == 404
 
 

@@ -163,12 +163,56 @@ test_config_defaults_and_errors(void **state)
 	unsetenv("CONCORD_DATA_KEY");
 }
 
+/* CONCORD_CORS_ORIGINS: named origins only, normalized; empty is off. */
+static void
+test_config_cors_origins(void **state)
+{
+	struct concord_config	 cfg;
+	char			 err[128], *saved;
+	const char		*bad[] = { "*", "null", "app.example.org",
+				    "https://app.example.org/", "ftp://x.org",
+				    "https://", "https://a.org,*", "https://a.org/x",
+				    "https://user@a.org" };
+	size_t			 i;
+
+	(void)state;
+	saved = getenv("CONCORD_CORS_ORIGINS") != NULL ?
+	    strdup(getenv("CONCORD_CORS_ORIGINS")) : NULL;
+	unsetenv("CONCORD_CORS_ORIGINS");
+	assert_int_equal(concord_config_load(&cfg, err, sizeof(err)), 0);
+	assert_null(cfg.cors_origins);
+	concord_config_cleanup(&cfg);
+	setenv("CONCORD_CORS_ORIGINS", "  ", 1);
+	assert_int_equal(concord_config_load(&cfg, err, sizeof(err)), 0);
+	assert_null(cfg.cors_origins);
+	concord_config_cleanup(&cfg);
+	setenv("CONCORD_CORS_ORIGINS",
+	    "https://App.Example.org, http://localhost:3000,http://[::1]:8080", 1);
+	assert_int_equal(concord_config_load(&cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg.cors_origins, "https://app.example.org,"
+	    "http://localhost:3000,http://[::1]:8080");
+	concord_config_cleanup(&cfg);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		setenv("CONCORD_CORS_ORIGINS", bad[i], 1);
+		assert_int_equal(concord_config_load(&cfg, err, sizeof(err)),
+		    -1);
+		assert_non_null(strstr(err, "CONCORD_CORS_ORIGINS"));
+		concord_config_cleanup(&cfg);
+	}
+	if (saved != NULL) {
+		setenv("CONCORD_CORS_ORIGINS", saved, 1);
+		free(saved);
+	} else
+		unsetenv("CONCORD_CORS_ORIGINS");
+}
+
 int
 test_config_group(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_split_listen),
 		cmocka_unit_test(test_config_defaults_and_errors),
+		cmocka_unit_test(test_config_cors_origins),
 	};
 
 	return (cmocka_run_group_tests_name("config", tests, NULL, NULL));
