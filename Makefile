@@ -127,7 +127,7 @@ fuzz-short:
 # packages it apart.
 NPM_PKGS	= @redocly/cli@1.34.20 @stoplight/spectral-cli@6.15.0 \
 		  redoc@2.5.3 openapi-typescript@7.13.0 openapi-fetch@0.17.0 \
-		  typescript@5.9.3
+		  typescript@5.9.3 @types/node@20.19.43
 NODE_BIN	= build/node/node_modules/.bin
 
 build/node/.installed: Makefile
