@@ -35,9 +35,10 @@ PKGS		= kore libjansson-dev libpq-dev libhiredis-dev libjwt-dev \
 		  python3-pytest python3-requests python3-jwt python3-psycopg2 \
 		  python3-redis python3-jsonschema python3-yaml \
 		  python3-cryptography python3-hypothesis wrk pkg-config gcc make \
-		  clang libclang-rt-14-dev
+		  clang libclang-rt-14-dev nodejs chromium
 
-.PHONY: all deps deps-build build asan unit run test clean fuzz fuzz-short
+.PHONY: all deps deps-build build asan unit run test clean fuzz fuzz-short node \
+	docs lint-contract
 
 all: build
 
@@ -129,12 +130,50 @@ fuzz: deps $(addprefix build/fuzz/,$(FUZZ_TARGETS))
 fuzz-short:
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$${FUZZ_SECONDS_SHORT:-8}
 
+# Contract tooling from npm, pinned, in build/node (git-ignored): the two
+# linters, Redoc for /docs, and the typed client's generator, runtime and
+# compiler (tests/api/test_contract_tools.py). Installed again only when
+# this list changes. npm comes with NodeSource's nodejs; stock Debian
+# packages it apart.
+NPM_PKGS	= @redocly/cli@1.34.20 @stoplight/spectral-cli@6.15.0 \
+		  redoc@2.5.3 openapi-typescript@7.13.0 openapi-fetch@0.17.0 \
+		  typescript@5.9.3 @types/node@20.19.43
+NODE_BIN	= build/node/node_modules/.bin
+
+build/node/.installed: Makefile
+	@command -v npm >/dev/null || deploy/deps.sh npm
+	@mkdir -p build/node
+	@[ -f build/node/package.json ] || echo '{"private": true}' > build/node/package.json
+	@npm install --prefix build/node --save-exact --no-audit --no-fund \
+	    --no-update-notifier --loglevel=error $(NPM_PKGS) \
+	    > build/node/install.log 2>&1 || { cat build/node/install.log; exit 1; }
+	@echo "$(NPM_PKGS)" > $@
+
+node: build/node/.installed
+
+# The API reference at GET /docs: Redoc's standalone bundle and the
+# contract in one page, with the Content-Security-Policy it needs.
+build/docs.html: openapi/openapi.yaml openapi/docs.py build/node/.installed
+	@python3 openapi/docs.py openapi/openapi.yaml \
+	    build/node/node_modules/redoc/bundles/redoc.standalone.js \
+	    build/docs.html build/docs.csp
+
+docs: build/docs.html
+
+# Both linters, 0 errors and 0 warnings (exceptions: .spectral.yaml,
+# .redocly.lint-ignore.yaml).
+lint-contract: node
+	@$(NODE_BIN)/spectral lint -q -r .spectral.yaml --fail-severity=hint \
+	    openapi/openapi.yaml
+	@$(NODE_BIN)/redocly lint --config redocly.yaml \
+	    --format=stylish openapi/openapi.yaml
+
 # Run the service on the embedded stack (Ctrl-C stops everything).
-run: deps build
+run: deps build docs
 	@deploy/stack.sh run
 
 # Every test on throwaway state; non-zero exit on any failure.
-test: deps build asan fuzz-short
+test: deps build asan docs fuzz-short
 	@deploy/stack.sh test
 
 clean:

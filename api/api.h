@@ -155,6 +155,7 @@ int	api_readyz(struct http_request *, struct api_call *);
 int	api_taxonomy_needs(struct http_request *, struct api_call *);
 int	api_routes_list(struct http_request *, struct api_call *);
 int	api_openapi(struct http_request *, struct api_call *);
+int	api_docs(struct http_request *, struct api_call *);
 int	api_debug_sleep(struct http_request *, struct api_call *);
 int	api_directory_delete(struct http_request *, struct api_call *);
 int	api_report_get(struct http_request *, struct api_call *);

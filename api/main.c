@@ -22,10 +22,15 @@ struct concord_config	api_cfg;
 struct auth_keyset	api_keys;
 static char		*openapi_doc;
 static size_t		 openapi_len;
+static char		*docs_doc;
+static size_t		 docs_len;
+static char		*docs_csp;
 
 void	kore_parent_configure(int, char **);
 void	kore_worker_configure(void);
 static void	openapi_load(void);
+static char	*file_load(const char *, size_t *);
+static void	docs_load(void);
 static char	*api_dsn_with_key(const char *, const char *);
 
 /* Keep the contract in memory; absent file = 404 at /openapi.yaml. */
@@ -43,6 +48,55 @@ openapi_load(void)
 		openapi_len = fread(openapi_doc, 1, (size_t)sz, fp);
 	}
 	fclose(fp);
+}
+
+/* A whole file in memory (NUL-terminated), or NULL. */
+static char *
+file_load(const char *path, size_t *len)
+{
+	FILE	*fp;
+	long	 sz;
+	char	*buf = NULL;
+
+	*len = 0;
+	if ((fp = fopen(path, "r")) == NULL)
+		return (NULL);
+	if (fseek(fp, 0, SEEK_END) == 0 && (sz = ftell(fp)) > 0 &&
+	    fseek(fp, 0, SEEK_SET) == 0) {
+		buf = kore_malloc((size_t)sz + 1);
+		*len = fread(buf, 1, (size_t)sz, fp);
+		buf[*len] = '\0';
+	}
+	fclose(fp);
+	return (buf);
+}
+
+/*
+ * The API reference (make docs: openapi/docs.py writes the page and the
+ * Content-Security-Policy it needs, one line). CONCORD_DOCS_PATH names
+ * the page (default build/docs.html), its policy is beside it with
+ * .csp for .html. Either absent = 404 at /docs.
+ */
+static void
+docs_load(void)
+{
+	const char	*path;
+	char		 csp_path[1024];
+	size_t		 n, len;
+
+	if ((path = getenv("CONCORD_DOCS_PATH")) == NULL || *path == '\0')
+		path = "build/docs.html";
+	n = strlen(path);
+	if (n < 5 || n >= sizeof(csp_path) || strcmp(path + n - 5, ".html") != 0)
+		return;
+	snprintf(csp_path, sizeof(csp_path), "%.*s.csp", (int)(n - 5), path);
+	if ((docs_csp = file_load(csp_path, &len)) == NULL)
+		return;
+	docs_csp[strcspn(docs_csp, "\r\n")] = '\0';
+	if ((docs_doc = file_load(path, &docs_len)) == NULL) {
+		kore_free(docs_csp);
+		docs_csp = NULL;
+	}
 }
 
 /*
@@ -103,6 +157,21 @@ api_openapi(struct http_request *req, struct api_call *c)
 		    "The contract file was not found.", NULL));
 	return (api_respond(req, 200, "application/yaml", openapi_doc,
 	    openapi_len));
+}
+
+/* The reference page; its policy admits nothing but what it carries. */
+int
+api_docs(struct http_request *req, struct api_call *c)
+{
+	(void)c;
+	if (docs_doc == NULL)
+		return (api_problem(req, 404, "not-found", NULL,
+		    "The API reference was not built (make docs).", NULL));
+	http_response_header(req, "content-security-policy", docs_csp);
+	http_response_header(req, "x-content-type-options", "nosniff");
+	http_response_header(req, "referrer-policy", "no-referrer");
+	return (api_respond(req, 200, "text/html; charset=utf-8", docs_doc,
+	    docs_len));
 }
 
 int
@@ -173,6 +242,7 @@ kore_parent_configure(int argc, char **argv)
 	 */
 	http_body_max = api_cfg.body_max * 4;
 	openapi_load();
+	docs_load();
 	if (api_cfg.data_key == NULL)
 		fatal("configuration: CONCORD_DATA_KEY is required");
 	dsn = api_dsn_with_key(api_cfg.database_url, api_cfg.data_key);

@@ -1,7 +1,7 @@
 /*
  * routes: every route the API serves, with its role policy. A route
  * admits only the roles it lists (default deny); ROUTE_PUBLIC is for
- * health probes alone. GET /v1/admin/routes publishes this table so a
+ * health probes and the contract (/openapi.yaml, its reference /docs). GET /v1/admin/routes publishes this table so a
  * test can prove each route is in the OpenAPI contract and guarded.
  */
 #include <kore/kore.h>
@@ -42,6 +42,7 @@ const struct api_route api_routes[] = {
 	{ GET, "/livez", 0, ROUTE_PUBLIC, api_livez, NULL },
 	{ GET, "/readyz", 0, ROUTE_PUBLIC, api_readyz, NULL },
 	{ GET, "/openapi.yaml", 0, ROUTE_PUBLIC, api_openapi, NULL },
+	{ GET, "/docs", 0, ROUTE_PUBLIC, api_docs, NULL },
 	{ GET, "/v1/taxonomy/needs", ROLE_ANY, 0, api_taxonomy_needs, NULL },
 	{ GET, "/v1/me", ROLE_ANY, 0, NULL, "me" },
 	{ GET, "/v1/admin/routes", ROLE_ADMIN, 0, api_routes_list, NULL },
@@ -64,6 +65,8 @@ const struct api_route api_routes[] = {
 	    api_directory_delete, "service_delete" },
 	{ PUT, "/v1/services/{id}/capacity", DIRECTORY_WRITERS, ROUTE_BODY,
 	    NULL, "service_capacity" },
+	/* The HSDA root, with and without the trailing slash. */
+	{ GET, "/v1/hsds", ROLE_ANY, 0, NULL, "hsds_root" },
 	{ GET, "/v1/hsds/", ROLE_ANY, 0, NULL, "hsds_root" },
 	{ GET, "/v1/hsds/services", ROLE_ANY, 0, NULL, "hsds_services" },
 	{ GET, "/v1/hsds/services/{id}", ROLE_ANY, 0, NULL, "hsds_service" },

@@ -192,8 +192,9 @@ BEGIN
 	    'client', v_client, 'needs', v_needs, 'offers', v_offers,
 	    'consent', CASE WHEN v_full THEN jsonb_build_object(
 		'categories', to_jsonb(r.consent_categories), 'expires_at',
-		r.consent_expires_at, 'form_reference',
-		r.consent_form_reference, 'purpose', r.consent_purpose) END,
+		r.consent_expires_at, 'form_ref', r.consent_form_reference,
+		'form_reference', r.consent_form_reference, 'purpose',
+		r.consent_purpose) END,
 	    'cancel_reason', r.cancel_reason,
 	    'created_at', r.created_at, 'updated_at', r.updated_at)) ||
 	    jsonb_build_object('redacted', to_jsonb(v_redacted));
@@ -383,8 +384,9 @@ BEGIN
 		    'informed, written consent to be referred');
 	ELSE
 		FOR k IN SELECT jsonb_object_keys(cs) LOOP
-			IF k <> ALL ('{categories,expires_at,form_reference,'
-			    'purpose,informed,written}'::text[]) THEN
+			IF k <> ALL ('{categories,expires_at,form_ref,'
+			    'form_reference,purpose,informed,written}'::text[])
+			    THEN
 				e := e || lib.err('consent.' || k, 'is not a '
 				    'consent field');
 			END IF;
@@ -406,10 +408,20 @@ BEGIN
 			e := e || lib.err('consent.expires_at', 'must be in '
 			    'the future');
 		END IF;
-		IF jsonb_typeof(cs->'form_reference') IS DISTINCT FROM 'string'
-		    OR length(cs->>'form_reference') NOT BETWEEN 1 AND 200 THEN
-			e := e || lib.err('consent.form_reference', 'is '
-			    'required: the signed form''s reference');
+		/*
+		 * form_ref, as a case's consents name it; form_reference is
+		 * its deprecated name, still accepted (not both).
+		 */
+		IF cs ? 'form_ref' AND cs ? 'form_reference' THEN
+			e := e || lib.err('consent.form_reference', 'give '
+			    'form_ref only (form_reference is its old name)');
+		ELSIF jsonb_typeof(coalesce(cs->'form_ref',
+		    cs->'form_reference')) IS DISTINCT FROM 'string' OR
+		    length(coalesce(cs->>'form_ref', cs->>'form_reference'))
+		    NOT BETWEEN 1 AND 200 THEN
+			e := e || lib.err(CASE WHEN cs ? 'form_ref' THEN
+			    'consent.form_ref' ELSE 'consent.form_reference'
+			    END, 'is required: the signed form''s reference');
 		END IF;
 		IF cs->'informed' IS DISTINCT FROM 'true'::jsonb THEN
 			e := e || lib.err('consent.informed', 'must be true');
@@ -629,7 +641,8 @@ BEGIN
 	    lib.seal(p_body->>'notes'), p_body->>'urgency',
 	    ARRAY(SELECT DISTINCT jsonb_array_elements_text(
 	    v_cs->'categories')), (v_cs->>'expires_at')::timestamptz,
-	    v_cs->>'form_reference', v_cs->>'purpose')
+	    coalesce(v_cs->>'form_ref', v_cs->>'form_reference'),
+	    v_cs->>'purpose')
 	RETURNING * INTO r;
 	IF p_body ? 'case_id' THEN
 		UPDATE referrals SET case_id = (p_body->>'case_id')::uuid
