@@ -48,6 +48,7 @@ struct api_call {
 	char			 reqid[API_REQID_LEN];
 	struct auth_identity	 id;
 	int			 authed;
+	int			 own_csp;	/* handler set its own CSP */
 	const char		*params[API_MAX_PARAMS];	/* path params */
 	char			*pathcopy;	/* owns params' storage */
 	json_t			*args;		/* query + path params */

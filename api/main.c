@@ -163,13 +163,13 @@ api_openapi(struct http_request *req, struct api_call *c)
 int
 api_docs(struct http_request *req, struct api_call *c)
 {
-	(void)c;
 	if (docs_doc == NULL)
 		return (api_problem(req, 404, "not-found", NULL,
 		    "The API reference was not built (make docs).", NULL));
+	/* Its own policy replaces the API's; api_respond adds the rest. */
 	http_response_header(req, "content-security-policy", docs_csp);
-	http_response_header(req, "x-content-type-options", "nosniff");
-	http_response_header(req, "referrer-policy", "no-referrer");
+	if (c != NULL)
+		c->own_csp = 1;
 	return (api_respond(req, 200, "text/html; charset=utf-8", docs_doc,
 	    docs_len));
 }

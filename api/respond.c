@@ -35,8 +35,9 @@ api_respond(struct http_request *req, int status, const char *ctype,
 	http_response_header(req, "cache-control", "no-store");
 	http_response_header(req, "x-content-type-options", "nosniff");
 	http_response_header(req, "referrer-policy", "no-referrer");
-	http_response_header(req, "content-security-policy",
-	    "default-src 'none'; frame-ancestors 'none'");
+	if (c == NULL || !c->own_csp)
+		http_response_header(req, "content-security-policy",
+		    "default-src 'none'; frame-ancestors 'none'");
 	api_cors_headers(req);
 	ratelimit_headers(req, c);
 	http_response(req, status, body, len);

@@ -143,6 +143,8 @@ class Client:
         Client.sent += 1
         assert "x-request-id" in resp.headers, "every response carries X-Request-Id"
         for k, v in SECURITY_HEADERS.items():
+            if k == "content-security-policy" and path.split("?")[0] == "/docs":
+                continue    # the reference page sends its own policy
             assert resp.headers.get(k) == v, f"every response carries {k}: {v}"
         if resp.status_code == 201:
             assert "location" in resp.headers, f"201 without Location: {method} {path}"
