@@ -3,7 +3,8 @@
 hotline posts one (a fixed Idempotency-Key, so a second `make run` replays
 it), the worker matches it, and this prints where it stands and how to
 answer an offer; then the reminders the worker's deadline clocks sent the
-demo case manager's organization. Env: BASE, HOTLINE_TOKEN, NOTIFY_TOKEN."""
+demo case manager's organization, a signed webhook delivery and one small
+coverage report. Env: BASE, HOTLINE_TOKEN, NOTIFY_TOKEN."""
 import datetime
 import json
 import os
@@ -141,3 +142,19 @@ if os.environ.get("NOTIFY_TOKEN"):
     except Exception as e:  # the demo must never stop the service
         print(f"  (webhook demo not shown: {e})")
     srv.shutdown()
+
+# A report: the hotline may ask for service coverage (no client counts);
+# the worker builds it in the background.
+try:
+    rep = call("POST", "/v1/reports", {"kind": "coverage", "period": str(datetime.date.today().year),
+                                       "filters": {"jurisdiction": ["06037"]}})
+    for _ in range(50):
+        rep = call("GET", "/v1/reports/" + rep["id"])
+        if rep["status"] in ("done", "failed"):
+            break
+        time.sleep(0.1)
+    rows = len(rep.get("result", {}).get("rows", []))
+    print(f"  report {rep['kind']} {rep['period']['label']}: {rep['status']}, {rows} rows"
+          + (f" ({rep['reason']})" if rep.get("reason") else ""))
+except Exception as e:  # the demo must never stop the service
+    print(f"  (demo report not shown: {e})")

@@ -5,9 +5,11 @@
  * statement timeout (CONCORD_REPORT_TIMEOUT_S); a report that runs into
  * it is failed with a reason, not retried. Small cells are suppressed
  * here with common/suppress.c (CONCORD_REPORT_SUPPRESS_MAX), so raw
- * counts are never stored; the published table is written inside the
- * job's transaction (worker.report_finish), together with the
- * report.ready notification.
+ * counts are never stored; the published table is written on the same
+ * connection in one statement (worker.report_finish), together with the
+ * report.ready notification, so a build that outlives the job's claim
+ * (CONCORD_JOB_CLAIM_SECONDS ends the job connection's idle
+ * transaction) still ends done or failed, once.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +36,7 @@ static int	 report_exec(const char *, const char *, const char *,
 static json_t	*report_publish(json_t *, json_t *, long, long *);
 static const char *report_key(char *, size_t, const char *, const char *,
 		    const char *);
+static int	 report_index_add(json_t *, const char *, size_t);
 
 /*
  * The reports' connection, with the statement timeout set. Returns 0,
@@ -104,6 +107,20 @@ report_key(char *buf, size_t len, const char *s, const char *c,
 	return (buf);
 }
 
+/* Append row i to the list under key in index; 0, or -1 on no memory. */
+static int
+report_index_add(json_t *index, const char *key, size_t i)
+{
+	json_t	*list;
+
+	if ((list = json_object_get(index, key)) == NULL) {
+		if ((list = json_array()) == NULL ||
+		    json_object_set_new(index, key, list) == -1)
+			return (-1);
+	}
+	return (json_array_append_new(list, json_integer((json_int_t)i)));
+}
+
 /*
  * Publish a raw table (sql/code/reports.sql states its shape): state
  * the sums that hold between its cells, suppress with the threshold,
@@ -118,10 +135,12 @@ report_publish(json_t *raw, json_t *params, long threshold, long *hidden)
 	json_t			*cols, *facts, *sections, *f, *col, *rows;
 	json_t			*idx = NULL, *out = NULL, *cells, *cell, *v;
 	json_t			*deps, *ocols, *d, *sum, *s;
+	json_t			*bycat = NULL, *bygrp = NULL;
 	const char		*total_sec = NULL, *type, *key;
 	char			 kb[768];
 	long			*vals = NULL;
 	size_t			*parts = NULL, *ctype = NULL, nrows, ncols;
+	size_t			*sumcols = NULL;
 	size_t			 i, j, k, n, np, r, sec;
 	int			 ok = 0, init = 0, grouped = 0, part;
 
@@ -136,8 +155,10 @@ report_publish(json_t *raw, json_t *params, long threshold, long *hidden)
 	vals = calloc(nrows * ncols + 1, sizeof(long));
 	parts = calloc(nrows + ncols + 1, sizeof(size_t));
 	ctype = calloc(ncols + 1, sizeof(size_t));
+	sumcols = calloc(ncols + 1, sizeof(size_t));
 	idx = json_object();
-	if (vals == NULL || parts == NULL || ctype == NULL || idx == NULL)
+	if (vals == NULL || parts == NULL || ctype == NULL || sumcols == NULL ||
+	    idx == NULL)
 		goto out;
 	json_array_foreach(cols, j, col) {
 		type = json_string_value(json_object_get(col, "type"));
@@ -173,23 +194,49 @@ report_publish(json_t *raw, json_t *params, long threshold, long *hidden)
 		if (ctype[j] != REPORT_TYPE_COUNT ||
 		    !json_is_array(sum = json_object_get(col, "sum_of")))
 			continue;
-		for (r = 0; r < nrows; r++) {
-			np = 0;
-			json_array_foreach(sum, k, d) {
-				for (n = 0; n < ncols; n++) {
-					if (json_equal(json_object_get(
-					    json_array_get(cols, n), "key"), d))
-						parts[np++] = r * ncols + n;
-				}
+		/* The summed columns, once (not per row). */
+		np = 0;
+		json_array_foreach(sum, k, d) {
+			for (n = 0; n < ncols; n++) {
+				if (json_equal(json_object_get(
+				    json_array_get(cols, n), "key"), d))
+					if (np < ncols)
+						sumcols[np++] = n;
 			}
-			if (np > 0 && suppress_table_sum(&t, r * ncols + j,
-			    parts, np) == -1)
+		}
+		if (np == 0)
+			continue;
+		for (r = 0; r < nrows; r++) {
+			for (k = 0; k < np; k++)
+				parts[k] = r * ncols + sumcols[k];
+			if (suppress_table_sum(&t, r * ncols + j, parts,
+			    np) == -1)
 				goto out;
 		}
 	}
 	json_array_foreach(sections, sec, s) {
 		if (json_is_true(json_object_get(s, "total")))
 			total_sec = json_string_value(json_object_get(s, "key"));
+	}
+	/*
+	 * Index the rows once (this was a scan of every row per total row,
+	 * quadratic in the row count): the group rows of each
+	 * section/category, and the rows of each section/group.
+	 */
+	if ((bycat = json_object()) == NULL ||
+	    (bygrp = json_object()) == NULL)
+		goto out;
+	json_array_foreach(facts, i, f) {
+		const char *fs = json_string_value(json_object_get(f, "s"));
+		const char *fc = json_string_value(json_object_get(f, "c"));
+		const char *fg = json_string_value(json_object_get(f, "g"));
+
+		if (fg != NULL && report_index_add(bycat, report_key(kb,
+		    sizeof(kb), fs, fc, NULL), i) == -1)
+			goto out;
+		if (report_index_add(bygrp, report_key(kb, sizeof(kb), fs,
+		    NULL, fg), i) == -1)
+			goto out;
 	}
 	/*
 	 * Groups add up to the all-groups row; a partition section's
@@ -199,7 +246,7 @@ report_publish(json_t *raw, json_t *params, long threshold, long *hidden)
 		const char *fs = json_string_value(json_object_get(f, "s"));
 		const char *fc = json_string_value(json_object_get(f, "c"));
 		const char *fg = json_string_value(json_object_get(f, "g"));
-		json_t *g2;
+		json_t *list;
 
 		for (j = 0; j < ncols; j++) {
 			if (ctype[j] != REPORT_TYPE_COUNT)
@@ -207,15 +254,12 @@ report_publish(json_t *raw, json_t *params, long threshold, long *hidden)
 			/* Row i (all groups) = sum of its group rows. */
 			if (fg == NULL && grouped && json_is_true(
 			    json_object_get(raw, "group_partition"))) {
+				list = json_object_get(bycat, report_key(kb,
+				    sizeof(kb), fs, fc, NULL));
 				np = 0;
-				json_array_foreach(facts, k, g2) {
-					if (json_is_string(json_object_get(g2,
-					    "g")) && json_equal(json_object_get(
-					    g2, "s"), json_object_get(f, "s")) &&
-					    json_equal(json_object_get(g2, "c"),
-					    json_object_get(f, "c")))
-						parts[np++] = k * ncols + j;
-				}
+				json_array_foreach(list, k, d)
+					parts[np++] = (size_t)json_integer_value(
+					    d) * ncols + j;
 				if (np > 0 && suppress_table_sum(&t,
 				    i * ncols + j, parts, np) == -1)
 					goto out;
@@ -224,22 +268,18 @@ report_publish(json_t *raw, json_t *params, long threshold, long *hidden)
 			if (total_sec == NULL || fs == NULL ||
 			    strcmp(fs, total_sec) != 0)
 				continue;
-			(void)fc;
 			json_array_foreach(sections, sec, s) {
 				key = json_string_value(json_object_get(s,
 				    "key"));
 				if (key == NULL || !json_is_true(
 				    json_object_get(s, "partition")))
 					continue;
+				list = json_object_get(bygrp, report_key(kb,
+				    sizeof(kb), key, NULL, fg));
 				np = 0;
-				json_array_foreach(facts, k, g2) {
-					part = json_equal(json_object_get(g2,
-					    "s"), json_object_get(s, "key")) &&
-					    json_equal(json_object_get(g2, "g"),
-					    json_object_get(f, "g"));
-					if (part)
-						parts[np++] = k * ncols + j;
-				}
+				json_array_foreach(list, k, d)
+					parts[np++] = (size_t)json_integer_value(
+					    d) * ncols + j;
 				if (np > 0 && suppress_table_sum(&t,
 				    i * ncols + j, parts, np) == -1)
 					goto out;
@@ -331,7 +371,10 @@ out:
 	free(vals);
 	free(parts);
 	free(ctype);
+	free(sumcols);
 	json_decref(idx);
+	json_decref(bycat);
+	json_decref(bygrp);
 	if (!ok) {
 		json_decref(out);
 		out = NULL;
@@ -345,12 +388,13 @@ report_build_run(PGconn *pg, json_t *payload, json_t **result, char *err,
 {
 	PGresult	*r = NULL;
 	json_t		*params = NULL, *raw = NULL, *pub = NULL;
-	const char	*id, *p[2];
+	const char	*id;
 	char		*text = NULL, state[16], reason[256];
 	long		 hidden = 0;
 	int		 rc = -1;
 	struct timespec	 t0, t1;
 
+	(void)pg;	/* everything goes over the report's own connection */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if ((id = json_string_value(json_object_get(payload,
 	    "report_id"))) == NULL) {
@@ -397,11 +441,17 @@ report_build_run(PGconn *pg, json_t *payload, json_t **result, char *err,
 		else
 			snprintf(reason, sizeof(reason), "The report could "
 			    "not be built (SQLSTATE %s).", state);
-		p[0] = id;
-		p[1] = reason;
-		if ((r = db_exec(pg, "SELECT worker.report_fail($1, $2)", 2, p,
-		    err, elen)) == NULL)
+		/*
+		 * On the report's own connection (autocommit): a build that
+		 * outlived CONCORD_JOB_CLAIM_SECONDS has lost the job's
+		 * connection (its idle transaction was ended), and the
+		 * report must still end failed, not stay running.
+		 */
+		if (report_exec("SELECT worker.report_fail($1, $2)", id,
+		    reason, &r, state, sizeof(state)) == -1) {
+			snprintf(err, elen, "report_fail failed (%s)", state);
 			goto out;
+		}
 		*result = json_pack("{s:s, s:s}", "failed", state, "reason",
 		    reason);
 		rc = 0;
@@ -422,11 +472,17 @@ report_build_run(PGconn *pg, json_t *payload, json_t **result, char *err,
 	}
 	free(text);
 	text = json_dumps(pub, JSON_COMPACT);
-	p[0] = id;
-	p[1] = text;
-	if ((r = db_exec(pg, "SELECT worker.report_finish($1, $2::jsonb)", 2,
-	    p, err, elen)) == NULL)
+	/*
+	 * Stored on the report's connection too (one statement: the table
+	 * and the report.ready notification together; a re-run finds the
+	 * report done and skips), so a long build that lost the job's
+	 * connection is not built again.
+	 */
+	if (report_exec("SELECT worker.report_finish($1, $2::jsonb)", id,
+	    text, &r, state, sizeof(state)) == -1) {
+		snprintf(err, elen, "report_finish failed (%s)", state);
 		goto out;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	*result = json_pack("{s:I, s:I, s:I}", "rows",
 	    (json_int_t)json_array_size(json_object_get(pub, "rows")),

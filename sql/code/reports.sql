@@ -647,11 +647,33 @@ BEGIN
 		    ANY (v_ag))
 		AND (v_gen IS NULL OR report.gender_group(r.gender) =
 		    ANY (v_gen))),
+	/*
+	 * The offers of those referrals, aggregated per referral need in
+	 * one pass (an offer names the needs it covers).
+	 */
 	o AS (
-	    SELECT nid, o.status, o.organization_id, o.responded_at,
-		report.decline_category(o.decline_reason) AS why
-	    FROM r JOIN referral_offers o ON o.referral_id = r.id,
-		unnest(o.need_ids) nid),
+	    SELECT nid, count(*) AS offers,
+		/* One accepted offer per need; max() keeps no array per group. */
+		max(o.organization_id::text) FILTER (WHERE
+		    o.status = 'accepted')::uuid AS acc_org,
+		min(o.responded_at) FILTER (WHERE o.status = 'accepted')
+		    AS acc_at,
+		count(*) FILTER (WHERE o.why = 'capacity') AS dec_capacity,
+		count(*) FILTER (WHERE o.why = 'eligibility')
+		    AS dec_eligibility,
+		count(*) FILTER (WHERE o.why = 'language') AS dec_language,
+		count(*) FILTER (WHERE o.why = 'client_unreachable')
+		    AS dec_unreachable,
+		count(*) FILTER (WHERE o.why = 'other') AS dec_other,
+		count(*) FILTER (WHERE o.status = 'expired') AS expired
+	    FROM (SELECT nid, o.status, o.organization_id, o.responded_at,
+		    CASE WHEN o.status = 'declined' THEN
+		    report.decline_category(o.decline_reason) END AS why
+		FROM r JOIN referral_offers o ON o.referral_id = r.id,
+		    unnest(o.need_ids) nid
+		/* An offer follows its referral: prunes by the period. */
+		WHERE o.created_at >= v_t0) o
+	    GROUP BY nid),
 	per AS (
 	    SELECT n.id, r.urgency, r.created_at, n.status, n.outcome,
 		r.jurisdiction, r.trafficking_type, r.ag, r.gender,
@@ -659,24 +681,7 @@ BEGIN
 		a.dec_eligibility, a.dec_language, a.dec_unreachable,
 		a.dec_other, a.expired
 	    FROM r JOIN referral_needs n ON n.referral_id = r.id
-	    LEFT JOIN LATERAL (
-		SELECT count(*) AS offers,
-		    (array_agg(o.organization_id) FILTER (WHERE
-			o.status = 'accepted'))[1] AS acc_org,
-		    min(o.responded_at) FILTER (WHERE o.status = 'accepted')
-			AS acc_at,
-		    count(*) FILTER (WHERE o.status = 'declined' AND
-			o.why = 'capacity') AS dec_capacity,
-		    count(*) FILTER (WHERE o.status = 'declined' AND
-			o.why = 'eligibility') AS dec_eligibility,
-		    count(*) FILTER (WHERE o.status = 'declined' AND
-			o.why = 'language') AS dec_language,
-		    count(*) FILTER (WHERE o.status = 'declined' AND
-			o.why = 'client_unreachable') AS dec_unreachable,
-		    count(*) FILTER (WHERE o.status = 'declined' AND
-			o.why = 'other') AS dec_other,
-		    count(*) FILTER (WHERE o.status = 'expired') AS expired
-		FROM o WHERE o.nid = n.id) a ON true),
+	    LEFT JOIN o a ON a.nid = n.id),
 	x AS (
 	    SELECT *, report.group_value(v_by, jurisdiction,
 		CASE WHEN v_by = 'organization' THEN acc_org END,
@@ -966,14 +971,26 @@ DECLARE
 	v_facts	jsonb;
 	v_cols	jsonb;
 BEGIN
+	/*
+	 * Set-based throughout: a service matches a jurisdiction when one of
+	 * its areas is a prefix of the code (an equality join on the
+	 * code's prefixes), every service x need x cell is found in one
+	 * pass, and the clients with a need are counted per cell in one
+	 * pass too (no query per cell).
+	 */
 	WITH cl AS MATERIALIZED (
-	    SELECT c.id, c.jurisdiction, c.languages, c.age_group,
-		report.gender_group(c.gender) AS gender
+	    SELECT c.id, c.jurisdiction,
+		CASE v_by
+		    WHEN 'language' THEN ARRAY(SELECT DISTINCT
+			lower(split_part(l, '-', 1)) FROM unnest(c.languages) l)
+		    WHEN 'age_group' THEN ARRAY[c.age_group]
+		    WHEN 'gender' THEN ARRAY[report.gender_group(c.gender)]
+		    ELSE ARRAY[NULL::text] END AS ds
 	    FROM cases c
 	    WHERE v_cl AND c.identified_on <= v_to AND (c.status = 'open' OR
 		c.updated_at >= v_from::timestamptz)
 		AND report.in_jurisdictions(c.jurisdiction, v_jur)),
-	jur(j) AS (
+	jur(j) AS MATERIALIZED (
 	    SELECT unnest(v_jur) WHERE v_jur IS NOT NULL
 	    UNION
 	    SELECT unnest(s.area_jurisdictions) FROM services s
@@ -984,7 +1001,10 @@ BEGIN
 	    WHERE v_jur IS NULL AND o.status = 'active'
 	    UNION
 	    SELECT DISTINCT jurisdiction FROM cl WHERE v_jur IS NULL),
-	dim(j, d) AS (
+	/* A jurisdiction's prefixes (a state's code prefixes its counties). */
+	jp AS MATERIALIZED (
+	    SELECT j, unnest(referral.jurisdiction_prefixes(j)) AS p FROM jur),
+	dim(j, d) AS MATERIALIZED (
 	    SELECT j, NULL::text FROM jur WHERE v_by IS NULL
 	    UNION
 	    SELECT j, x FROM jur, unnest(CASE v_by
@@ -992,59 +1012,63 @@ BEGIN
 		WHEN 'gender' THEN ARRAY['female', 'male', 'non_binary',
 		    'other'] END) x WHERE v_by IN ('age_group', 'gender')
 	    UNION
-	    SELECT j, lower(split_part(l, '-', 1)) FROM jur, services s,
-		unnest(s.languages) l
+	    SELECT jp.j, lower(split_part(l, '-', 1))
+	    FROM services s, unnest(s.area_jurisdictions) a
+		JOIN jp ON jp.p = a, unnest(s.languages) l
 	    WHERE v_by = 'language' AND s.deleted_at IS NULL AND
-		s.status = 'active' AND s.area_jurisdictions &&
-		referral.jurisdiction_prefixes(jur.j)
+		s.status = 'active'
 	    UNION
-	    SELECT cl.jurisdiction, lower(split_part(l, '-', 1)) FROM cl,
-		unnest(cl.languages) l WHERE v_by = 'language' AND
-		cl.jurisdiction IN (SELECT j FROM jur)),
+	    SELECT cl.jurisdiction, x FROM cl, unnest(cl.ds) x
+	    WHERE v_by = 'language' AND cl.jurisdiction IN (SELECT j FROM jur)),
 	sv AS MATERIALIZED (
 	    SELECT s.* FROM services s JOIN organizations o ON
 		o.id = s.organization_id AND o.status = 'active'
 	    WHERE s.deleted_at IS NULL AND s.status = 'active' AND
 		s.accepts_referrals AND (v_org IS NULL OR
 		s.organization_id = ANY (v_org))),
-	cell AS (
-	    SELECT t.code, dim.j, dim.d,
-		count(sv.id) AS services,
+	/* Which services serve which jurisdiction (area or anywhere). */
+	m AS (
+	    SELECT DISTINCT jp.j, sv.id
+	    FROM sv, unnest(sv.area_jurisdictions) a JOIN jp ON jp.p = a
+	    UNION
+	    SELECT jur.j, sv.id FROM jur, sv
+	    WHERE sv.area_jurisdictions = '{}' AND sv.area_radius_km IS NULL),
+	hit AS (
+	    SELECT c.code, dim.j, dim.d, count(*) AS services,
 		sum(sv.capacity_total) AS cap_total,
 		sum(sv.capacity_available) AS cap_avail
-	    FROM need_taxonomy t CROSS JOIN dim
-	    LEFT JOIN sv ON sv.need_cover @> ARRAY[t.code] AND
-		(sv.area_jurisdictions && referral.jurisdiction_prefixes(dim.j)
-		OR (sv.area_jurisdictions = '{}' AND
-		sv.area_radius_km IS NULL)) AND
-		(dim.d IS NULL OR CASE v_by
-		    WHEN 'language' THEN sv.lang_match @> ARRAY[dim.d]
-		    WHEN 'age_group' THEN CASE dim.d WHEN 'minor' THEN
-			coalesce(sv.age_min, 0) < 18 ELSE
-			coalesce(sv.age_max, 200) >= 18 END
-		    WHEN 'gender' THEN sv.genders = '{}' OR
-			EXISTS (SELECT 1 FROM unnest(sv.genders) x WHERE
-			report.gender_group(x) = dim.d) END)
-	    GROUP BY t.code, dim.j, dim.d),
+	    FROM m JOIN sv ON sv.id = m.id JOIN dim ON dim.j = m.j,
+		LATERAL (SELECT DISTINCT x FROM unnest(sv.need_cover) x) c(code)
+	    WHERE dim.d IS NULL OR CASE v_by
+		WHEN 'language' THEN sv.lang_match @> ARRAY[dim.d]
+		WHEN 'age_group' THEN CASE dim.d WHEN 'minor' THEN
+		    coalesce(sv.age_min, 0) < 18 ELSE
+		    coalesce(sv.age_max, 200) >= 18 END
+		WHEN 'gender' THEN sv.genders = '{}' OR
+		    EXISTS (SELECT 1 FROM unnest(sv.genders) x WHERE
+		    report.gender_group(x) = dim.d) END
+	    GROUP BY c.code, dim.j, dim.d),
+	/* Clients with each need per jurisdiction (and group). */
 	need AS (
-	    SELECT cn.code, cl.jurisdiction AS j, CASE v_by
-		WHEN 'age_group' THEN cl.age_group
-		WHEN 'gender' THEN cl.gender END AS d, cl.languages
-	    FROM cl JOIN case_needs cn ON cn.case_id = cl.id
-	    WHERE cn.created_at < (v_to + 1)::timestamptz)
+	    SELECT cn.code, cl.jurisdiction AS j, x.d, count(*) AS n
+	    FROM cl JOIN case_needs cn ON cn.case_id = cl.id,
+		unnest(cl.ds) x(d)
+	    WHERE cn.created_at < (v_to + 1)::timestamptz
+	    GROUP BY cn.code, cl.jurisdiction, x.d)
 	SELECT jsonb_agg(jsonb_build_object('s', 'need', 'c', t.code,
-	    'l', t.label, 'g', cell.j || coalesce(' / ' || cell.d, ''),
-	    'gl', cell.j || coalesce(' / ' || cell.d, ''),
-	    'v', jsonb_build_array(cell.services, cell.cap_total,
-		cell.cap_avail, CASE WHEN cell.services = 0 THEN 1 ELSE 0 END)
-		|| CASE WHEN v_cl THEN jsonb_build_array((SELECT count(*)
-		FROM need n WHERE n.code = t.code AND n.j = cell.j AND
-		(cell.d IS NULL OR (v_by = 'language' AND EXISTS (SELECT 1
-		FROM unnest(n.languages) l WHERE lower(split_part(l, '-', 1))
-		= cell.d)) OR n.d = cell.d))) ELSE '[]' END)
-	    ORDER BY t.grp DESC, t.code, cell.j, cell.d NULLS FIRST)
+	    'l', t.label, 'g', dim.j || coalesce(' / ' || dim.d, ''),
+	    'gl', dim.j || coalesce(' / ' || dim.d, ''),
+	    'v', jsonb_build_array(coalesce(h.services, 0), h.cap_total,
+		h.cap_avail, CASE WHEN h.services IS NULL THEN 1 ELSE 0 END)
+		|| CASE WHEN v_cl THEN jsonb_build_array(coalesce(n.n, 0))
+		ELSE '[]' END)
+	    ORDER BY t.grp DESC, t.code, dim.j, dim.d NULLS FIRST)
 	INTO v_facts
-	FROM cell JOIN need_taxonomy t ON t.code = cell.code;
+	FROM need_taxonomy t CROSS JOIN dim
+	LEFT JOIN hit h ON h.code = t.code AND h.j = dim.j AND
+	    h.d IS NOT DISTINCT FROM dim.d
+	LEFT JOIN need n ON n.code = t.code AND n.j = dim.j AND
+	    n.d IS NOT DISTINCT FROM dim.d;
 	v_cols := jsonb_build_array(
 	    jsonb_build_object('key', 'services', 'label',
 		'Services accepting referrals', 'type', 'count',
@@ -1100,9 +1124,14 @@ LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 	WHERE id = p_id AND status = 'running'
 $$;
 
-/* The raw table of a report (see above): the statement the timeout bounds. */
+/*
+ * The raw table of a report (see above): the statement the timeout
+ * bounds. Its aggregates hash a few hundred thousand groups, so they
+ * get memory enough not to spill (one report at a time per worker).
+ */
 CREATE FUNCTION worker.report_data(p_params jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp
+SET work_mem = '256MB'
 AS $$
 BEGIN
 	RETURN CASE p_params->>'kind'

@@ -427,3 +427,55 @@ def test_bad_requests_are_422_naming_the_field(client, world, body, field):
 def test_unknown_report_is_404(client, world):
     r = client(world["tokens"]["analyst"]).get(f"/v1/reports/{uuid.uuid4()}")
     assert r.status_code == 404
+
+
+def test_a_report_over_the_statement_timeout_is_failed_with_a_reason(client, world, db):
+    """A report whose query runs into CONCORD_REPORT_TIMEOUT_S ends failed
+    with a reason (not running, not retried): a second worker with a 1 s
+    timeout builds it while the stack's worker is stopped, and an admin
+    transaction holds the table the kind reads (ACCESS EXCLUSIVE), so the
+    query waits deterministically until the timeout cancels it."""
+    import os
+    import signal
+    import subprocess
+
+    import psycopg2
+
+    from test_worker import stack_worker_pid
+
+    worker_bin = os.environ.get("CONCORD_TEST_WORKER_BIN", "")
+    main = stack_worker_pid()
+    if not worker_bin or main is None or not os.environ.get("CONCORD_ADMIN_DATABASE_URL"):
+        pytest.skip("needs the worker of `make test`")
+    tok = world["tokens"]["analyst"]
+    lock = psycopg2.connect(os.environ["CONCORD_ADMIN_DATABASE_URL"])
+    os.kill(main, signal.SIGSTOP)
+    w = None
+    try:
+        with lock.cursor() as cur:
+            cur.execute("LOCK TABLE investigations IN ACCESS EXCLUSIVE MODE")
+        w = subprocess.Popen([worker_bin], env=dict(
+            os.environ, CONCORD_WORKER_HEARTBEAT="", CONCORD_REPORT_TIMEOUT_S="1"),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        r = client(tok).post("/v1/reports", json={
+            "kind": "criminal_justice", "period": PERIOD,
+            "filters": {"jurisdiction": [world["j"]]}})
+        assert r.status_code == 202, r.text
+        doc = wait(client, tok, r.headers["location"], timeout=30)
+    finally:
+        lock.rollback()
+        lock.close()
+        os.kill(main, signal.SIGCONT)
+        if w is not None:
+            w.terminate()
+            w.wait(timeout=30)
+    assert doc["status"] == "failed", doc
+    assert "longer than 1 s" in doc["reason"] and "result" not in doc
+    assert doc["finished_at"] is not None
+    with db.cursor() as cur:
+        cur.execute("SELECT status FROM reports WHERE id = %s", (doc["id"],))
+        assert cur.fetchone()[0] == "failed"
+        cur.execute("SELECT state, result->>'failed' FROM jobs WHERE kind = "
+                    "'report.build' AND payload->>'report_id' = %s", (doc["id"],))
+        state, failed = cur.fetchone()
+    assert state == "done" and failed == "57014"
