@@ -356,15 +356,30 @@ api_db_call(struct http_request *req, struct api_call *c, const char *fn)
 		case KORE_PGSQL_STATE_WAIT:
 			return (KORE_RESULT_RETRY);
 		case KORE_PGSQL_STATE_COMPLETE:
+			/*
+			 * rpc.call() always returns one row: none means the
+			 * statement failed at the server. Kore normally hands
+			 * the error over (STATE_ERROR, dbcall_failed), but
+			 * when the connection's end of query is read before
+			 * this request runs, Kore releases the connection
+			 * and drops the error. A lost connection shows as
+			 * STATE_ERROR; so this is a statement that failed
+			 * (under load: a lock or statement timeout) and did
+			 * nothing: 503 busy, retry.
+			 */
 			kore_pgsql_cleanup(&c->sql);
 			c->sql_state = API_SQL_IDLE;
 			dbq_release(c);
-			/*
-			 * rpc.call() always returns one row: none means the
-			 * round trip broke (connection lost), so retry later.
-			 */
-			if (c->extra == NULL)
-				return (dbcall_unavailable(req, c, "no result"));
+			if (c->extra == NULL) {
+				concord_log(LOG_LVL_WARN, "query failed", json_pack(
+				    "{s:s, s:s}", "request_id", c->reqid, "fn",
+				    fn != NULL ? fn : "-"));
+				http_response_header(req, "retry-after", "1");
+				return (api_problem(req, 503, "busy", NULL,
+				    "The request could not finish (a lock or its "
+				    "time limit); nothing was changed. Retry "
+				    "shortly.", NULL));
+			}
 			return (dbcall_finish(req, c));
 		case KORE_PGSQL_STATE_ERROR:
 			return (dbcall_failed(req, c));
