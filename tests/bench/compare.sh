@@ -18,7 +18,9 @@
 #                       reference, a minimal hand-written transaction of
 #                       plain INSERTs/UPDATEs, shows what rpc.call costs.
 #
-# Start the stack first (`make run`), then: tests/bench/compare.sh
+# Start the stack first with the rate limits off (they would answer 429
+# to a benchmark): CONCORD_RATE_LIMIT_SUB=0 CONCORD_RATE_LIMIT_ADDR=0
+# CONCORD_RATE_LIMIT_REFERRALS=0 make run; then: tests/bench/compare.sh
 # The API runs CONCORD_WORKERS x CONCORD_DB_POOL database connections
 # (2 x 16 by default); pgbench opens one per client.
 # Env: CONCORD_LISTEN (127.0.0.1:8080) or BASE, CONCORD_PG_PORT (55432)
@@ -43,6 +45,12 @@ CONCORD_JWT_HS256_SECRET=${CONCORD_JWT_HS256_SECRET:-$(cat "$STATE/jwt_secret")}
 CONCORD_DATA_KEY=${CONCORD_DATA_KEY:-$(cat "$STATE/data_key")}
 export CONCORD_JWT_HS256_SECRET CONCORD_DATA_KEY
 export PGGSSENCMODE=disable PGOPTIONS="-c concord.data_key=$CONCORD_DATA_KEY"
+# pgbench runs the API's statements as concord_api, which needs its
+# password (the embedded stack keeps it in the state folder).
+if [ -z "${PGPASSWORD:-}" ] && [ -s "$STATE/db_password_api" ]; then
+	PGPASSWORD=$(cat "$STATE/db_password_api")
+	export PGPASSWORD
+fi
 ORG=10000000-0000-4000-8000-000000000004	# Safe Harbor, lead of the demo case
 CASE_ID=30000000-0000-4000-8000-000000000001	# demo case 1: needs, consents
 NCASES=64	# bench cases for PATCH, 39000000-...-0000000000NN (one per client)
