@@ -357,6 +357,13 @@ concord_config_load(struct concord_config *cfg, char *err, size_t elen)
 		goto out;
 	}
 	cfg->report_suppress_max = (int)n;
+	if (config_int("CONCORD_REPORT_SUPPRESS_SECONDS", 20, 0, 3600, &n) ==
+	    -1) {
+		snprintf(err, elen, "CONCORD_REPORT_SUPPRESS_SECONDS must be "
+		    "0..3600");
+		goto out;
+	}
+	cfg->report_suppress_seconds = (int)n;
 
 	cfg->database_url = config_str("CONCORD_DATABASE_URL",
 	    "postgresql://concord_api@127.0.0.1:55432/concord");

@@ -40,6 +40,7 @@ struct concord_config {
 	char	*majority_languages;	/* worker: "en,es" primary subtags */
 	int	report_timeout_s;	/* worker: a report's statement bound */
 	int	report_suppress_max;	/* reports: counts 1..this are hidden */
+	int	report_suppress_seconds; /* worker: CPU bound of suppression */
 	char	*data_key;		/* personal-data key or NULL; secret */
 	/* Worker clocks (passed to SQL, see sql/code/deadlines.sql). */
 	int	dl_sweep_s;		/* seconds between deadline sweeps */

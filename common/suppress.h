@@ -42,7 +42,10 @@ struct suppress_table {
 	size_t			 st_relcap;
 	size_t			**st_cellrel;	/* per cell: its relations */
 	size_t			*st_ncellrel;
+	double			 st_budget;	/* CPU seconds; < 0: none */
 };
+
+#define SUPPRESS_OVER_BUDGET	(-2)	/* suppress_table_apply ran out */
 
 /*
  * Set up a table of n cells, all shown, with no relations. Returns 0,
@@ -62,9 +65,17 @@ int	suppress_table_sum(struct suppress_table *, size_t, const size_t *,
 	    size_t) CONCORD_WUR;
 
 /*
+ * Bound the CPU time (of the calling thread) suppress_table_apply may
+ * spend, in seconds; a negative budget (the default) is no bound.
+ * Can't fail.
+ */
+void	suppress_table_budget(struct suppress_table *, double);
+
+/*
  * Suppress: primary (1..threshold), then complementary until no hidden
- * cell is derivable. Returns the number of hidden cells, or -1 on no
- * memory (flags then undefined).
+ * cell is derivable. Returns the number of hidden cells, -1 on no
+ * memory or SUPPRESS_OVER_BUDGET when the budget ran out (flags then
+ * undefined in both cases).
  */
 long	suppress_table_apply(struct suppress_table *, long) CONCORD_WUR;
 

@@ -4,8 +4,9 @@
  * job connection's snapshot, and progress commits as it goes) under a
  * statement timeout (CONCORD_REPORT_TIMEOUT_S); a report that runs into
  * it is failed with a reason, not retried. Small cells are suppressed
- * here with common/suppress.c (CONCORD_REPORT_SUPPRESS_MAX), so raw
- * counts are never stored; the published table is written on the same
+ * here with common/suppress.c (CONCORD_REPORT_SUPPRESS_MAX) within a
+ * CPU budget (CONCORD_REPORT_SUPPRESS_SECONDS; a table that runs out is
+ * failed with a reason, not retried), so raw counts are never stored; the published table is written on the same
  * connection in one statement (worker.report_finish), together with the
  * report.ready notification, so a build that outlives the job's claim
  * (CONCORD_JOB_CLAIM_SECONDS ends the job connection's idle
@@ -37,6 +38,7 @@ static json_t	*report_publish(json_t *, json_t *, long, long *);
 static const char *report_key(char *, size_t, const char *, const char *,
 		    const char *);
 static int	 report_index_add(json_t *, const char *, size_t);
+static long	 report_ms(const struct timespec *, const struct timespec *);
 
 /*
  * The reports' connection, with the statement timeout set. Returns 0,
@@ -286,7 +288,8 @@ report_publish(json_t *raw, json_t *params, long threshold, long *hidden)
 			}
 		}
 	}
-	if ((*hidden = suppress_table_apply(&t, threshold)) == -1)
+	suppress_table_budget(&t, (double)report_cfg.report_suppress_seconds);
+	if ((*hidden = suppress_table_apply(&t, threshold)) < 0)
 		goto out;
 
 	rows = json_array();
@@ -382,6 +385,14 @@ out:
 	return (out);
 }
 
+/* Milliseconds from a to b. */
+static long
+report_ms(const struct timespec *a, const struct timespec *b)
+{
+	return ((long)(b->tv_sec - a->tv_sec) * 1000 +
+	    (b->tv_nsec - a->tv_nsec) / 1000000);
+}
+
 int
 report_build_run(PGconn *pg, json_t *payload, json_t **result, char *err,
     size_t elen)
@@ -392,7 +403,7 @@ report_build_run(PGconn *pg, json_t *payload, json_t **result, char *err,
 	char		*text = NULL, state[16], reason[256];
 	long		 hidden = 0;
 	int		 rc = -1;
-	struct timespec	 t0, t1;
+	struct timespec	 t0, t1, tq, ts;
 
 	(void)pg;	/* everything goes over the report's own connection */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -457,6 +468,7 @@ report_build_run(PGconn *pg, json_t *payload, json_t **result, char *err,
 		rc = 0;
 		goto out;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &tq);
 	raw = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
 	PQclear(r);
 	r = NULL;
@@ -465,11 +477,29 @@ report_build_run(PGconn *pg, json_t *payload, json_t **result, char *err,
 		PQclear(r);
 		r = NULL;
 	}
-	if (raw == NULL || (pub = report_publish(raw, params,
-	    report_cfg.report_suppress_max, &hidden)) == NULL) {
+	if (raw != NULL && (pub = report_publish(raw, params,
+	    report_cfg.report_suppress_max, &hidden)) == NULL &&
+	    hidden == SUPPRESS_OVER_BUDGET) {
+		/* Not retried: the same table would run out again. */
+		snprintf(reason, sizeof(reason), "Suppressing small counts "
+		    "took longer than %d s of CPU and was stopped; narrow "
+		    "the period, the filters or the grouping.",
+		    report_cfg.report_suppress_seconds);
+		if (report_exec("SELECT worker.report_fail($1, $2)", id,
+		    reason, &r, state, sizeof(state)) == -1) {
+			snprintf(err, elen, "report_fail failed (%s)", state);
+			goto out;
+		}
+		*result = json_pack("{s:s, s:s}", "failed", "suppression",
+		    "reason", reason);
+		rc = 0;
+		goto out;
+	}
+	if (raw == NULL || pub == NULL) {
 		snprintf(err, elen, "the raw table is malformed");
 		goto out;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	free(text);
 	text = json_dumps(pub, JSON_COMPACT);
 	/*
@@ -484,11 +514,13 @@ report_build_run(PGconn *pg, json_t *payload, json_t **result, char *err,
 		goto out;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	*result = json_pack("{s:I, s:I, s:I}", "rows",
+	/* Where the time went: the query, the suppression, the rest. */
+	*result = json_pack("{s:I, s:I, s:I, s:I, s:I}", "rows",
 	    (json_int_t)json_array_size(json_object_get(pub, "rows")),
 	    "hidden_cells", (json_int_t)hidden, "build_ms",
-	    (json_int_t)((t1.tv_sec - t0.tv_sec) * 1000 +
-	    (t1.tv_nsec - t0.tv_nsec) / 1000000));
+	    (json_int_t)report_ms(&t0, &t1), "query_ms",
+	    (json_int_t)report_ms(&t0, &tq), "publish_ms",
+	    (json_int_t)report_ms(&tq, &ts));
 	rc = 0;
 out:
 	if (r != NULL)

@@ -479,3 +479,49 @@ def test_a_report_over_the_statement_timeout_is_failed_with_a_reason(client, wor
                     "'report.build' AND payload->>'report_id' = %s", (doc["id"],))
         state, failed = cur.fetchone()
     assert state == "done" and failed == "57014"
+
+
+def test_a_report_over_the_suppression_budget_is_failed_with_a_reason(client, world, db):
+    """Suppression runs within CONCORD_REPORT_SUPPRESS_SECONDS of CPU: a
+    second worker with a budget of 0 s (while the stack's worker is
+    stopped) stops the suppression of a table with small cells and fails
+    the report with a reason, once."""
+    import os
+    import signal
+    import subprocess
+
+    from test_worker import stack_worker_pid
+
+    worker_bin = os.environ.get("CONCORD_TEST_WORKER_BIN", "")
+    main = stack_worker_pid()
+    if not worker_bin or main is None:
+        pytest.skip("needs the worker of `make test`")
+    tok = world["tokens"]["analyst"]
+    os.kill(main, signal.SIGSTOP)
+    w = None
+    try:
+        w = subprocess.Popen([worker_bin], env=dict(
+            os.environ, CONCORD_WORKER_HEARTBEAT="", CONCORD_REPORT_SUPPRESS_SECONDS="0"),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        r = client(tok).post("/v1/reports", json={
+            "kind": "clients", "period": PERIOD, "group_by": "jurisdiction",
+            "filters": {"jurisdiction": [world["j"]]}})
+        assert r.status_code == 202, r.text
+        doc = wait(client, tok, r.headers["location"], timeout=30)
+    finally:
+        os.kill(main, signal.SIGCONT)
+        if w is not None:
+            w.terminate()
+            w.wait(timeout=30)
+    assert doc["status"] == "failed", doc
+    assert "Suppressing small counts took longer than 0 s" in doc["reason"]
+    assert "result" not in doc and doc["finished_at"] is not None
+    with db.cursor() as cur:
+        cur.execute("SELECT state, result->>'failed' FROM jobs WHERE kind = "
+                    "'report.build' AND payload->>'report_id' = %s", (doc["id"],))
+        assert cur.fetchone() == ("done", "suppression")
+    # The stack's own worker (default budget) builds the same report.
+    doc = build(client, tok, {
+        "kind": "clients", "period": PERIOD, "group_by": "jurisdiction",
+        "filters": {"jurisdiction": [world["j"]]}})
+    assert doc["status"] == "done"

@@ -66,7 +66,8 @@ latency() {
 		printf "%.1f / %.1f ms (n=%d)", v[i50], v[i99], NR }'
 }
 
-printf '%-17s %-9s %8s %8s %7s %7s  %s\n' kind status build_ms wall_s rows hidden \
+printf '%-17s %-9s %8s %8s %8s %8s %7s %7s  %s\n' kind status build_ms query_ms \
+    publish_ms wall_s rows hidden \
     "GET /v1/me p50 / p99 during"
 for kind in $KINDS; do
 	body="{\"kind\":\"$kind\",\"period\":\"$PERIOD\""
@@ -88,19 +89,21 @@ for kind in $KINDS; do
 	while [ "$st" = queued ] || [ "$st" = running ]; do
 		sleep 0.25
 		st=$(curl -sS -H "Authorization: Bearer $TOKEN" "$BASE$loc" |
-		    python3 -c 'import json,sys; print(json.load(sys.stdin).get("status", "running"))' 2>/dev/null || echo running)
+		    python3 -c 'import json,sys; s = json.load(sys.stdin).get("status"); print(s if isinstance(s, str) else "running")' 2>/dev/null || echo running)
 	done
 	t1=$(date +%s.%N)
 	for p in "${PROBE_PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
 	PROBE_PIDS=()
 	res=$(psql -X -qAt "$ADMIN_URL" -c "SELECT coalesce(j.result->>'build_ms',
 	    (extract(epoch FROM r.finished_at - r.started_at) * 1000)::bigint::text),
+	    coalesce(j.result->>'query_ms', '-'),
+	    coalesce(j.result->>'publish_ms', '-'),
 	    jsonb_array_length(coalesce(r.result->'rows', '[]')),
 	    coalesce(r.result->>'hidden_cells', '-'), coalesce(r.reason, '')
 	    FROM reports r LEFT JOIN jobs j ON j.kind = 'report.build' AND
 	    j.payload->>'report_id' = r.id::text WHERE r.id = '$id'")
-	IFS='|' read -r ms nrows hidden reason <<<"$res"
-	printf '%-17s %-9s %8s %8.1f %7s %7s  %s\n' "$kind" "$st" "$ms" \
-	    "$(echo "$t1 - $t0" | bc)" "$nrows" "$hidden" "$(latency)"
+	IFS='|' read -r ms qms pms nrows hidden reason <<<"$res"
+	printf '%-17s %-9s %8s %8s %8s %8.1f %7s %7s  %s\n' "$kind" "$st" "$ms" \
+	    "$qms" "$pms" "$(echo "$t1 - $t0" | bc)" "$nrows" "$hidden" "$(latency)"
 	[ -n "$reason" ] && echo "  reason: $reason"
 done

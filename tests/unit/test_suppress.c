@@ -518,6 +518,224 @@ test_bad_relations_are_refused(void **state)
 	suppress_table_cleanup(&t);
 }
 
+/*
+ * A table shaped like a report grouped by many groups (counties): an
+ * "all" row per group shared by sections of 2, 4 and 6 categories,
+ * groups adding up to the all-groups row. Values drawn so that many
+ * cells are small. Relations kept in r2 for the independent check.
+ */
+struct big {
+	size_t	 nv, nrel;
+	long	*v;
+	size_t	*sum;		/* per relation */
+	size_t	**parts;
+	size_t	*nparts;
+};
+
+static void
+big_rel(struct big *b, size_t sum, const size_t *parts, size_t n)
+{
+	b->sum[b->nrel] = sum;
+	b->parts[b->nrel] = malloc(n * sizeof(size_t));
+	memcpy(b->parts[b->nrel], parts, n * sizeof(size_t));
+	b->nparts[b->nrel++] = n;
+}
+
+static void
+big_make(struct big *b, struct suppress_table *t, int ng, int mean,
+    unsigned int seed)
+{
+	static const int	ncat[3] = { 2, 4, 6 };
+	size_t			*tot, cell[3][6][400], parts[400], i;
+	long			 left, x;
+	int			 g, s, c;
+
+	assert_true(ng < 400);
+	memset(b, 0, sizeof(*b));
+	b->v = calloc((size_t)(ng + 1) * 13, sizeof(long));
+	b->sum = calloc((size_t)(ng + 1) * 3 + 16, sizeof(size_t));
+	b->parts = calloc((size_t)(ng + 1) * 3 + 16, sizeof(size_t *));
+	b->nparts = calloc((size_t)(ng + 1) * 3 + 16, sizeof(size_t));
+	tot = calloc((size_t)ng + 1, sizeof(size_t));
+	for (g = 0; g <= ng; g++)
+		tot[g] = b->nv++;
+	for (s = 0; s < 3; s++)
+		for (c = 0; c < ncat[s]; c++)
+			for (g = 0; g <= ng; g++)
+				cell[s][c][g] = b->nv++;
+	for (g = 0; g < ng; g++) {
+		b->v[tot[g]] = mean / 4 + rand_r(&seed) % (mean * 3 / 2 + 1);
+		b->v[tot[ng]] += b->v[tot[g]];
+		for (s = 0; s < 3; s++) {
+			left = b->v[tot[g]];
+			for (c = 0; c < ncat[s] - 1; c++) {
+				x = left > 0 ? rand_r(&seed) % (left / 2 + 1) : 0;
+				b->v[cell[s][c][g]] = x;
+				left -= x;
+			}
+			b->v[cell[s][ncat[s] - 1][g]] = left;
+			for (c = 0; c < ncat[s]; c++)
+				b->v[cell[s][c][ng]] += b->v[cell[s][c][g]];
+		}
+	}
+	assert_int_equal(suppress_table_init(t, b->v, b->nv), 0);
+	for (s = 0; s < 3; s++) {
+		for (g = 0; g <= ng; g++) {
+			for (c = 0; c < ncat[s]; c++)
+				parts[c] = cell[s][c][g];
+			big_rel(b, tot[g], parts, (size_t)ncat[s]);
+		}
+		for (c = 0; c < ncat[s]; c++) {
+			for (g = 0; g < ng; g++)
+				parts[g] = cell[s][c][g];
+			big_rel(b, cell[s][c][ng], parts, (size_t)ng);
+		}
+	}
+	for (g = 0; g < ng; g++)
+		parts[g] = tot[g];
+	big_rel(b, tot[ng], parts, (size_t)ng);
+	for (i = 0; i < b->nrel; i++)
+		assert_int_equal(suppress_table_sum(t, b->sum[i], b->parts[i],
+		    b->nparts[i]), 0);
+	free(tot);
+}
+
+static void
+big_free(struct big *b)
+{
+	size_t	i;
+
+	for (i = 0; i < b->nrel; i++)
+		free(b->parts[i]);
+	free(b->parts);
+	free(b->sum);
+	free(b->nparts);
+	free(b->v);
+}
+
+/*
+ * Independent of the library's modular elimination: the relations on
+ * the hidden cells in reduced row echelon form, in doubles; a hidden
+ * cell is derivable exactly when some reduced row is its unit vector.
+ * Returns how many hidden cells are derivable.
+ */
+static int
+big_derivable(const struct big *b, const struct suppress_table *t)
+{
+	double	*m, f;
+	size_t	*hc, *col, nh = 0, i, j, q, r = 0, p, c;
+	int	 bad = 0, n;
+
+	hc = malloc(b->nv * sizeof(size_t));
+	col = malloc(b->nv * sizeof(size_t));
+	for (i = 0; i < b->nv; i++)
+		if (t->st_flag[i] != SUPPRESS_SHOWN) {
+			col[i] = nh;
+			hc[nh++] = i;
+		}
+	m = calloc(b->nrel * nh + 1, sizeof(double));
+	for (i = 0; i < b->nrel; i++) {
+		if (t->st_flag[b->sum[i]] != SUPPRESS_SHOWN)
+			m[i * nh + col[b->sum[i]]] += 1;
+		for (q = 0; q < b->nparts[i]; q++)
+			if (t->st_flag[b->parts[i][q]] != SUPPRESS_SHOWN)
+				m[i * nh + col[b->parts[i][q]]] -= 1;
+	}
+	for (c = 0; c < nh && r < b->nrel; c++) {
+		p = r;
+		for (i = r; i < b->nrel; i++)
+			if (fabs(m[i * nh + c]) > fabs(m[p * nh + c]))
+				p = i;
+		if (fabs(m[p * nh + c]) < 1e-9)
+			continue;
+		for (j = 0; j < nh; j++) {
+			f = m[r * nh + j];
+			m[r * nh + j] = m[p * nh + j];
+			m[p * nh + j] = f;
+		}
+		f = m[r * nh + c];
+		for (j = 0; j < nh; j++)
+			m[r * nh + j] /= f;
+		for (i = 0; i < b->nrel; i++) {
+			if (i == r || fabs(f = m[i * nh + c]) < 1e-12)
+				continue;
+			for (j = 0; j < nh; j++)
+				m[i * nh + j] -= f * m[r * nh + j];
+		}
+		r++;
+	}
+	for (i = 0; i < r; i++) {
+		for (n = 0, j = 0; j < nh; j++)
+			n += fabs(m[i * nh + j]) > 1e-9;
+		bad += n == 1;
+	}
+	free(m);
+	free(hc);
+	free(col);
+	return (bad);
+}
+
+/*
+ * Many groups link thousands of cells into one large part, which the
+ * library protects in rounds (untested complements, every cell of the
+ * part decided from one elimination): nothing is left derivable.
+ */
+static void
+test_large_grouped_tables_leave_nothing_derivable(void **state)
+{
+	struct suppress_table	t;
+	struct big		b;
+	long			hidden;
+	size_t			i;
+	int			n;
+
+	(void)state;
+	for (n = 0; n < 4; n++) {
+		big_make(&b, &t, 60 + 40 * n, 20 + 15 * n, 77u + (unsigned)n);
+		hidden = suppress_table_apply(&t, THRESHOLD);
+		assert_true(hidden > 0);
+		/* Large enough for the untested path (relations x cells). */
+		assert_true((size_t)hidden * b.nrel > 16384);
+		for (i = 0; i < b.nv; i++) {
+			if (b.v[i] >= 1 && b.v[i] <= THRESHOLD)
+				assert_int_equal(t.st_flag[i],
+				    SUPPRESS_PRIMARY);
+			if (b.v[i] == 0)
+				assert_int_not_equal(t.st_flag[i],
+				    SUPPRESS_PRIMARY);
+		}
+		assert_int_equal(big_derivable(&b, &t), 0);
+		/* Every relation with a hidden cell holds two. */
+		for (i = 0; i < b.nrel; i++) {
+			size_t	q, h = t.st_flag[b.sum[i]] != SUPPRESS_SHOWN;
+
+			for (q = 0; q < b.nparts[i]; q++)
+				h += t.st_flag[b.parts[i][q]] != SUPPRESS_SHOWN;
+			assert_true(h != 1);
+		}
+		suppress_table_cleanup(&t);
+		big_free(&b);
+	}
+}
+
+/* A CPU budget stops a long suppression; without one it completes. */
+static void
+test_budget_stops_suppression(void **state)
+{
+	struct suppress_table	t;
+	struct big		b;
+
+	(void)state;
+	big_make(&b, &t, 300, 40, 5);
+	suppress_table_budget(&t, 0);
+	assert_int_equal(suppress_table_apply(&t, THRESHOLD),
+	    SUPPRESS_OVER_BUDGET);
+	suppress_table_budget(&t, -1);
+	assert_true(suppress_table_apply(&t, THRESHOLD) > 0);
+	suppress_table_cleanup(&t);
+	big_free(&b);
+}
+
 int	test_suppress_group(void);
 
 int
@@ -537,6 +755,9 @@ test_suppress_group(void)
 		cmocka_unit_test(
 		    test_random_linked_sections_leave_nothing_derivable),
 		cmocka_unit_test(test_bad_relations_are_refused),
+		cmocka_unit_test(
+		    test_large_grouped_tables_leave_nothing_derivable),
+		cmocka_unit_test(test_budget_stops_suppression),
 	};
 
 	return (cmocka_run_group_tests_name("suppress", tests, NULL, NULL));
