@@ -85,15 +85,8 @@ $$;
  */
 CREATE FUNCTION report.decline_category(p text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-	SELECT CASE
-	    WHEN p ~* '(capacity|full|no (space|room|bed)|waitlist)' THEN
-		'capacity'
-	    WHEN p ~* '(eligib|criteria|age|gender|not serve)' THEN
-		'eligibility'
-	    WHEN p ~* '(language|interpret|translat)' THEN 'language'
-	    WHEN p ~* '(reach|contact|no answer|unavailable)' THEN
-		'client_unreachable'
-	    ELSE 'other' END
+	/* One definition (migration 0085): the need facts are built with it. */
+	SELECT store.report_decline_category(p)
 $$;
 
 /* The readable label of a category; can't fail. */
@@ -632,62 +625,33 @@ DECLARE
 	v_gen	text[] := lib.jtext_array(p->'filters'->'gender');
 	v_facts	jsonb;
 BEGIN
-	WITH r AS MATERIALIZED (
-	    SELECT r.id, r.created_at, r.urgency, r.jurisdiction,
-		r.trafficking_type, report.age_group(r.age, r.minor) AS ag,
-		report.gender_group(r.gender) AS gender
-	    FROM referrals r
-	    WHERE r.created_at >= v_t0 AND r.created_at < v_t1
-		AND (v_jur IS NULL OR report.in_jurisdictions(
-		    coalesce(r.jurisdiction, ''), v_jur))
-		AND (v_org IS NULL OR r.sender_org = ANY (v_org))
-		AND (v_urg IS NULL OR r.urgency = ANY (v_urg))
-		AND (v_tt IS NULL OR r.trafficking_type = ANY (v_tt))
-		AND (v_ag IS NULL OR report.age_group(r.age, r.minor) =
-		    ANY (v_ag))
-		AND (v_gen IS NULL OR report.gender_group(r.gender) =
-		    ANY (v_gen))),
 	/*
-	 * The offers of those referrals, aggregated per referral need in
-	 * one pass (an offer names the needs it covers).
+	 * One row per referral need of the period with its referral's
+	 * attributes and what its offers came to, kept by triggers on
+	 * referrals, referral_needs and referral_offers (migration 0085):
+	 * a range scan by date (report_referral_need_facts_created_idx),
+	 * not a join of referrals, needs and every offer of the period.
 	 */
-	o AS (
-	    SELECT nid, count(*) AS offers,
-		/* One accepted offer per need; max() keeps no array per group. */
-		max(o.organization_id::text) FILTER (WHERE
-		    o.status = 'accepted')::uuid AS acc_org,
-		min(o.responded_at) FILTER (WHERE o.status = 'accepted')
-		    AS acc_at,
-		count(*) FILTER (WHERE o.why = 'capacity') AS dec_capacity,
-		count(*) FILTER (WHERE o.why = 'eligibility')
-		    AS dec_eligibility,
-		count(*) FILTER (WHERE o.why = 'language') AS dec_language,
-		count(*) FILTER (WHERE o.why = 'client_unreachable')
-		    AS dec_unreachable,
-		count(*) FILTER (WHERE o.why = 'other') AS dec_other,
-		count(*) FILTER (WHERE o.status = 'expired') AS expired
-	    FROM (SELECT nid, o.status, o.organization_id, o.responded_at,
-		    CASE WHEN o.status = 'declined' THEN
-		    report.decline_category(o.decline_reason) END AS why
-		FROM r JOIN referral_offers o ON o.referral_id = r.id,
-		    unnest(o.need_ids) nid
-		/* An offer follows its referral: prunes by the period. */
-		WHERE o.created_at >= v_t0) o
-	    GROUP BY nid),
-	per AS (
-	    SELECT n.id, r.urgency, r.created_at, n.status, n.outcome,
-		r.jurisdiction, r.trafficking_type, r.ag, r.gender,
-		a.offers, a.acc_org, a.acc_at, a.dec_capacity,
-		a.dec_eligibility, a.dec_language, a.dec_unreachable,
-		a.dec_other, a.expired
-	    FROM r JOIN referral_needs n ON n.referral_id = r.id
-	    LEFT JOIN o a ON a.nid = n.id),
-	x AS (
-	    SELECT *, report.group_value(v_by, jurisdiction,
-		CASE WHEN v_by = 'organization' THEN acc_org END,
-		trafficking_type, ag, gender) AS g,
-		extract(epoch FROM acc_at - created_at) / 3600.0 AS hours
-	    FROM per),
+	WITH x AS (
+	    SELECT f.*, report.group_value(v_by, f.jurisdiction,
+		CASE WHEN v_by = 'organization' THEN f.acc_org END,
+		f.trafficking_type,
+		CASE WHEN v_by = 'age_group' THEN
+		    report.age_group(f.age, f.minor) END,
+		CASE WHEN v_by = 'gender' THEN
+		    report.gender_group(f.gender) END) AS g,
+		extract(epoch FROM f.acc_at - f.created_at) / 3600.0 AS hours
+	    FROM report_referral_need_facts f
+	    WHERE f.created_at >= v_t0 AND f.created_at < v_t1
+		AND (v_jur IS NULL OR report.in_jurisdictions(
+		    coalesce(f.jurisdiction, ''), v_jur))
+		AND (v_org IS NULL OR f.sender_org = ANY (v_org))
+		AND (v_urg IS NULL OR f.urgency = ANY (v_urg))
+		AND (v_tt IS NULL OR f.trafficking_type = ANY (v_tt))
+		AND (v_ag IS NULL OR report.age_group(f.age, f.minor) =
+		    ANY (v_ag))
+		AND (v_gen IS NULL OR report.gender_group(f.gender) =
+		    ANY (v_gen))),
 	n AS (
 	    SELECT grouping(g) AS gall, g,
 		CASE WHEN grouping(urgency) = 0 THEN 'urgency' ELSE 'all' END

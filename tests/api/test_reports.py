@@ -525,3 +525,33 @@ def test_a_report_over_the_suppression_budget_is_failed_with_a_reason(client, wo
         "kind": "clients", "period": PERIOD, "group_by": "jurisdiction",
         "filters": {"jurisdiction": [world["j"]]}})
     assert doc["status"] == "done"
+
+
+def test_referral_need_facts_match_the_offers_after_every_flow(client, world, db):
+    """The referrals report reads report_referral_need_facts, kept by
+    triggers on referrals, referral_needs and referral_offers: after the
+    referral flows of the tests so far (offers made, accepted, declined,
+    expired, withdrawn, needs completed), every row equals a fresh
+    computation from the tables and every referral need has one."""
+    build(client, world["tokens"]["analyst"], {"kind": "referrals", "period": PERIOD})
+    with db.cursor() as cur:
+        cur.execute("SELECT count(*) FROM referral_offers")
+        assert cur.fetchone()[0] > 0
+        cur.execute("BEGIN")
+        try:
+            cur.execute("CREATE TEMP TABLE kept ON COMMIT DROP AS "
+                        "SELECT * FROM report_referral_need_facts")
+            cur.execute("SELECT store.report_need_facts_refresh("
+                        "array_agg(DISTINCT referral_id)) FROM referral_needs")
+            cur.execute("SELECT (SELECT count(*) FROM (SELECT * FROM kept EXCEPT "
+                        "SELECT * FROM report_referral_need_facts) a), "
+                        "(SELECT count(*) FROM (SELECT * FROM report_referral_need_facts "
+                        "EXCEPT SELECT * FROM kept) b), "
+                        "(SELECT count(*) FROM referral_needs n WHERE NOT EXISTS ("
+                        "SELECT 1 FROM kept k WHERE k.need_id = n.id)), "
+                        "(SELECT count(*) FROM kept WHERE offers > 0)")
+            stale, missing, absent, with_offers = cur.fetchone()
+        finally:
+            cur.execute("ROLLBACK")
+    assert (stale, missing, absent) == (0, 0, 0)
+    assert with_offers > 0
