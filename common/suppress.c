@@ -12,9 +12,10 @@
  * only hides one cell more). Complements: in a small part, the
  * smallest shown cell around a derivable cell that frees it (tested);
  * in a large part, per round one untested complement per derivable
- * cell from the cell's own relations (preferring cells whose other
- * relations already hold a hidden one), then the whole part is decided
- * again, until nothing is derivable.
+ * cell, from a relation where that cell is the only hidden one (which
+ * must take one), preferring cells that are not left alone in another
+ * relation, then the whole part is decided again, until nothing is
+ * derivable (a clients table by 1,000 counties: 2-3 rounds).
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -17,7 +17,8 @@
  * condition that every hidden cell lies on a cycle of hidden cells
  * (rows and columns as the nodes of a bipartite graph, margins
  * included); in particular every row or column holding a hidden cell
- * holds at least two. Ranks are computed exactly, modulo a large prime.
+ * holds at least two. Decided modulo a large prime, per connected part
+ * (see suppress.c); an error can only hide a cell more, never less.
  */
 #ifndef CONCORD_SUPPRESS_H
 #define CONCORD_SUPPRESS_H

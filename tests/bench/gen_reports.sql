@@ -47,6 +47,11 @@ DELETE FROM investigations WHERE created_by = 'rbench';
 DELETE FROM case_needs WHERE case_id IN (SELECT id FROM cases WHERE
     created_by = 'rbench');
 DELETE FROM cases WHERE created_by = 'rbench';
+/* Matching on the stack (e.g. the demo referral) may have used them. */
+DELETE FROM referral_candidates WHERE organization_id IN (SELECT id FROM
+    organizations WHERE name LIKE 'RB Org %');
+DELETE FROM referral_offers WHERE organization_id IN (SELECT id FROM
+    organizations WHERE name LIKE 'RB Org %');
 DELETE FROM services WHERE organization_id IN (SELECT id FROM
     organizations WHERE name LIKE 'RB Org %');
 DELETE FROM organizations WHERE name LIKE 'RB Org %';
