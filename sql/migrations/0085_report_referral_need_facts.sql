@@ -178,6 +178,12 @@ CREATE TRIGGER referrals_need_facts AFTER UPDATE OF created_at, sender_org,
     urgency, jurisdiction, trafficking_type, age, minor, gender ON referrals
     FOR EACH ROW EXECUTE FUNCTION store.report_need_facts_referral();
 
+/* Reached through triggers and the report code only (not the API's role). */
+REVOKE EXECUTE ON FUNCTION store.report_decline_category(text),
+    store.report_need_facts_refresh(uuid[]), store.report_need_facts_ins(),
+    store.report_need_facts_upd(), store.report_need_facts_del(),
+    store.report_need_facts_referral() FROM PUBLIC;
+
 /* Backfill: every referral with needs, in one pass. */
 SELECT store.report_need_facts_refresh(array_agg(DISTINCT referral_id))
 FROM referral_needs;
