@@ -831,8 +831,9 @@ suppress_table_apply(struct suppress_table *t, long threshold)
 						hidden = d;
 						goto out;
 					}
-					if (d == 1)
-						changed = 1;	/* grew: next round */
+					/* Grown large: the next round's way. */
+					if (d == 1 && kw > SUPPRESS_SMALL)
+						changed = 1;
 					continue;
 				}
 				/* One untested complement per relation a round. */

@@ -736,6 +736,28 @@ test_budget_stops_suppression(void **state)
 	big_free(&b);
 }
 
+/*
+ * A hidden cell the relations force (x0 = x1 + x2 and x0 = x1 leave x2
+ * no freedom) while every cell is hidden: nothing is left to hide, and
+ * suppression ends instead of going round for ever. (The library reads
+ * the structure, not whether the values add up.)
+ */
+static void
+test_forced_cell_with_nothing_left_to_hide_ends(void **state)
+{
+	struct suppress_table	t;
+	long			v[3] = { 8, 5, 3 };
+	size_t			a[1] = { 1 }, b[2] = { 1, 2 };
+
+	(void)state;
+	assert_int_equal(suppress_table_init(&t, v, 3), 0);
+	assert_int_equal(suppress_table_sum(&t, 0, b, 2), 0);
+	assert_int_equal(suppress_table_sum(&t, 0, a, 1), 0);
+	assert_int_equal(suppress_table_apply(&t, THRESHOLD), 3);
+	assert_int_equal(suppress_cell_derivable(&t, 2), 1);
+	suppress_table_cleanup(&t);
+}
+
 int	test_suppress_group(void);
 
 int
@@ -758,6 +780,8 @@ test_suppress_group(void)
 		cmocka_unit_test(
 		    test_large_grouped_tables_leave_nothing_derivable),
 		cmocka_unit_test(test_budget_stops_suppression),
+		cmocka_unit_test(
+		    test_forced_cell_with_nothing_left_to_hide_ends),
 	};
 
 	return (cmocka_run_group_tests_name("suppress", tests, NULL, NULL));
