@@ -6,7 +6,6 @@
  */
 #include <kore/kore.h>
 #include <kore/http.h>
-#include <kore/pgsql.h>
 #include <kore/seccomp.h>
 
 #include <stdio.h>
@@ -224,7 +223,6 @@ kore_parent_configure(int argc, char **argv)
 
 	/* libpq must not probe GSSAPI: it needs syscalls seccomp denies. */
 	setenv("PGGSSENCMODE", "disable", 1);
-	setenv("PGCONNECT_TIMEOUT", "3", 0);
 
 	if ((srv = kore_server_lookup("concord")) == NULL)
 		fatal("kore.conf must declare server concord");
@@ -234,8 +232,6 @@ kore_parent_configure(int argc, char **argv)
 		    api_cfg.listen_port);
 
 	worker_count = (u_int8_t)api_cfg.workers;
-	pgsql_conn_max = (u_int16_t)api_cfg.db_pool;
-	pgsql_queue_limit = 10000;
 	/*
 	 * Kore itself refuses bodies above 4x our limit with a bare 413;
 	 * between the two we answer a problem+json 413 (router.c).
@@ -246,18 +242,19 @@ kore_parent_configure(int argc, char **argv)
 	if (api_cfg.data_key == NULL)
 		fatal("configuration: CONCORD_DATA_KEY is required");
 	dsn = api_dsn_with_key(api_cfg.database_url, api_cfg.data_key);
-	if (!kore_pgsql_register(API_DB, dsn))
-		fatal("cannot register database");
-	/* Kore keeps its own copy of the connection string. */
+	pgpool_configure(dsn, api_cfg.db_pool, api_cfg.db_queue_timeout_ms,
+	    api_cfg.db_connect_timeout_ms);
+	/* The pool keeps its own copy of the connection string. */
 	explicit_bzero(dsn, strlen(dsn));
 	kore_free(dsn);
 
 	concord_log(LOG_LVL_INFO, "api configured", json_pack(
-	    "{s:s, s:s, s:i, s:i, s:i, s:{s:i, s:i, s:i, s:i, s:s}}",
+	    "{s:s, s:s, s:i, s:i, s:i, s:i, s:{s:i, s:i, s:i, s:i, s:s}}",
 	    "listen_host", api_cfg.listen_host,
 	    "listen_port", api_cfg.listen_port, "workers", api_cfg.workers,
 	    "db_pool", api_cfg.db_pool, "db_queue_timeout_ms",
-	    api_cfg.db_queue_timeout_ms, "rate_limits",
+	    api_cfg.db_queue_timeout_ms, "db_connect_timeout_ms",
+	    api_cfg.db_connect_timeout_ms, "rate_limits",
 	    "sub", api_cfg.rate_limit_sub, "addr", api_cfg.rate_limit_addr,
 	    "referrals", api_cfg.rate_limit_referrals, "auth_failures",
 	    api_cfg.rate_limit_auth_failures, "client_ip_header",

@@ -243,6 +243,13 @@ concord_config_load(struct concord_config *cfg, char *err, size_t elen)
 		goto out;
 	}
 	cfg->db_queue_timeout_ms = (int)n;
+	if (config_int("CONCORD_DB_CONNECT_TIMEOUT_MS", 2000, 50, 600000,
+	    &n) == -1) {
+		snprintf(err, elen,
+		    "CONCORD_DB_CONNECT_TIMEOUT_MS must be 50..600000");
+		goto out;
+	}
+	cfg->db_connect_timeout_ms = (int)n;
 	if (config_int("CONCORD_DB_STATEMENT_TIMEOUT_MS", 5000, 100, 600000,
 	    &n) == -1) {
 		snprintf(err, elen, "CONCORD_DB_STATEMENT_TIMEOUT_MS must be "

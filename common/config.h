@@ -16,6 +16,7 @@ struct concord_config {
 	int	workers;		/* Kore worker processes */
 	int	db_pool;		/* pgsql connections per Kore worker */
 	int	db_queue_timeout_ms;	/* longest wait for a pooled connection */
+	int	db_connect_timeout_ms;	/* API: longest wait to open one */
 	int	db_statement_ms;	/* API statement_timeout */
 	int	db_lock_ms;		/* API lock_timeout */
 	char	*database_url;		/* libpq DSN or URI */
