@@ -1,0 +1,173 @@
+"""Opening a database connection never blocks a Kore worker's event loop.
+
+A stopped PostgreSQL postmaster (SIGSTOP) accepts TCP connections in the
+kernel and then answers nothing, so a new connection neither succeeds
+nor fails. While it is stopped, /livez of the same worker keeps
+answering at once, and a request that needs a new connection answers
+503 unavailable with Retry-After within CONCORD_DB_CONNECT_TIMEOUT_MS.
+Everything works again once the postmaster resumes. A request whose
+client goes away leaves its connection behind for the next one.
+
+Each test starts a second API with one worker and two connections, none
+of them open before the test."""
+import concurrent.futures
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+import requests
+
+from conftest import ROOT, mint
+from test_event_loop import free_port
+
+STATE = os.environ.get("CONCORD_TEST_STATE", "")
+CONNECT_MS = 600
+POOL = 2
+FAST = 0.1                    # seconds: /livez never waits on anything
+
+pytestmark = pytest.mark.skipif(
+    not (STATE and os.path.exists(os.path.join(STATE, "stack.env"))),
+    reason="needs the private stack of `make test` (CONCORD_TEST_STATE)")
+
+
+def postmaster_pid():
+    env = {}
+    with open(os.path.join(STATE, "stack.env")) as f:
+        for line in f:
+            k, _, v = line.strip().partition("=")
+            env[k] = v
+    with open(os.path.join(env["PGDATA"], "postmaster.pid")) as f:
+        return int(f.readline().strip())
+
+
+@pytest.fixture
+def small_api():
+    """A second API on the same database, started with no connection open."""
+    port = free_port()
+    env = dict(os.environ, CONCORD_LISTEN=f"127.0.0.1:{port}", CONCORD_WORKERS="1",
+               CONCORD_DB_POOL=str(POOL), CONCORD_DB_CONNECT_TIMEOUT_MS=str(CONNECT_MS),
+               CONCORD_DEBUG_ROUTES="1")
+    log = open(os.path.join(STATE, "api-connect.log"), "w")
+    p = subprocess.Popen(["kore", "-f", "-n", "-r", "-c", "api/kore.conf"], cwd=ROOT,
+                         env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 20
+        while True:
+            try:
+                if requests.get(base + "/livez", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert p.poll() is None and time.time() < deadline, "second API did not start"
+            time.sleep(0.1)
+        yield base
+    finally:
+        p.terminate()
+        try:
+            p.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        log.close()
+
+
+def db_request(base, token, timeout=10):
+    """GET /v1/me (one database round trip); returns (response, seconds)."""
+    t = time.monotonic()
+    r = requests.get(base + "/v1/me", headers={"Authorization": "Bearer " + token},
+                     timeout=timeout)
+    return r, time.monotonic() - t
+
+
+def test_a_stopped_postmaster_never_stalls_livez_and_new_connections_answer_503(
+        small_api):
+    admin = mint(["admin"])
+    pid = postmaster_pid()
+    livez, stop = [], threading.Event()
+
+    def probe():
+        s = requests.Session()
+        while not stop.is_set():
+            t = time.monotonic()
+            r = s.get(small_api + "/livez", timeout=10)
+            livez.append((r.status_code, time.monotonic() - t))
+            time.sleep(0.02)
+
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        prober = threading.Thread(target=probe)
+        prober.start()
+        try:
+            # A client that gives up while its connection is being
+            # opened; the attempt goes on and ends at its own bound.
+            with pytest.raises(requests.Timeout):
+                db_request(small_api, admin, timeout=0.2)
+            time.sleep(CONNECT_MS / 1000)
+            with concurrent.futures.ThreadPoolExecutor(max_workers=POOL + 1) as ex:
+                # As many as the pool opens at once, then one more that
+                # waits for a free slot and opens its own after them.
+                first = [ex.submit(db_request, small_api, admin) for _ in range(POOL)]
+                time.sleep(0.1)
+                late = ex.submit(db_request, small_api, admin)
+                results = [f.result() for f in first]
+                late_r, late_took = late.result()
+            again, again_took = db_request(small_api, admin)
+        finally:
+            stop.set()
+            prober.join()
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+    bound = CONNECT_MS / 1000
+    for r, took in results + [(again, again_took)]:
+        assert r.status_code == 503, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["type"] == "urn:concord:problem:unavailable"
+        assert r.headers.get("retry-after") == "1"
+        assert bound - 0.1 <= took < bound + 0.5, took
+    # Queued behind the first ones, it opens a connection after them.
+    assert late_r.status_code == 503 and late_r.headers.get("retry-after") == "1"
+    assert late_took < 2 * bound + 0.7, late_took
+    assert len(livez) >= 20
+    slow = [round(d, 3) for status, d in livez if status != 200 or d >= FAST]
+    assert not slow, f"{len(slow)} of {len(livez)} /livez probes took {FAST}s or more: {slow}"
+
+    # Resumed: the pool opens connections again without any manual step.
+    deadline = time.time() + 10
+    while True:
+        r, _ = db_request(small_api, admin)
+        if r.status_code == 200:
+            break
+        assert r.status_code == 503, r.text
+        assert time.time() < deadline, "the API did not reconnect"
+        time.sleep(0.1)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as ex:
+        rs = list(ex.map(lambda _: db_request(small_api, admin)[0], range(8)))
+    assert [r.status_code for r in rs] == [200] * 8
+
+
+def test_a_request_that_goes_away_leaves_its_connection_to_the_next(small_api):
+    admin = {"Authorization": "Bearer " + mint(["admin"])}
+    # Both connections run a 700 ms statement whose clients give up.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=POOL) as ex:
+        futs = [ex.submit(requests.get, small_api + "/v1/admin/debug/sleep?ms=700",
+                          headers=admin, timeout=0.25) for _ in range(POOL)]
+        for f in futs:
+            with pytest.raises(requests.Timeout):
+                f.result()
+    # The next request gets one of them once its statement ended.
+    t = time.monotonic()
+    r = requests.get(small_api + "/v1/admin/debug/sleep?ms=10", headers=admin, timeout=10)
+    took = time.monotonic() - t
+    assert r.status_code == 200, r.text
+    assert took < 1.5, took
+    # And the pool is whole: both connections serve at once.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=POOL) as ex:
+        rs = list(ex.map(lambda _: requests.get(
+            small_api + "/v1/admin/debug/sleep?ms=300", headers=admin, timeout=10),
+            range(POOL)))
+    assert [r.status_code for r in rs] == [200] * POOL
