@@ -18,8 +18,12 @@
  * waits: CONCORD_DB_QUEUE_TIMEOUT_MS in the queue, and
  * CONCORD_DB_CONNECT_TIMEOUT_MS to open a connection. A request that
  * goes away leaves its connection behind: one being opened joins the
- * pool, one running a statement is read to the end (the statement is
- * bounded by statement_timeout) and then serves the next waiter.
+ * pool; one running a statement is read to the end and then serves the
+ * next waiter. That statement is cancelled with pg_cancel_backend()
+ * (libpq's PQcancel() would block), sent on the next idle connection or,
+ * when none is idle, on one extra connection opened for it beyond the
+ * pool's size; the cancelled connection is reused only once that call
+ * returned, so the cancel can never hit a later statement.
  */
 #include <kore/kore.h>
 #include <kore/http.h>
@@ -38,12 +42,15 @@
 /* Kore dispatches on evt->handle alone; the type only has to be unique. */
 #define PGPOOL_EVT_TYPE		101
 
+#define PGPOOL_SQL_CANCEL	"SELECT pg_cancel_backend($1::int)"
+
 /* pgconn.state */
 #define PGC_CONNECTING		1	/* PQconnectPoll() under way */
 #define PGC_IDLE		2	/* in pg_idle */
 #define PGC_HELD		3	/* held by owner, nothing sent */
 #define PGC_QUERY		4	/* statement sent; owner NULL: drained */
 #define PGC_DEAD		5	/* closed; freed on the next tick */
+#define PGC_PARKED		6	/* drained; waits for its cancel's end */
 
 struct pgconn {
 	struct kore_event	 evt;		/* first: Kore hands back &evt */
@@ -56,6 +63,10 @@ struct pgconn {
 	struct pgpool_wait	*owner;		/* NULL: orphaned or drained */
 	PGresult		*res;		/* QUERY: the statement's result */
 	u_int64_t		 deadline;	/* CONNECTING: give up then */
+	int			 extra;		/* opened to send a cancel only */
+	int			 want_cancel;	/* drained, no cancel sent yet */
+	struct pgconn		*cancel_of;	/* runs the cancel of this one */
+	struct pgconn		*cancel_by;	/* whose cancel is running */
 	TAILQ_ENTRY(pgconn)	 all;		/* pg_all while not dead */
 	TAILQ_ENTRY(pgconn)	 list;		/* pg_idle or pg_dead */
 };
@@ -69,7 +80,8 @@ static char			*pg_conninfo;	/* secret: holds the data key */
 static unsigned			 pg_max = 1;
 static u_int64_t		 pg_queue_ms = 2000;
 static u_int64_t		 pg_connect_ms = 2000;
-static unsigned			 pg_count;	/* connections not dead */
+static unsigned			 pg_count;	/* connections not dead, not extra */
+static unsigned			 pg_extra;	/* extra connections (0 or 1) */
 static unsigned			 pg_nidle;
 static unsigned			 pg_nwait;
 static unsigned long long	 pg_waits;	/* requests that queued */
@@ -89,6 +101,8 @@ static void	pgconn_idle_input(struct pgconn *, int);
 static void	pgconn_query(struct pgconn *, int, int);
 static void	pgconn_keep(struct pgconn *, PGresult *);
 static void	pgconn_finished(struct pgconn *);
+static int	pgconn_cancel(struct pgconn *);
+static void	pgconn_unlink(struct pgconn *);
 
 void
 pgpool_configure(const char *conninfo, int max, int queue_ms, int connect_ms)
@@ -173,7 +187,7 @@ pgpool_done(struct pgpool_wait *w)
 void
 pgpool_release(struct pgpool_wait *w)
 {
-	struct pgconn	*pc = w->conn;
+	struct pgconn	*pc = w->conn, *idle;
 
 	if (w->state == PGW_QUEUED) {
 		TAILQ_REMOVE(&pg_queue, w, q);
@@ -185,6 +199,18 @@ pgpool_release(struct pgpool_wait *w)
 		w->conn = NULL;
 		if (pc->state == PGC_HELD)
 			pgconn_give(pc);
+		else if (pc->state == PGC_QUERY && pc->cancel_by == NULL) {
+			pc->want_cancel = 1;
+			if ((idle = TAILQ_FIRST(&pg_idle)) != NULL) {
+				TAILQ_REMOVE(&pg_idle, idle, list);
+				pg_nidle--;
+				if (!pgconn_cancel(idle))
+					pgconn_give(idle);
+			} else if (pg_extra == 0) {
+				/* Joins the pool's work via pgconn_give(). */
+				pgconn_open(NULL);
+			}
+		}
 	}
 	pgpool_done(w);
 	w->req = NULL;
@@ -259,8 +285,9 @@ pgpool_fill(void)
 
 /*
  * Start a connection for w: w becomes CONNECTING, or DOWN when libpq
- * refuses at once (nothing is added to the pool then). Never recurses
- * into pgpool_fill().
+ * refuses at once (nothing is added to the pool then). With w NULL, an
+ * extra connection that only sends cancels and then closes. Never
+ * recurses into pgpool_fill().
  */
 static void
 pgconn_open(struct pgpool_wait *w)
@@ -279,8 +306,10 @@ pgconn_open(struct pgpool_wait *w)
 		}
 		if (db != NULL)
 			PQfinish(db);
-		w->state = PGW_DOWN;
-		w->why = "connect";
+		if (w != NULL) {
+			w->state = PGW_DOWN;
+			w->why = "connect";
+		}
 		return;
 	}
 	pc = kore_calloc(1, sizeof(*pc));
@@ -293,9 +322,14 @@ pgconn_open(struct pgpool_wait *w)
 	pc->deadline = kore_time_ms() + pg_connect_ms;
 	pc->owner = w;
 	TAILQ_INSERT_TAIL(&pg_all, pc, all);
-	pg_count++;
-	w->conn = pc;
-	w->state = PGW_CONNECTING;
+	if (w != NULL) {
+		pg_count++;
+		w->conn = pc;
+		w->state = PGW_CONNECTING;
+	} else {
+		pc->extra = 1;
+		pg_extra++;
+	}
 	pgconn_watch(pc, EPOLLOUT, 1);
 }
 
@@ -351,7 +385,11 @@ pgconn_close(struct pgconn *pc, const char *why)
 	pc->state = PGC_DEAD;
 	TAILQ_REMOVE(&pg_all, pc, all);
 	TAILQ_INSERT_TAIL(&pg_dead, pc, list);
-	pg_count--;
+	if (pc->extra)
+		pg_extra--;
+	else
+		pg_count--;
+	pgconn_unlink(pc);
 	pgpool_fill();
 }
 
@@ -362,6 +400,12 @@ pgconn_give(struct pgconn *pc)
 	struct pgpool_wait	*w;
 
 	pc->owner = NULL;
+	if (pgconn_cancel(pc))
+		return;
+	if (pc->extra) {
+		pgconn_close(pc, "cancels sent");
+		return;
+	}
 	if ((w = TAILQ_FIRST(&pg_queue)) != NULL) {
 		TAILQ_REMOVE(&pg_queue, w, q);
 		pg_nwait--;
@@ -412,6 +456,7 @@ pgconn_handle(void *arg, int err)
 		break;
 	case PGC_IDLE:
 	case PGC_HELD:
+	case PGC_PARKED:
 		pgconn_idle_input(pc, err);
 		break;
 	case PGC_QUERY:
@@ -551,9 +596,80 @@ pgconn_finished(struct pgconn *pc)
 	}
 	pc->res = NULL;
 	pc->owner = NULL;
+	pc->want_cancel = 0;
 	if (PQtransactionStatus(pc->db) != PQTRANS_IDLE) {
 		pgconn_close(pc, "left inside a transaction");
 		return;
 	}
+	if (pc->cancel_by != NULL) {
+		/* Its cancel may still be on the way: not before it ended. */
+		pc->state = PGC_PARKED;
+		return;
+	}
+	/* A canceller lets go of its target first, then serves again. */
+	pgconn_unlink(pc);
 	pgconn_give(pc);
+}
+
+/*
+ * If a drained statement waits for its cancel, send it on pc (free, not
+ * in the idle list) and return 1; else return 0. A cancel that cannot
+ * be sent closes pc (returning 1 all the same: pc is gone).
+ */
+static int
+pgconn_cancel(struct pgconn *pc)
+{
+	struct pgconn	*t;
+	const char	*vals[1];
+	char		 pid[16];
+	int		 r;
+
+	TAILQ_FOREACH(t, &pg_all, all) {
+		if (t->want_cancel && t->state == PGC_QUERY)
+			break;
+	}
+	if (t == NULL)
+		return (0);
+	t->want_cancel = 0;
+	t->cancel_by = pc;
+	pc->cancel_of = t;
+	pc->owner = NULL;
+	pc->state = PGC_QUERY;
+	pc->flushing = 0;
+	snprintf(pid, sizeof(pid), "%d", PQbackendPID(t->db));
+	vals[0] = pid;
+	if (PQstatus(pc->db) != CONNECTION_OK ||
+	    !PQsendQueryParams(pc->db, PGPOOL_SQL_CANCEL, 1, NULL, vals, NULL,
+	    NULL, 0) || (r = PQflush(pc->db)) == -1) {
+		pgconn_close(pc, "send failed");
+		return (1);
+	}
+	if (r == 1) {
+		pc->flushing = 1;
+		pgconn_watch(pc, EPOLLIN | EPOLLOUT, 0);
+	}
+	return (1);
+}
+
+/*
+ * Undo pc's cancel links: a statement pc cancelled may serve again
+ * once it is parked; one whose canceller pc was needs none any more.
+ */
+static void
+pgconn_unlink(struct pgconn *pc)
+{
+	struct pgconn	*t;
+
+	if ((t = pc->cancel_of) != NULL) {
+		pc->cancel_of = NULL;
+		t->cancel_by = NULL;
+		if (t->state == PGC_PARKED)
+			pgconn_give(t);
+		else if (t->state == PGC_QUERY && pc->state == PGC_DEAD)
+			t->want_cancel = 1;	/* lost with pc: ask again */
+	}
+	if ((t = pc->cancel_by) != NULL) {
+		pc->cancel_by = NULL;
+		t->cancel_of = NULL;
+	}
 }
