@@ -283,7 +283,11 @@ api_db_call(struct http_request *req, struct api_call *c, const char *fn)
 		api_db_cleanup(c);
 		return (dbcall_unavailable(req, c, why));
 	default:
-		/* QUEUED, CONNECTING, SENT: asleep until the pool wakes it. */
+		/*
+		 * QUEUED, CONNECTING, SENT: asleep until the pool wakes it
+		 * (again, if something else woke it meanwhile).
+		 */
+		http_request_sleep(req);
 		return (KORE_RESULT_RETRY);
 	}
 }
