@@ -354,6 +354,9 @@ pgconn_close(struct pgconn *pc, const char *why)
 			pg_logged = now;
 			snprintf(msg, sizeof(msg), "%s", PQerrorMessage(pc->db));
 			msg[strcspn(msg, "\n")] = '\0';
+			/* A refused option could be quoted: never the key. */
+			if (strstr(msg, "data_key") != NULL)
+				snprintf(msg, sizeof(msg), "(an option was refused)");
 			concord_log(LOG_LVL_WARN, "database connect failed",
 			    json_pack("{s:s, s:s}", "reason", why, "error",
 			    msg));
