@@ -128,10 +128,10 @@ def test_a_stopped_postmaster_never_stalls_livez_and_new_connections_answer_503(
         assert r.headers["content-type"].startswith("application/problem+json")
         assert r.json()["type"] == "urn:concord:problem:unavailable"
         assert r.headers.get("retry-after") == "1"
-        assert bound - 0.1 <= took < bound + 0.5, took
+        assert bound - 0.1 <= took < bound + 0.8, took
     # Queued behind the first ones, it opens a connection after them.
     assert late_r.status_code == 503 and late_r.headers.get("retry-after") == "1"
-    assert late_took < 2 * bound + 0.7, late_took
+    assert late_took < 2 * bound + 1.0, late_took
     assert len(livez) >= 20
     slow = [round(d, 3) for status, d in livez if status != 200 or d >= FAST]
     assert not slow, f"{len(slow)} of {len(livez)} /livez probes took {FAST}s or more: {slow}"
@@ -150,9 +150,37 @@ def test_a_stopped_postmaster_never_stalls_livez_and_new_connections_answer_503(
     assert [r.status_code for r in rs] == [200] * 8
 
 
-def test_a_request_that_goes_away_has_its_statement_cancelled(small_api):
+def sleep_all(base, admin, ms, n):
+    """n requests at once to the debug sleep route; their statuses."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=n) as ex:
+        rs = list(ex.map(lambda _: requests.get(
+            f"{base}/v1/admin/debug/sleep?ms={ms}", headers=admin, timeout=10), range(n)))
+    return [r.status_code for r in rs]
+
+
+def sleeping(db):
+    """Statements of the debug sleep route running now."""
+    with db.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' "
+                    "AND usename = 'concord_api'")
+        return cur.fetchone()[0]
+
+
+def test_a_request_that_goes_away_has_its_statement_cancelled(small_api, db):
     admin = {"Authorization": "Bearer " + mint(["admin"])}
-    # Both connections run a 4 s statement whose clients give up.
+    assert sleep_all(small_api, admin, 300, POOL) == [200] * POOL
+    # One connection runs a 4 s statement whose client gives up; the
+    # other, idle, sends its cancel.
+    with pytest.raises(requests.Timeout):
+        requests.get(small_api + "/v1/admin/debug/sleep?ms=4000", headers=admin,
+                     timeout=0.3)
+    deadline = time.time() + 1.0
+    while sleeping(db) > 0:
+        assert time.time() < deadline, "the abandoned statement still runs"
+        time.sleep(0.05)
+    assert sleep_all(small_api, admin, 10, POOL) == [200] * POOL
+    # Both connections run a 4 s statement whose clients give up: an
+    # extra connection sends the cancels.
     with concurrent.futures.ThreadPoolExecutor(max_workers=POOL) as ex:
         futs = [ex.submit(requests.get, small_api + "/v1/admin/debug/sleep?ms=4000",
                           headers=admin, timeout=0.3) for _ in range(POOL)]
@@ -167,8 +195,4 @@ def test_a_request_that_goes_away_has_its_statement_cancelled(small_api):
     assert r.status_code == 200, r.text
     assert took < 1.5, took
     # And the pool is whole: both connections serve at once.
-    with concurrent.futures.ThreadPoolExecutor(max_workers=POOL) as ex:
-        rs = list(ex.map(lambda _: requests.get(
-            small_api + "/v1/admin/debug/sleep?ms=300", headers=admin, timeout=10),
-            range(POOL)))
-    assert [r.status_code for r in rs] == [200] * POOL
+    assert sleep_all(small_api, admin, 300, POOL) == [200] * POOL
