@@ -17,6 +17,7 @@
 #include "pgpool.h"
 
 #define API_MAX_PARAMS		4
+#define API_DB_REPLY_GRACE_MS	2000	/* past statement_timeout: server gone */
 #define API_REQID_LEN		65
 
 /* Route flags. */

@@ -242,8 +242,13 @@ kore_parent_configure(int argc, char **argv)
 	if (api_cfg.data_key == NULL)
 		fatal("configuration: CONCORD_DATA_KEY is required");
 	dsn = api_dsn_with_key(api_cfg.database_url, api_cfg.data_key);
+	/*
+	 * PostgreSQL ends a statement at statement_timeout and answers;
+	 * no answer API_DB_REPLY_GRACE_MS after that: the server is gone.
+	 */
 	pgpool_configure(dsn, api_cfg.db_pool, api_cfg.db_queue_timeout_ms,
-	    api_cfg.db_connect_timeout_ms);
+	    api_cfg.db_connect_timeout_ms,
+	    api_cfg.db_statement_ms + API_DB_REPLY_GRACE_MS);
 	/* The pool keeps its own copy of the connection string. */
 	explicit_bzero(dsn, strlen(dsn));
 	kore_free(dsn);

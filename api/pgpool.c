@@ -15,8 +15,11 @@
  * has room, or waits in a first come, first served queue; a connection
  * that frees up is handed to the queue's head (a reservation nobody
  * else can take) before that request is woken. A Kore timer bounds the
- * waits: CONCORD_DB_QUEUE_TIMEOUT_MS in the queue, and
- * CONCORD_DB_CONNECT_TIMEOUT_MS to open a connection. A request that
+ * waits: CONCORD_DB_QUEUE_TIMEOUT_MS in the queue,
+ * CONCORD_DB_CONNECT_TIMEOUT_MS to open a connection, and a statement's
+ * reply (PostgreSQL's statement_timeout ends a statement first; a
+ * connection whose server stopped answering altogether is closed when
+ * the reply bound passes). A request that
  * goes away leaves its connection behind: one being opened joins the
  * pool; one running a statement is read to the end and then serves the
  * next waiter. That statement is cancelled with pg_cancel_backend()
@@ -62,7 +65,7 @@ struct pgconn {
 	int			 flushing;	/* QUERY: output not all sent */
 	struct pgpool_wait	*owner;		/* NULL: orphaned or drained */
 	PGresult		*res;		/* QUERY: the statement's result */
-	u_int64_t		 deadline;	/* CONNECTING: give up then */
+	u_int64_t		 deadline;	/* CONNECTING, QUERY: give up then */
 	int			 extra;		/* opened to send a cancel only */
 	int			 want_cancel;	/* drained, no cancel sent yet */
 	struct pgconn		*cancel_of;	/* runs the cancel of this one */
@@ -80,6 +83,7 @@ static char			*pg_conninfo;	/* secret: holds the data key */
 static unsigned			 pg_max = 1;
 static u_int64_t		 pg_queue_ms = 2000;
 static u_int64_t		 pg_connect_ms = 2000;
+static u_int64_t		 pg_reply_ms = 7000;
 static unsigned			 pg_count;	/* connections not dead, not extra */
 static unsigned			 pg_extra;	/* extra connections (0 or 1) */
 static unsigned			 pg_nidle;
@@ -105,12 +109,14 @@ static int	pgconn_cancel(struct pgconn *);
 static void	pgconn_unlink(struct pgconn *);
 
 void
-pgpool_configure(const char *conninfo, int max, int queue_ms, int connect_ms)
+pgpool_configure(const char *conninfo, int max, int queue_ms, int connect_ms,
+    int reply_ms)
 {
 	pg_conninfo = kore_strdup(conninfo);
 	pg_max = max > 0 ? (unsigned)max : 1;
 	pg_queue_ms = queue_ms > 0 ? (u_int64_t)queue_ms : 1;
 	pg_connect_ms = connect_ms > 0 ? (u_int64_t)connect_ms : 1;
+	pg_reply_ms = reply_ms > 0 ? (u_int64_t)reply_ms : 1;
 }
 
 void
@@ -159,6 +165,7 @@ pgpool_send(struct pgpool_wait *w, const char *sql, int n,
 		fatal("pgpool_send: no connection held");
 	pc->state = PGC_QUERY;
 	pc->flushing = 0;
+	pc->deadline = kore_time_ms() + pg_reply_ms;
 	w->state = PGW_SENT;
 	if (PQstatus(pc->db) != CONNECTION_OK ||
 	    !PQsendQueryParams(pc->db, sql, n, NULL, vals, lens, NULL, 0) ||
@@ -241,7 +248,8 @@ pgpool_wake(struct pgpool_wait *w)
  * Every PGPOOL_TICK_MS: free the connections closed since the last tick
  * (an event fetched in the same pass as the close may still point at
  * one), answer the waiters whose queue bound passed (the queue is in
- * order of deadlines) and give up connections that took too long.
+ * order of deadlines) and give up connections that took too long to
+ * open or to answer.
  */
 static void
 pgpool_tick(void *arg, u_int64_t now)
@@ -264,6 +272,8 @@ pgpool_tick(void *arg, u_int64_t now)
 		next = TAILQ_NEXT(pc, all);
 		if (pc->state == PGC_CONNECTING && pc->deadline <= now)
 			pgconn_close(pc, "connect timed out");
+		else if (pc->state == PGC_QUERY && pc->deadline <= now)
+			pgconn_close(pc, "no reply");
 	}
 }
 
@@ -639,6 +649,7 @@ pgconn_cancel(struct pgconn *pc)
 	pc->owner = NULL;
 	pc->state = PGC_QUERY;
 	pc->flushing = 0;
+	pc->deadline = kore_time_ms() + pg_reply_ms;
 	snprintf(pid, sizeof(pid), "%d", PQbackendPID(t->db));
 	vals[0] = pid;
 	if (PQstatus(pc->db) != CONNECTION_OK ||

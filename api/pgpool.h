@@ -46,13 +46,15 @@ struct pgpool_wait {
 /*
  * Keep a copy of conninfo (a libpq URI or key=value string; it holds
  * secrets and lives as long as the process), the most connections per
- * worker, the longest wait for a free connection and the longest time
- * to open one, in milliseconds. Called once in the parent before the
- * workers fork; can't fail. libpq resolves a host name in conninfo on
- * every new connection, and that lookup blocks: use a numeric host or
- * hostaddr.
+ * worker, and in milliseconds the longest wait for a free connection,
+ * the longest time to open one and the longest wait for a statement's
+ * reply, after which its connection counts as lost (PostgreSQL's
+ * statement_timeout should end the statement well before). Called
+ * once in the parent before the workers fork; can't fail. libpq
+ * resolves a host name in conninfo on every new connection, and that
+ * lookup blocks: use a numeric host or hostaddr.
  */
-void	pgpool_configure(const char *, int, int, int);
+void	pgpool_configure(const char *, int, int, int, int);
 
 /*
  * Ask for a connection for w, which must be PGW_IDLE. Afterwards w is

@@ -11,6 +11,7 @@ client goes away leaves its connection behind for the next one.
 Each test starts a second API with one worker and two connections, none
 of them open before the test."""
 import concurrent.futures
+import contextlib
 import os
 import signal
 import subprocess
@@ -43,13 +44,14 @@ def postmaster_pid():
         return int(f.readline().strip())
 
 
-@pytest.fixture
-def small_api():
-    """A second API on the same database, started with no connection open."""
+@contextlib.contextmanager
+def second_api(**extra):
+    """A second API on the same database, started with no connection
+    open: one worker, POOL connections, CONNECT_MS, and extra variables."""
     port = free_port()
     env = dict(os.environ, CONCORD_LISTEN=f"127.0.0.1:{port}", CONCORD_WORKERS="1",
                CONCORD_DB_POOL=str(POOL), CONCORD_DB_CONNECT_TIMEOUT_MS=str(CONNECT_MS),
-               CONCORD_DEBUG_ROUTES="1")
+               CONCORD_DEBUG_ROUTES="1", **extra)
     log = open(os.path.join(STATE, "api-connect.log"), "w")
     p = subprocess.Popen(["kore", "-f", "-n", "-r", "-c", "api/kore.conf"], cwd=ROOT,
                          env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -73,6 +75,12 @@ def small_api():
             p.kill()
             p.wait()
         log.close()
+
+
+@pytest.fixture
+def small_api():
+    with second_api() as base:
+        yield base
 
 
 def db_request(base, token, timeout=10):
@@ -196,3 +204,35 @@ def test_a_request_that_goes_away_has_its_statement_cancelled(small_api, db):
     assert took < 1.5, took
     # And the pool is whole: both connections serve at once.
     assert sleep_all(small_api, admin, 300, POOL) == [200] * POOL
+
+
+def test_a_server_that_stops_answering_mid_statement_answers_503_within_the_reply_bound(db):
+    """The statement's server process is stopped: not even its statement
+    timeout fires. The API gives up on the connection 2 s after the
+    statement limit (1 s here) and the pool serves on."""
+    admin = {"Authorization": "Bearer " + mint(["admin"])}
+    with second_api(CONCORD_DB_STATEMENT_TIMEOUT_MS="1000") as base, \
+            concurrent.futures.ThreadPoolExecutor(max_workers=1) as ex:
+        assert sleep_all(base, admin, 10, POOL) == [200] * POOL
+        t = time.monotonic()
+        fut = ex.submit(requests.get, base + "/v1/admin/debug/sleep?ms=3000",
+                        headers=admin, timeout=10)
+        pid = None
+        while pid is None and time.monotonic() - t < 0.8:
+            with db.cursor() as cur:
+                cur.execute("SELECT pid FROM pg_stat_activity WHERE wait_event = 'PgSleep' "
+                            "AND usename = 'concord_api'")
+                row = cur.fetchone()
+            pid = row[0] if row else None
+        assert pid is not None, "the statement did not start"
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            r = fut.result()
+            took = time.monotonic() - t
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert r.status_code == 503, r.text
+        assert r.json()["type"] == "urn:concord:problem:unavailable"
+        assert r.headers.get("retry-after") == "1"
+        assert 2.9 <= took < 4.5, took
+        assert sleep_all(base, admin, 10, POOL) == [200] * POOL
