@@ -10,6 +10,7 @@
 
 #include <kore/kore.h>
 #include <kore/http.h>
+
 #include <jansson.h>
 
 #include "../common/auth.h"
