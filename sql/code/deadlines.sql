@@ -365,11 +365,14 @@ $$;
  * it, once per agency, date and step (a moved date is reminded anew; an
  * agency that joins later gets the steps still to come, and the latest
  * one already due). A date more than task_overdue_hours past is left
- * alone.
+ * alone. The clock reads investigations, which requests change; a lock
+ * held on them longer than lock_timeout fails this clock alone (retried
+ * on the next sweep) rather than holding up the worker's jobs.
  */
 CREATE FUNCTION worker.clock_court_dates(p_now timestamptz, p_cfg jsonb,
     p_by text, p_limit integer) RETURNS integer
-LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp
+    SET lock_timeout = '200ms' AS $$
 	WITH cfg AS (
 		SELECT ARRAY(SELECT jsonb_array_elements_text(
 		    p_cfg->'task_remind_days')::integer) AS days,

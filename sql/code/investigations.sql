@@ -693,7 +693,8 @@ CREATE FUNCTION casework.investigation_needs_set(i investigations,
     p_needs jsonb, p_ctx jsonb) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-	x jsonb;
+	x	jsonb;
+	v_id	uuid;
 BEGIN
 	IF EXISTS (SELECT 1 FROM investigation_needs n WHERE
 	    n.investigation_id = i.id AND NOT p_needs @> jsonb_build_array(
@@ -704,9 +705,12 @@ BEGIN
 		    'instead.', jsonb_build_array(lib.err('needs', 'leaves out '
 		    'a referred need')));
 	END IF;
-	DELETE FROM investigation_needs n WHERE n.investigation_id = i.id AND
-	    NOT p_needs @> jsonb_build_array(jsonb_build_object('code',
-	    n.code));
+	FOR v_id IN DELETE FROM investigation_needs n WHERE
+	    n.investigation_id = i.id AND NOT p_needs @> jsonb_build_array(
+	    jsonb_build_object('code', n.code)) RETURNING n.id LOOP
+		PERFORM lib.audit(p_ctx, 'delete', 'investigation_need', v_id,
+		    ARRAY['code', 'status']);
+	END LOOP;
 	FOR x IN SELECT * FROM jsonb_array_elements(p_needs) LOOP
 		PERFORM casework.investigation_need_put(p_ctx, i.id,
 		    x->>'code', x->>'status');

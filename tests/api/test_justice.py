@@ -139,6 +139,14 @@ def test_criminal_justice_needs_are_tracked_items_with_status_and_history(cj):
     assert [n["code"] for n in cj["coord"].c.get(needs + "?status=met").json()["items"]] == \
         ["expert_witnesses"]
     assert cj["coord"].c.get(f"{needs}/{uuid.uuid4()}").status_code == 404
+    # The investigation's `needs` sets them too: a need left out goes.
+    inv_url = f"/v1/investigations/{inv['id']}"
+    r = cj["police"].c.patch(inv_url, json={"needs": [{"code": "expert_witnesses", "status": "met"},
+                                                      {"code": "evidence", "status": "identified"}]},
+                             headers={"If-Match": cj["police"].c.get(inv_url).headers["etag"]})
+    assert r.status_code == 200, r.text
+    items = cj["police"].c.get(needs).json()["items"]
+    assert [(n["code"], len(n["history"])) for n in items] == [("expert_witnesses", 3), ("evidence", 1)]
 
 
 def test_need_is_referred_to_an_organization_whose_service_covers_it(cj, db, make_org):
