@@ -889,7 +889,9 @@ END $$;
 
 /*
  * PATCH /v1/investigations/{id}/needs/{nid} {status}: an active agency
- * on it or a coordinator; If-Match; the change goes into the history.
+ * on it or a coordinator; If-Match; the change goes into the history. A
+ * need set to met, unmet or declined_by_client withdraws its referrals
+ * still offered (their organizations are told, need_referral.answered).
  */
 CREATE FUNCTION api.investigation_need_update(p_ctx jsonb, p_args jsonb,
     p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
@@ -899,6 +901,7 @@ DECLARE
 	i	investigations;
 	n	investigation_needs;
 	e	jsonb;
+	v_n	bigint;
 BEGIN
 	i := casework.investigation_for_work(p_ctx, lib.path_id(p_args), v_org,
 	    'change needs', true);
@@ -915,6 +918,20 @@ BEGIN
 	PERFORM lib.if_match(p_args, 'investigation_need', n.id, n.version);
 	n := casework.investigation_need_put(p_ctx, i.id, n.code,
 	    p_body->>'status');
+	/* A need settled otherwise no longer waits for the offers made. */
+	IF n.status IN ('met', 'unmet', 'declined_by_client') THEN
+		WITH w AS (
+			UPDATE investigation_need_referrals SET status =
+			    'withdrawn', updated_at = now() WHERE need_id = n.id
+			    AND investigation_need_referrals.status = 'offered'
+			    RETURNING id)
+		SELECT count(lib.notify(r.organization_id, NULL,
+		    'need_referral.answered', 'need_referral', r.id,
+		    '/v1/need-referrals/' || r.id, jsonb_build_object(
+		    'need_referral_id', r.id, 'investigation_id', i.id, 'code',
+		    n.code, 'status', 'withdrawn'))) INTO v_n
+		FROM w JOIN investigation_need_referrals r ON r.id = w.id;
+	END IF;
 	PERFORM casework.investigation_needs_sync(i.id);
 	PERFORM casework.investigation_touch(i.id);
 	status := 200;

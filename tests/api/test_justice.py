@@ -212,6 +212,19 @@ def test_declining_the_last_referral_returns_the_need_to_identified(cj, db, make
     assert r.status_code == 200 and r.json()["status"] == "declined"
     got = cj["police"].c.get(f"/v1/investigations/{inv['id']}/needs/{need['id']}").json()
     assert [h["status"] for h in got["history"]] == ["identified", "referred", "identified"]
+    # A need met otherwise withdraws the referrals still offered.
+    other = Party(make_org, "ngo", "provider")
+    add_service(db, other.org, ["witness_support"])
+    r = cj["police"].c.post(f"/v1/investigations/{inv['id']}/needs/{need['id']}/referrals",
+                            json={"organization_id": other.org})
+    assert r.status_code == 201, r.text
+    ref = r.json()
+    r = cj["police"].c.patch(f"/v1/investigations/{inv['id']}/needs/{need['id']}",
+                             json={"status": "met"}, headers={"If-Match": need_tag(need["id"], 4)})
+    assert r.status_code == 200, r.text
+    assert [x["status"] for x in r.json()["referrals"]] == ["declined", "withdrawn"]
+    assert [n["status"] for n in notes(db, "need_referral.answered", other.org)] == ["withdrawn"]
+    assert other.c.post(f"/v1/need-referrals/{ref['id']}/accept").status_code == 409
 
 
 # ------------------------------------------------------------ witnesses
