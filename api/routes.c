@@ -26,7 +26,9 @@
 #define CASE_READERS		(ROLE_ADMIN | ROLE_COORDINATOR | \
 				    ROLE_CASE_MANAGER | ROLE_PROVIDER | \
 				    ROLE_INVESTIGATOR | ROLE_PROSECUTOR)
-#define CASE_HOLDERS		(ROLE_CASE_MANAGER | ROLE_PROVIDER)
+/* Investigators and prosecutors hold the witness records they opened. */
+#define CASE_HOLDERS		(ROLE_CASE_MANAGER | ROLE_PROVIDER | \
+				    ROLE_INVESTIGATOR | ROLE_PROSECUTOR)
 /* Who may send a referral and who answers offers (SQL narrows both). */
 #define REFERRAL_SENDERS	(ROLE_HOTLINE | ROLE_COORDINATOR | \
 				    ROLE_CASE_MANAGER | ROLE_PROVIDER | \
@@ -138,6 +140,38 @@ const struct api_route api_routes[] = {
 	    ROLE_INVESTIGATOR, 0, NULL, "investigation_participation_accept" },
 	{ POST, "/v1/investigations/{id}/participation/decline",
 	    ROLE_INVESTIGATOR, 0, NULL, "investigation_participation_decline" },
+	/*
+	 * The criminal-justice side: needs and their referrals, witness
+	 * records, ending participation, key dates (investigations.sql).
+	 */
+	{ POST, "/v1/investigations/{id}/participation/end",
+	    ROLE_INVESTIGATOR | ROLE_PROSECUTOR, 0, NULL,
+	    "investigation_participation_end" },
+	{ GET, "/v1/investigations/{id}/needs", INVESTIGATION_READERS, 0, NULL,
+	    "investigation_need_list" },
+	{ POST, "/v1/investigations/{id}/needs", INVESTIGATION_READERS &
+	    ~ROLE_ADMIN, ROUTE_BODY, NULL, "investigation_need_create" },
+	{ GET, "/v1/investigations/{id}/needs/{nid}", INVESTIGATION_READERS, 0,
+	    NULL, "investigation_need_get" },
+	{ PATCH, "/v1/investigations/{id}/needs/{nid}", INVESTIGATION_READERS &
+	    ~ROLE_ADMIN, ROUTE_BODY, NULL, "investigation_need_update" },
+	{ POST, "/v1/investigations/{id}/needs/{nid}/referrals",
+	    INVESTIGATION_READERS & ~ROLE_ADMIN, ROUTE_BODY, NULL,
+	    "investigation_need_referral_create" },
+	{ GET, "/v1/need-referrals", CASE_READERS, 0, NULL,
+	    "need_referral_list" },
+	{ GET, "/v1/need-referrals/{id}", CASE_READERS, 0, NULL,
+	    "need_referral_get" },
+	{ POST, "/v1/need-referrals/{id}/accept", CASE_READERS & ~ROLE_ADMIN,
+	    0, NULL, "need_referral_accept" },
+	{ POST, "/v1/need-referrals/{id}/decline", CASE_READERS & ~ROLE_ADMIN,
+	    0, NULL, "need_referral_decline" },
+	{ POST, "/v1/investigations/{id}/witnesses", ROLE_INVESTIGATOR |
+	    ROLE_PROSECUTOR, ROUTE_BODY, NULL, "investigation_witness_create" },
+	{ GET, "/v1/investigations/{id}/dates", INVESTIGATION_READERS, 0, NULL,
+	    "investigation_date_list" },
+	{ GET, "/v1/investigation-dates", INVESTIGATION_READERS, 0, NULL,
+	    "investigation_dates_all" },
 	{ GET, "/v1/audit", ROLE_ADMIN | ROLE_COORDINATOR, 0, NULL,
 	    "audit_list" },
 	{ GET, "/v1/audit/verify", ROLE_ADMIN, 0, NULL, "audit_check" },

@@ -454,8 +454,8 @@ BEGIN
 		c.age_group, report.gender_group(c.gender) AS gender,
 		report.nationality_group(c.nationality) AS nat
 	    FROM cases c
-	    WHERE c.identified_on <= v_to AND (c.status = 'open' OR
-		c.updated_at >= v_from::timestamptz)
+	    WHERE c.kind = 'victim' AND c.identified_on <= v_to AND
+		(c.status = 'open' OR c.updated_at >= v_from::timestamptz)
 		AND report.in_jurisdictions(c.jurisdiction, v_jur)
 		AND (v_org IS NULL OR c.lead_org = ANY (v_org))
 		AND (v_tt IS NULL OR c.trafficking_type = ANY (v_tt))
@@ -546,8 +546,8 @@ BEGIN
 		c.trafficking_type, c.age_group,
 		report.gender_group(c.gender)) AS g
 	    FROM cases c
-	    WHERE c.identified_on <= v_to AND (c.status = 'open' OR
-		c.updated_at >= v_from::timestamptz)
+	    WHERE c.kind = 'victim' AND c.identified_on <= v_to AND
+		(c.status = 'open' OR c.updated_at >= v_from::timestamptz)
 		AND report.in_jurisdictions(c.jurisdiction, v_jur)
 		AND (v_org IS NULL OR c.lead_org = ANY (v_org))
 		AND (v_tt IS NULL OR c.trafficking_type = ANY (v_tt))
@@ -795,8 +795,9 @@ $$;
 
 /*
  * Investigations opened in the period, by status and by outcome
- * category: how many, how many with linked cases, cases linked, and the
- * criminal-justice needs they list (identified, met). group_by
+ * category: how many, how many with linked cases, cases linked (victims'
+ * cases; witness records are not counted), and the criminal-justice
+ * needs they list (identified, met). group_by
  * jurisdiction is an investigation's first jurisdiction; organization
  * its lead agency.
  */
@@ -815,8 +816,9 @@ BEGIN
 		AS oc,
 		report.group_value(v_by, i.jurisdictions[1], i.lead_agency,
 		NULL, NULL, NULL) AS g,
-		(SELECT count(*) FROM investigation_cases ic WHERE
-		    ic.investigation_id = i.id) AS linked,
+		(SELECT count(*) FROM investigation_cases ic JOIN cases c ON
+		    c.id = ic.case_id WHERE ic.investigation_id = i.id AND
+		    c.kind = 'victim') AS linked,
 		(SELECT count(*) FROM jsonb_array_elements(i.needs) x) AS nid,
 		(SELECT count(*) FROM jsonb_array_elements(i.needs) x WHERE
 		    x->>'status' = 'met') AS nmet
@@ -987,7 +989,8 @@ BEGIN
 		    WHEN 'gender' THEN ARRAY[report.gender_group(c.gender)]
 		    ELSE ARRAY[NULL::text] END AS ds
 	    FROM cases c
-	    WHERE v_cl AND c.identified_on <= v_to AND (c.status = 'open' OR
+	    WHERE v_cl AND c.kind = 'victim' AND c.identified_on <= v_to AND
+		(c.status = 'open' OR
 		c.updated_at >= v_from::timestamptz)
 		AND report.in_jurisdictions(c.jurisdiction, v_jur)),
 	jur(j) AS MATERIALIZED (
