@@ -300,6 +300,11 @@ concord_config_load(struct concord_config *cfg, char *err, size_t elen)
 		goto out;
 	}
 	cfg->debug_routes = (int)n;
+	if (config_int("CONCORD_PUBLIC", 0, 0, 1, &n) == -1) {
+		snprintf(err, elen, "CONCORD_PUBLIC must be 0 or 1");
+		goto out;
+	}
+	cfg->public_routes = (int)n;
 	if (config_int("CONCORD_WEBHOOK_ALLOW_HTTP", 0, 0, 1, &n) == -1) {
 		snprintf(err, elen, "CONCORD_WEBHOOK_ALLOW_HTTP must be 0 or 1");
 		goto out;

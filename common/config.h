@@ -36,6 +36,7 @@ struct concord_config {
 	int	audit_seal_ms;		/* worker: sealing interval */
 	int	audit_seal_max_age;	/* worker: backlog bound, seconds */
 	int	debug_routes;		/* CONCORD_DEBUG_ROUTES=1: test-only routes */
+	int	public_routes;		/* CONCORD_PUBLIC=1: /public/v1/ routes */
 	char	*openapi_path;		/* served at /openapi.yaml */
 	char	*majority_languages;	/* worker: "en,es" primary subtags */
 	int	report_timeout_s;	/* worker: a report's statement bound */

@@ -26,6 +26,8 @@ if [ "$mode" = test ] || [ "$mode" = dev ]; then
 	export CONCORD_JWT_HS256_SECRET=${CONCORD_JWT_HS256_SECRET:-$(openssl rand -hex 32)}
 	export CONCORD_DATA_KEY=${CONCORD_DATA_KEY:-$(openssl rand -hex 32)}
 	export CONCORD_DEBUG_ROUTES=${CONCORD_DEBUG_ROUTES:-1}
+	# The public face of task forces is tested (off by default elsewhere).
+	export CONCORD_PUBLIC=${CONCORD_PUBLIC:-1}
 	# Clocks are swept every second, so tests never wait long.
 	export CONCORD_DEADLINE_SWEEP_SECONDS=${CONCORD_DEADLINE_SWEEP_SECONDS:-1}
 	# The suite sends thousands of requests from 127.0.0.1, many with bad

@@ -22,6 +22,9 @@
 --   task:<id>:<due>:<step>    remind_<n>d, due, overdue (due moves: anew)
 --   consent:<id>:<exp>:expiring   the lead organization is told
 --   transfer:<id>:receiver / transfer:<id>:coordinators
+--   agreement:<id>:<last day>:expiring  the task force's coordinators
+--                                       (worker.clock_agreements,
+--                                       taskforces.sql)
 
 /*
  * The deadline settings: the defaults below overlaid with what the
@@ -36,7 +39,8 @@ LANGUAGE sql STABLE AS $$
 	    'offer_reminder_pct', 50, 'offer_max_expiries', 3,
 	    'referral_escalate_hours', 48, 'task_remind_days', '[7, 1]'::jsonb,
 	    'task_overdue_hours', 24, 'consent_notice_days', 14,
-	    'transfer_remind_hours', 48, 'transfer_escalate_hours', 96) ||
+	    'transfer_remind_hours', 48, 'transfer_escalate_hours', 96,
+	    'agreement_notice_days', 30) ||
 	    coalesce((SELECT config FROM deadline_settings), '{}')
 $$;
 
@@ -275,8 +279,9 @@ LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 	SELECT count(lib.notify(d.assigned_org, NULL, CASE d.step
 	    WHEN 'overdue' THEN 'task.overdue' ELSE 'task.due' END, 'task',
 	    d.id, CASE WHEN d.case_id IS NOT NULL THEN '/v1/cases/' ||
-	    d.case_id || '/tasks' ELSE '/v1/investigations/' ||
-	    d.investigation_id END, jsonb_strip_nulls(jsonb_build_object(
+	    d.case_id || '/tasks' WHEN d.investigation_id IS NOT NULL THEN
+	    '/v1/investigations/' || d.investigation_id ELSE '/v1/tasks' END,
+	    jsonb_strip_nulls(jsonb_build_object(
 	    'task_id', d.id, 'case_id', d.case_id, 'investigation_id',
 	    d.investigation_id, 'due_at', d.due_at, 'step', d.step))))::integer
 	    + (SELECT 0 * count(*) FROM superseded)::integer
@@ -380,7 +385,8 @@ DECLARE
 	v_state	text;
 BEGIN
 	FOREACH v_clock IN ARRAY ARRAY['offer_expiries', 'offer_reminders',
-	    'referral_escalations', 'tasks', 'consents', 'transfers'] LOOP
+	    'referral_escalations', 'tasks', 'consents', 'transfers',
+	    'agreements'] LOOP
 		BEGIN
 			EXECUTE format('SELECT worker.%I($1, $2, $3, $4)',
 			    'clock_' || v_clock) INTO v_n

@@ -17,7 +17,8 @@ LANGUAGE sql IMMUTABLE AS $$
 	    'referral.reminder', 'referral.accepted', 'referral.declined',
 	    'referral.expired', 'referral.unmatched', 'referral.completed',
 	    'referral.escalated', 'task.due', 'task.overdue',
-	    'consent.expiring', 'transfer.pending', 'report.ready']
+	    'consent.expiring', 'transfer.pending', 'report.ready',
+	    'agreement.expiring']
 $$;
 
 /*
@@ -46,6 +47,7 @@ RETURNS text LANGUAGE sql IMMUTABLE AS $$
 	    WHEN 'consent.expiring' THEN 'Consent expiring soon'
 	    WHEN 'transfer.pending' THEN 'Case transfer awaiting an answer'
 	    WHEN 'report.ready' THEN 'Report ready'
+	    WHEN 'agreement.expiring' THEN 'Agreement expiring soon'
 	    ELSE 'Notification' END
 $$;
 
