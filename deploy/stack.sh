@@ -320,6 +320,8 @@ echo
 echo "Try:"
 echo "  curl -s $BASE/readyz"
 echo "  curl -s -H \"Authorization: Bearer $COORD\" $BASE/v1/taxonomy/needs"
+echo "  curl -s -H \"Authorization: Bearer $COORD\" $BASE/v1/task-forces/50000000-0000-4000-8000-000000000001/members"
+echo "  (with CONCORD_PUBLIC=1: curl -s $BASE/public/v1/task-forces/50000000-0000-4000-8000-000000000001)"
 echo
 wait -n "${PIDS[@]}" || true
 log "a process exited; stopping"
