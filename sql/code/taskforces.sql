@@ -963,7 +963,9 @@ END $$;
 /*
  * Agreements whose last day is within agreement_notice_days: the task
  * force's coordinators (its lead and its coordinating members) are told
- * once per last day. Called by the deadline sweep (deadlines.sql).
+ * once per last day; for a task force without a lead (the default one)
+ * every coordinator, as before task forces. Called by the deadline sweep
+ * (deadlines.sql).
  */
 CREATE FUNCTION worker.clock_agreements(p_now timestamptz, p_cfg jsonb,
     p_by text, p_limit integer) RETURNS integer
@@ -989,14 +991,17 @@ LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 		SELECT key, 'agreement', 'expiring', id, expires_on, p_by
 		FROM due ON CONFLICT DO NOTHING RETURNING object_id),
 	coords AS (
-		SELECT DISTINCT d.id, d.task_force_id, d.expires_on, o.org
+		SELECT DISTINCT d.id, d.task_force_id, d.expires_on, o.org,
+		    o.role
 		FROM due d JOIN claimed c ON c.object_id = d.id
 		JOIN task_forces t ON t.id = d.task_force_id
-		CROSS JOIN LATERAL (SELECT t.lead_org AS org WHERE t.lead_org
-		    IS NOT NULL UNION SELECT m.org_id FROM task_force_members m
-		    WHERE m.task_force_id = t.id AND m.coordinator AND
-		    m.status = 'active') o)
-	SELECT count(lib.notify(c.org, NULL, 'agreement.expiring',
+		CROSS JOIN LATERAL (SELECT t.lead_org AS org, NULL AS role
+		    WHERE t.lead_org IS NOT NULL UNION SELECT m.org_id, NULL
+		    FROM task_force_members m WHERE t.lead_org IS NOT NULL AND
+		    m.task_force_id = t.id AND m.coordinator AND
+		    m.status = 'active' UNION SELECT NULL, 'coordinator'
+		    WHERE t.lead_org IS NULL) o)
+	SELECT count(lib.notify(c.org, c.role, 'agreement.expiring',
 	    'agreement', c.id, '/v1/agreements/' || c.id, jsonb_build_object(
 	    'agreement_id', c.id, 'task_force_id', c.task_force_id,
 	    'expires_on', c.expires_on, 'expired', c.expires_on <

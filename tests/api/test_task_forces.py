@@ -85,11 +85,13 @@ def test_the_default_task_force_enrols_new_organizations_with_a_default_agreemen
     org = org_row(db)
     mine = Client(mint(["provider"], org=org))
     tfs = mine.get("/v1/task-forces").json()["items"]
-    assert [t["id"] for t in tfs] == [default_tf["id"]]
+    assert default_tf["id"] in [t["id"] for t in tfs]
+    assert all(t["enrol_new_orgs"] for t in tfs)
     members = mine.get(f"/v1/task-forces/{default_tf['id']}/members?status=active").json()["items"]
     me = next(m for m in members if m["organization_id"] == org)
     assert me["status"] == "active" and me["joined_at"]
-    agreements = mine.get(f"/v1/agreements?org_id={org}").json()["items"]
+    agreements = mine.get(f"/v1/agreements?org_id={org}&task_force_id={default_tf['id']}")
+    agreements = agreements.json()["items"]
     assert len(agreements) == 1 and agreements[0]["current"]
     assert set(agreements[0]["categories"]) == CATEGORIES
     # A coordinator token of a member without the coordinator flag does
@@ -307,11 +309,13 @@ def test_an_agreement_between_two_members_lets_only_its_categories_flow(db, make
     assert stranger.get(f"/v1/agreements/{agreement['id']}").status_code == 404
 
 
-def default_agreement(db, org):
+def default_agreements(db, org):
+    """The agreements an organization got when it was enrolled (one per
+    task force that enrols new organizations)."""
     with db.cursor() as cur:
         cur.execute("SELECT id::text FROM agreements WHERE org_a = %s AND org_b IS NULL",
                     (org,))
-        return cur.fetchone()[0]
+        return [row[0] for row in cur.fetchall()]
 
 
 @pytest.mark.parametrize("change", ["suspend", "expire", "terminate", "narrow"])
@@ -325,21 +329,25 @@ def test_an_agreement_that_stops_stops_the_flow_on_the_next_request(
     url = f"/v1/cases/{case['id']}"
     assert shown(recipient.c.get(url).json()) == {"contact", "location"}
     coord = client(tokens["coordinator"])      # coordinates the default task force
-    aurl = f"/v1/agreements/{default_agreement(db, recipient.org)}"
     body = {"suspend": {"status": "suspended"},
             "expire": {"effective_on": today(-10), "expires_on": today(-1)},
             "terminate": {"status": "terminated"},
             "narrow": {"categories": ["location", "needs", "case_details"]}}[change]
-    r = patch_with_etag(coord, aurl, body)
-    assert r.status_code == 200, r.text
-    assert r.json()["current"] is (change == "narrow")
+    urls = [f"/v1/agreements/{a}" for a in default_agreements(db, recipient.org)]
+    for aurl in urls:
+        r = patch_with_etag(client(tokens["admin"]) if aurl != urls[0] else coord, aurl, body)
+        assert r.status_code == 200, r.text
+        assert r.json()["current"] is (change == "narrow")
+    aurl = urls[0]
     expect = {"location"} if change == "narrow" else set()
     doc = recipient.c.get(url).json()
     assert shown(doc) == expect and PHONE not in json.dumps(doc)
     # The lead itself is unaffected.
     assert shown(lead.c.get(url).json()) == CATEGORIES
     if change == "suspend":
-        assert patch_with_etag(coord, aurl, {"status": "active"}).status_code == 200
+        for u in urls:
+            assert patch_with_etag(client(tokens["admin"]), u,
+                                   {"status": "active"}).status_code == 200
         assert shown(recipient.c.get(url).json()) == {"contact", "location"}
     if change == "terminate":
         assert patch_with_etag(coord, aurl, {"status": "active"}).status_code == 409
