@@ -850,6 +850,9 @@ BEGIN
 		    o.id = s.organization_id AND o.status = 'active'
 		WHERE rc.referral_need_id = n.id AND s.deleted_at IS NULL AND
 		    s.organization_id <> r.sender_org AND
+		    /* Still an active member (taskforces.sql). */
+		    referral.task_force_allows(r.task_force_id, r.widened_to,
+		    s.organization_id) AND
 		    s.status = 'active' AND s.accepts_referrals AND (n.waitlist
 		    OR s.capacity_total IS NULL OR s.capacity_available > 0)
 		    AND NOT EXISTS (SELECT 1 FROM referral_offers o WHERE

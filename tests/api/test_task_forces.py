@@ -230,6 +230,30 @@ def test_matching_offers_only_to_active_members_of_the_referrals_task_force(db, 
     assert candidates(db, r3["id"]) == {inside}
 
 
+def test_a_member_suspended_after_matching_gets_no_later_offer(db, add_service):
+    jur = new_jurisdiction()
+    co = Coord(db)
+    hotline_org = org_row(db, kind="other", member=False)
+    co.add(hotline_org, discipline="other")
+    a, b = org_row(db, member=False), org_row(db, member=False)
+    members = {a: co.add(a), b: co.add(b)}
+    for org in (a, b):
+        add_service(org, ["food"], jur)
+    ref = referral_from(Client(mint(["hotline"], org=hotline_org)), jur)
+    wait_matched(db, ref["id"])
+    assert candidates(db, ref["id"]) == {a, b}
+    [(offer, first, status)] = offers_of(db, ref["id"])
+    second = b if first == a else a
+    co.set_member(members[second], status="suspended")
+    r = Client(mint(["provider"], org=first)).post(
+        f"/v1/referrals/{ref['id']}/offers/{offer}/decline", json={"reason": "full"})
+    assert r.status_code == 200, r.text
+    assert {o[1] for o in offers_of(db, ref["id"])} == {first}
+    with db.cursor() as cur:
+        cur.execute("SELECT status FROM referral_needs WHERE referral_id = %s", (ref["id"],))
+        assert cur.fetchone()[0] == "unmatched"
+
+
 def test_a_referral_names_only_a_task_force_its_sender_belongs_to(db):
     co = Coord(db)
     hotline_org = org_row(db, kind="other")       # in the default task force only
