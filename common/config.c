@@ -45,6 +45,8 @@ static const struct {
 	    offsetof(struct concord_config, dl_transfer_hours) },
 	{ "CONCORD_TRANSFER_ESCALATE_HOURS", 96, 1, 8760,
 	    offsetof(struct concord_config, dl_transfer_escalate_hours) },
+	{ "CONCORD_AGREEMENT_NOTICE_DAYS", 30, 1, 365,
+	    offsetof(struct concord_config, dl_agreement_days) },
 };
 
 static char *

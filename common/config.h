@@ -54,6 +54,7 @@ struct concord_config {
 	int	dl_consent_days;	/* consent expiry notice */
 	int	dl_transfer_hours;	/* pending transfer: remind receiver */
 	int	dl_transfer_escalate_hours; /* then tell coordinators */
+	int	dl_agreement_days;	/* agreement expiry notice */
 	int	rate_limit_sub;		/* requests/min per token subject; 0 off */
 	int	rate_limit_addr;	/* requests/min per client address; 0 off */
 	int	rate_limit_referrals;	/* POST /v1/referrals/min per subject */
