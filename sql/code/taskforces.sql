@@ -556,8 +556,7 @@ BEGIN
 	IF m.status = 'left' AND p_body->>'status' IS DISTINCT FROM 'left'
 	    AND p_body ? 'status' THEN
 		PERFORM lib.fail(409, 'invalid-transition', 'This organization '
-		    'left the task force; add it again as a new member is not '
-		    'possible, so ask an admin.');
+		    'left the task force; a membership that left stays left.');
 	END IF;
 	PERFORM lib.if_match(p_args, 'task_force_member', m.id, m.version);
 	m := directory.tf_member_status(m, p_body->>'status');
