@@ -578,3 +578,72 @@ def test_the_public_face_is_off_unless_configured_and_rate_limited(public_tf):
         limited = [r for r in answers if r.status_code == 429]
         assert limited and limited[0].json()["rate_limit"] == "address"
         assert {r.status_code for r in answers} <= {200, 429}
+
+
+# ------------------------------------------------------------ the visibility matrix
+
+from test_cases import EXPECTED as CASE_MATRIX  # noqa: E402
+from test_cases import matrix_case, world  # noqa: E402,F401
+
+AGREEMENT_STATES = {
+    # state: (the agreements' change, what is left of a consented set)
+    "current": ("", lambda cats: cats),
+    "narrowed": ("categories = '{identity}'", lambda cats: cats & {"identity"}),
+    "suspended": ("status = 'suspended'", lambda cats: set()),
+    "expired": ("effective_on = current_date - 30, expires_on = current_date - 1",
+                lambda cats: set()),
+    "terminated": ("status = 'terminated'", lambda cats: set()),
+    "not yet effective": ("effective_on = current_date + 1", lambda cats: set()),
+}
+
+
+@pytest.mark.parametrize("agreement", list(AGREEMENT_STATES))
+@pytest.mark.parametrize("consent", ["none", "active", "expired"])
+def test_visibility_matrix_with_the_agreement_dimension(world, db, consent, agreement):  # noqa: F811
+    """The case visibility matrix (test_cases) with the agreements of the
+    consented clinic and police unit changed between two requests: what
+    the consent opens is cut to what a current agreement allows, on the
+    very next request; the lead, coordinators and admins are unaffected."""
+    case = matrix_case(world, db, consent)
+    governed = ("clinic", "police")
+    change, keep = AGREEMENT_STATES[agreement]
+    orgs = [world[w].org for w in governed]
+
+    def want_of(who):
+        without, with_ = CASE_MATRIX[who]
+        if without is None:
+            return None
+        want = with_ if consent == "active" else without
+        return keep(want) if who in governed else want
+
+    def check(expect):
+        for who in CASE_MATRIX:
+            c = world[who] if who == "admin" else world[who].c
+            r = c.get(f"/v1/cases/{case['id']}")
+            want = expect(who)
+            if want is None:
+                assert r.status_code == 404, (who, r.status_code)
+                continue
+            assert r.status_code == 200, (who, r.text)
+            assert shown(r.json()) == want, (who, consent, agreement, shown(r.json()))
+
+    base = {who: (CASE_MATRIX[who][1] if consent == "active" else CASE_MATRIX[who][0])
+            for who in CASE_MATRIX}
+    check(base.get)
+    with db.cursor() as cur:
+        cur.execute("SELECT id, status, categories, effective_on, expires_on FROM agreements "
+                    "WHERE org_a = ANY (%s::uuid[]) AND org_b IS NULL", (orgs,))
+        saved = cur.fetchall()
+        assert len(saved) >= 2
+        if change:
+            cur.execute(f"UPDATE agreements SET {change} "
+                        "WHERE org_a = ANY (%s::uuid[]) AND org_b IS NULL", (orgs,))
+    try:
+        check(want_of)
+    finally:
+        with db.cursor() as cur:
+            for row in saved:
+                cur.execute("UPDATE agreements SET status = %s, categories = %s, "
+                            "effective_on = %s, expires_on = %s WHERE id = %s",
+                            (row[1], row[2], row[3], row[4], row[0]))
+    check(base.get)
