@@ -25,6 +25,8 @@
 #define ROUTE_PUBLIC		0x01	/* no token needed */
 #define ROUTE_BODY		0x02	/* takes a JSON object body */
 #define ROUTE_REFERRALS		0x04	/* the referral-creation rate limit */
+#define ROUTE_OPEN		0x08	/* public face: no token, rate limited,
+					   cacheable, only with CONCORD_PUBLIC */
 
 struct api_call;
 
@@ -161,6 +163,7 @@ int	api_routes_list(struct http_request *, struct api_call *);
 int	api_openapi(struct http_request *, struct api_call *);
 int	api_docs(struct http_request *, struct api_call *);
 int	api_debug_sleep(struct http_request *, struct api_call *);
+int	api_public(struct http_request *, struct api_call *);
 int	api_directory_delete(struct http_request *, struct api_call *);
 int	api_report_get(struct http_request *, struct api_call *);
 int	api_webhook_create(struct http_request *, struct api_call *);

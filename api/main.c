@@ -173,6 +173,19 @@ api_docs(struct http_request *req, struct api_call *c)
 	    docs_len));
 }
 
+/*
+ * The public face (ROUTE_OPEN): served only with CONCORD_PUBLIC=1, else
+ * 404 as if the path did not exist. Runs the route's SQL function.
+ */
+int
+api_public(struct http_request *req, struct api_call *c)
+{
+	if (!api_cfg.public_routes)
+		return (api_problem(req, 404, "not-found", NULL,
+		    "No resource lives at this path.", NULL));
+	return (api_db_call(req, c, c->route->sqlfn));
+}
+
 int
 api_debug_sleep(struct http_request *req, struct api_call *c)
 {

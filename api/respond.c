@@ -32,7 +32,13 @@ api_respond(struct http_request *req, int status, const char *ctype,
 	 * API is never a page to frame, sniff or render, and sends no
 	 * Referer onward.
 	 */
-	http_response_header(req, "cache-control", "no-store");
+	if (c != NULL && c->route != NULL && (c->route->flags & ROUTE_OPEN) &&
+	    (status == 200 || status == 304))
+		/* The public face holds nothing personal (routes.c). */
+		http_response_header(req, "cache-control",
+		    "public, max-age=300");
+	else
+		http_response_header(req, "cache-control", "no-store");
 	http_response_header(req, "x-content-type-options", "nosniff");
 	http_response_header(req, "referrer-policy", "no-referrer");
 	if (c == NULL || !c->own_csp)

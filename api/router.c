@@ -206,7 +206,7 @@ router_auth(struct http_request *req, struct api_call *c)
 	const char	*h;
 	char		 err[128], www[256];
 
-	if (c->route->flags & ROUTE_PUBLIC)
+	if (c->route->flags & (ROUTE_PUBLIC | ROUTE_OPEN))
 		return (1);
 	if (!http_request_header(req, "authorization", &h) ||
 	    strncasecmp(h, "Bearer ", 7) != 0) {
@@ -391,7 +391,7 @@ concord_dispatch(struct http_request *req)
 	}
 	if (c->route->handler != NULL) {
 		/* SQL routes check the org themselves (api.require_org). */
-		if (!(c->route->flags & ROUTE_PUBLIC) &&
+		if (!(c->route->flags & (ROUTE_PUBLIC | ROUTE_OPEN)) &&
 		    !api_orgcheck(req, c, &r))
 			return (r);
 		return (c->route->handler(req, c));

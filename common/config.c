@@ -45,6 +45,8 @@ static const struct {
 	    offsetof(struct concord_config, dl_transfer_hours) },
 	{ "CONCORD_TRANSFER_ESCALATE_HOURS", 96, 1, 8760,
 	    offsetof(struct concord_config, dl_transfer_escalate_hours) },
+	{ "CONCORD_AGREEMENT_NOTICE_DAYS", 30, 1, 365,
+	    offsetof(struct concord_config, dl_agreement_days) },
 };
 
 static char *
@@ -307,6 +309,11 @@ concord_config_load(struct concord_config *cfg, char *err, size_t elen)
 		goto out;
 	}
 	cfg->debug_routes = (int)n;
+	if (config_int("CONCORD_PUBLIC", 0, 0, 1, &n) == -1) {
+		snprintf(err, elen, "CONCORD_PUBLIC must be 0 or 1");
+		goto out;
+	}
+	cfg->public_routes = (int)n;
 	if (config_int("CONCORD_WEBHOOK_ALLOW_HTTP", 0, 0, 1, &n) == -1) {
 		snprintf(err, elen, "CONCORD_WEBHOOK_ALLOW_HTTP must be 0 or 1");
 		goto out;

@@ -37,6 +37,7 @@ struct concord_config {
 	int	audit_seal_ms;		/* worker: sealing interval */
 	int	audit_seal_max_age;	/* worker: backlog bound, seconds */
 	int	debug_routes;		/* CONCORD_DEBUG_ROUTES=1: test-only routes */
+	int	public_routes;		/* CONCORD_PUBLIC=1: /public/v1/ routes */
 	char	*openapi_path;		/* served at /openapi.yaml */
 	char	*majority_languages;	/* worker: "en,es" primary subtags */
 	int	report_timeout_s;	/* worker: a report's statement bound */
@@ -54,6 +55,7 @@ struct concord_config {
 	int	dl_consent_days;	/* consent expiry notice */
 	int	dl_transfer_hours;	/* pending transfer: remind receiver */
 	int	dl_transfer_escalate_hours; /* then tell coordinators */
+	int	dl_agreement_days;	/* agreement expiry notice */
 	int	rate_limit_sub;		/* requests/min per token subject; 0 off */
 	int	rate_limit_addr;	/* requests/min per client address; 0 off */
 	int	rate_limit_referrals;	/* POST /v1/referrals/min per subject */

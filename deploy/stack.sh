@@ -26,6 +26,8 @@ if [ "$mode" = test ] || [ "$mode" = dev ]; then
 	export CONCORD_JWT_HS256_SECRET=${CONCORD_JWT_HS256_SECRET:-$(openssl rand -hex 32)}
 	export CONCORD_DATA_KEY=${CONCORD_DATA_KEY:-$(openssl rand -hex 32)}
 	export CONCORD_DEBUG_ROUTES=${CONCORD_DEBUG_ROUTES:-1}
+	# The public face of task forces is tested (off by default elsewhere).
+	export CONCORD_PUBLIC=${CONCORD_PUBLIC:-1}
 	# Clocks are swept every second, so tests never wait long.
 	export CONCORD_DEADLINE_SWEEP_SECONDS=${CONCORD_DEADLINE_SWEEP_SECONDS:-1}
 	# The suite sends thousands of requests from 127.0.0.1, many with bad
@@ -318,6 +320,8 @@ echo
 echo "Try:"
 echo "  curl -s $BASE/readyz"
 echo "  curl -s -H \"Authorization: Bearer $COORD\" $BASE/v1/taxonomy/needs"
+echo "  curl -s -H \"Authorization: Bearer $COORD\" $BASE/v1/task-forces/50000000-0000-4000-8000-000000000001/members"
+echo "  (with CONCORD_PUBLIC=1: curl -s $BASE/public/v1/task-forces/50000000-0000-4000-8000-000000000001)"
 echo
 wait -n "${PIDS[@]}" || true
 log "a process exited; stopping"

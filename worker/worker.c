@@ -271,7 +271,7 @@ worker_deadline_config(void)
 	for (i = 0; i < cfg.dl_task_ndays; i++)
 		json_array_append_new(days, json_integer(cfg.dl_task_days[i]));
 	cfgj = json_pack("{s:{s:i, s:i, s:i}, s:i, s:i, s:i, s:o, s:i, s:i, "
-	    "s:i, s:i}",
+	    "s:i, s:i, s:i}",
 	    "offer_hours", "emergency", cfg.dl_offer_hours[0],
 	    "urgent", cfg.dl_offer_hours[1], "routine", cfg.dl_offer_hours[2],
 	    "offer_reminder_pct", cfg.dl_offer_reminder_pct,
@@ -281,7 +281,8 @@ worker_deadline_config(void)
 	    "task_overdue_hours", cfg.dl_task_overdue_hours,
 	    "consent_notice_days", cfg.dl_consent_days,
 	    "transfer_remind_hours", cfg.dl_transfer_hours,
-	    "transfer_escalate_hours", cfg.dl_transfer_escalate_hours);
+	    "transfer_escalate_hours", cfg.dl_transfer_escalate_hours,
+	    "agreement_notice_days", cfg.dl_agreement_days);
 	if (cfgj == NULL)
 		return (NULL);
 	text = json_dumps(cfgj, JSON_COMPACT);

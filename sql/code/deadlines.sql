@@ -23,6 +23,9 @@
 --   consent:<id>:<exp>:expiring   the lead organization is told
 --   transfer:<id>:receiver / transfer:<id>:coordinators
 --   court:<investigation>:<org>:<at>:<step>   remind_<n>d, due
+--   agreement:<id>:<last day>:expiring  the task force's coordinators
+--                                       (worker.clock_agreements,
+--                                       taskforces.sql)
 
 /*
  * The deadline settings: the defaults below overlaid with what the
@@ -37,7 +40,8 @@ LANGUAGE sql STABLE AS $$
 	    'offer_reminder_pct', 50, 'offer_max_expiries', 3,
 	    'referral_escalate_hours', 48, 'task_remind_days', '[7, 1]'::jsonb,
 	    'task_overdue_hours', 24, 'consent_notice_days', 14,
-	    'transfer_remind_hours', 48, 'transfer_escalate_hours', 96) ||
+	    'transfer_remind_hours', 48, 'transfer_escalate_hours', 96,
+	    'agreement_notice_days', 30) ||
 	    coalesce((SELECT config FROM deadline_settings), '{}')
 $$;
 
@@ -276,8 +280,9 @@ LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 	SELECT count(lib.notify(d.assigned_org, NULL, CASE d.step
 	    WHEN 'overdue' THEN 'task.overdue' ELSE 'task.due' END, 'task',
 	    d.id, CASE WHEN d.case_id IS NOT NULL THEN '/v1/cases/' ||
-	    d.case_id || '/tasks' ELSE '/v1/investigations/' ||
-	    d.investigation_id END, jsonb_strip_nulls(jsonb_build_object(
+	    d.case_id || '/tasks' WHEN d.investigation_id IS NOT NULL THEN
+	    '/v1/investigations/' || d.investigation_id ELSE '/v1/tasks' END,
+	    jsonb_strip_nulls(jsonb_build_object(
 	    'task_id', d.id, 'case_id', d.case_id, 'investigation_id',
 	    d.investigation_id, 'due_at', d.due_at, 'step', d.step))))::integer
 	    + (SELECT 0 * count(*) FROM superseded)::integer
@@ -452,7 +457,7 @@ DECLARE
 BEGIN
 	FOREACH v_clock IN ARRAY ARRAY['offer_expiries', 'offer_reminders',
 	    'referral_escalations', 'tasks', 'consents', 'transfers',
-	    'court_dates'] LOOP
+	    'court_dates', 'agreements'] LOOP
 		BEGIN
 			EXECUTE format('SELECT worker.%I($1, $2, $3, $4)',
 			    'clock_' || v_clock) INTO v_n

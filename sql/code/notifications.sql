@@ -19,7 +19,7 @@ LANGUAGE sql IMMUTABLE AS $$
 	    'referral.escalated', 'task.due', 'task.overdue',
 	    'consent.expiring', 'transfer.pending', 'report.ready',
 	    'court_date.due', 'need_referral.offered',
-	    'need_referral.answered']
+	    'need_referral.answered', 'agreement.expiring']
 $$;
 
 /*
@@ -56,6 +56,7 @@ RETURNS text LANGUAGE sql IMMUTABLE AS $$
 		'to your organization'
 	    WHEN 'need_referral.answered' THEN 'Criminal-justice need '
 		'referral answered'
+	    WHEN 'agreement.expiring' THEN 'Agreement expiring soon'
 	    ELSE 'Notification' END
 $$;
 

@@ -197,7 +197,8 @@ BEGIN
 		r.consent_purpose) END,
 	    'cancel_reason', r.cancel_reason,
 	    'created_at', r.created_at, 'updated_at', r.updated_at)) ||
-	    jsonb_build_object('redacted', to_jsonb(v_redacted));
+	    jsonb_build_object('redacted', to_jsonb(v_redacted)) ||
+	    referral.task_force_doc(r);
 END $$;
 
 /*
@@ -234,7 +235,8 @@ DECLARE
 BEGIN
 	FOR k IN SELECT jsonb_object_keys(p) LOOP
 		IF k <> ALL ('{case_id,client,needs,urgency,consent,notes,'
-		    'reference}'::text[]) THEN
+		    'reference,task_force_id,widen_to_task_force_ids}'::text[])
+		    THEN
 			e := e || lib.err(k, 'is not a field of a referral');
 		END IF;
 	END LOOP;
@@ -580,6 +582,7 @@ DECLARE
 	r	referrals;
 	n	jsonb;
 	i	integer := 0;
+	v_tf	record;
 BEGIN
 	IF v_key IS NULL OR length(v_key) NOT BETWEEN 1 AND 200 OR
 	    v_key !~ '^[\x21-\x7e]+$' THEN
@@ -610,7 +613,8 @@ BEGIN
 		RETURN;
 	END IF;
 
-	v_errs := referral.check(p_body);
+	v_tf := referral.task_force_settle(p_ctx, v_org, p_body);
+	v_errs := referral.check(p_body) || v_tf.errors;
 	IF jsonb_array_length(v_errs) > 0 THEN
 		PERFORM lib.fail(422, 'validation-error', 'The referral is not '
 		    'valid.', v_errs);
@@ -648,6 +652,8 @@ BEGIN
 		UPDATE referrals SET case_id = (p_body->>'case_id')::uuid
 		    WHERE id = r.id RETURNING * INTO r;
 	END IF;
+	UPDATE referrals SET task_force_id = v_tf.task_force_id, widened_to =
+	    v_tf.widened WHERE id = r.id RETURNING * INTO r;
 	FOR n IN SELECT * FROM jsonb_array_elements(p_body->'needs') LOOP
 		INSERT INTO referral_needs (referral_id, position, need_code,
 		    waitlist)
@@ -844,6 +850,9 @@ BEGIN
 		    o.id = s.organization_id AND o.status = 'active'
 		WHERE rc.referral_need_id = n.id AND s.deleted_at IS NULL AND
 		    s.organization_id <> r.sender_org AND
+		    /* Still an active member (taskforces.sql). */
+		    referral.task_force_allows(r.task_force_id, r.widened_to,
+		    s.organization_id) AND
 		    s.status = 'active' AND s.accepts_referrals AND (n.waitlist
 		    OR s.capacity_total IS NULL OR s.capacity_available > 0)
 		    AND NOT EXISTS (SELECT 1 FROM referral_offers o WHERE

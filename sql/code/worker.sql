@@ -34,7 +34,9 @@ END $$;
 
 /*
  * Services that pass every hard filter for at least one need: active,
- * accepting referrals, of another organization than the sender's (an
+ * accepting referrals, of an active member of the referral's task force
+ * or one it was widened to (referral.task_force_allows, taskforces.sql),
+ * of another organization than the sender's (an
  * organization is never offered its own referral), covering the need, serving the client's age,
  * gender and trafficking type, with the client inside the service area
  * and capacity left (or the need waitlisted). needs_mask bit i = need i.
@@ -84,6 +86,9 @@ BEGIN
 	    FROM area JOIN services s ON s.id = area.id CROSS JOIN r
 	    WHERE s.deleted_at IS NULL AND s.status = 'active' AND
 		s.accepts_referrals AND s.organization_id <> r.sender_org AND
+		/* Active members of the referral's task forces only. */
+		referral.task_force_allows(r.task_force_id, r.widened_to,
+		    s.organization_id) AND
 		s.need_cover && (SELECT array_agg(need_code) FROM n) AND
 		(r.age IS NULL OR (coalesce(s.age_min, 0) <= r.age AND
 		    coalesce(s.age_max, 200) >= r.age)) AND
@@ -141,6 +146,16 @@ BEGIN
 	IF v_n = 0 THEN
 		RETURN 'no active provider accepting referrals offers ' ||
 		    v_label;
+	END IF;
+	/* The referral's task forces (taskforces.sql). */
+	SELECT count(*) INTO v_n FROM services s JOIN organizations o ON
+	    o.id = s.organization_id WHERE s.need_cover @> ARRAY[p_code] AND
+	    s.deleted_at IS NULL AND s.status = 'active' AND o.status =
+	    'active' AND s.accepts_referrals AND o.id <> r.sender_org AND
+	    referral.task_force_allows(r.task_force_id, r.widened_to, o.id);
+	IF v_n = 0 THEN
+		RETURN 'no active member of the referral''s task force offers '
+		    || v_label;
 	END IF;
 	SELECT count(*) INTO v_n FROM services s JOIN organizations o ON
 	    o.id = s.organization_id WHERE s.need_cover @> ARRAY[p_code] AND
