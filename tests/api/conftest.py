@@ -180,9 +180,10 @@ class Client:
 
 
 def mint(roles, org=None, sub=..., key=None, alg="HS256", headers=None,
-         exp_in=600, **claims):
+         exp_in=3600, **claims):
     """Mint a token with PyJWT (an independent implementation). A claim
-    passed as None is left out."""
+    passed as None is left out. Tokens live an hour: a whole run on a
+    loaded machine outlasts ten minutes."""
     now = int(time.time())
     payload = {"iss": ISSUER, "aud": AUDIENCE,
                "sub": f"test-{uuid.uuid4().hex[:8]}" if sub is ... else sub,
