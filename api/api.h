@@ -150,6 +150,12 @@ void	api_db_cleanup(struct api_call *);
  */
 int	api_db_raw(struct http_request *, struct api_call *, const char *);
 
+/*
+ * This worker's pool (dbcall.c), for metrics.c: slots in use and
+ * requests waiting for one. Can't fail.
+ */
+void	api_db_pool_stats(int *, int *);
+
 /* Handlers. */
 int	api_livez(struct http_request *, struct api_call *);
 int	api_readyz(struct http_request *, struct api_call *);
@@ -158,6 +164,7 @@ int	api_routes_list(struct http_request *, struct api_call *);
 int	api_openapi(struct http_request *, struct api_call *);
 int	api_docs(struct http_request *, struct api_call *);
 int	api_debug_sleep(struct http_request *, struct api_call *);
+int	api_metrics(struct http_request *, struct api_call *);
 int	api_directory_delete(struct http_request *, struct api_call *);
 int	api_report_get(struct http_request *, struct api_call *);
 int	api_webhook_create(struct http_request *, struct api_call *);

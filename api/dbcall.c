@@ -417,3 +417,16 @@ api_db_raw(struct http_request *req, struct api_call *c, const char *sql)
 	c->raw_sql = sql;
 	return (api_db_call(req, c, "-"));
 }
+
+/* For metrics.c: this worker's slots in use and requests in dbq. */
+void
+api_db_pool_stats(int *busy, int *queued)
+{
+	struct api_call	*w;
+	int		 n = 0;
+
+	TAILQ_FOREACH(w, &dbq, dbq)
+		n++;
+	*busy = dbq_busy;
+	*queued = n;
+}

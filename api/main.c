@@ -15,6 +15,7 @@
 
 #include "api.h"
 #include "ratelimit.h"
+#include "metrics.h"
 #include "rconn.h"
 #include "../common/log.h"
 
@@ -243,6 +244,7 @@ kore_parent_configure(int argc, char **argv)
 	http_body_max = api_cfg.body_max * 4;
 	openapi_load();
 	docs_load();
+	metrics_init();
 	if (api_cfg.data_key == NULL)
 		fatal("configuration: CONCORD_DATA_KEY is required");
 	dsn = api_dsn_with_key(api_cfg.database_url, api_cfg.data_key);
@@ -274,6 +276,7 @@ kore_worker_configure(void)
 {
 	concord_log_init("api", api_cfg.log_level);
 	ratelimit_start();
+	metrics_worker_start();
 	if (rconn_start(api_cfg.redis_url, api_readyz_wake) == -1)
 		return;
 }
