@@ -23,6 +23,7 @@
 
 #include "api.h"
 #include "rconn.h"
+#include "drain.h"
 
 #ifndef CONCORD_SCHEMA_VERSION
 #error "CONCORD_SCHEMA_VERSION must be set by the Makefile"
@@ -192,6 +193,12 @@ health_done(struct http_request *req, struct api_call *c, int status,
 int
 api_readyz(struct http_request *req, struct api_call *c)
 {
+	/* SIGTERM: out of the load balancer while requests drain. */
+	if (drain_active()) {
+		http_response_header(req, "retry-after", "1");
+		return (api_problem(req, 503, "not-ready", NULL,
+		    "This replica is shutting down.", NULL));
+	}
 	if (c->done == NULL) {
 		if (!health_redis(req, c))
 			return (KORE_RESULT_RETRY);

@@ -16,6 +16,7 @@
 #include "api.h"
 #include "ratelimit.h"
 #include "metrics.h"
+#include "drain.h"
 #include "rconn.h"
 #include "../common/log.h"
 
@@ -203,6 +204,7 @@ KORE_SECCOMP_FILTER("concord",
 	KORE_SYSCALL_ALLOW(pselect6),
 	KORE_SYSCALL_ALLOW(uname),
 	KORE_SYSCALL_ALLOW(sysinfo),
+	KORE_SYSCALL_ALLOW(rt_sigaction),
 );
 
 void
@@ -277,6 +279,7 @@ kore_worker_configure(void)
 	concord_log_init("api", api_cfg.log_level);
 	ratelimit_start();
 	metrics_worker_start();
+	drain_start();
 	if (rconn_start(api_cfg.redis_url, api_readyz_wake) == -1)
 		return;
 }
