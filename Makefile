@@ -16,7 +16,8 @@ CFLAGS_BASE	= -std=gnu11 -O2 -g $(WARN) -D_GNU_SOURCE \
 		  -DCONCORD_CODE_CHECKSUM=\"$(CODE_CHECKSUM)\" \
 		  -I/usr/include/postgresql -I/usr/include/hiredis
 LIBS		= -ljwt -ljansson -lhiredis -lpq -lcrypto -lm
-# Only the worker speaks HTTP out (webhooks).
+# The worker speaks HTTP out (webhooks); the API only to fetch a JWKS
+# (api/jwks.c, a process of its own).
 WORKER_LIBS	= -lcurl -lpthread
 SAN		= -fsanitize=address,undefined -fno-omit-frame-pointer
 
@@ -62,7 +63,7 @@ build/concord_api.so: $(API_SRC) $(COMMON_SRC) $(COMMON_HDR) $(wildcard api/*.h)
     $(CODE_FILES) $(wildcard sql/migrations/*.sql)
 	@mkdir -p build
 	$(CC) $(CFLAGS_BASE) $(KORE_FEATURES) -fPIC -shared -o $@ \
-	    $(API_SRC) $(COMMON_SRC) $(LIBS)
+	    $(API_SRC) $(COMMON_SRC) $(LIBS) -lcurl
 
 bin/concord-worker: $(WORKER_SRC) $(COMMON_SRC) $(COMMON_HDR) worker/jobs.h \
     worker/webhook.h worker/wmetrics.h

@@ -17,6 +17,7 @@
 #include "ratelimit.h"
 #include "metrics.h"
 #include "drain.h"
+#include "jwks.h"
 #include "rconn.h"
 #include "../common/log.h"
 
@@ -224,6 +225,7 @@ kore_parent_configure(int argc, char **argv)
 	concord_log_init("api", api_cfg.log_level);
 	if (auth_keyset_load(&api_keys, &api_cfg, err, sizeof(err)) == -1)
 		fatal("configuration: %s", err);
+	jwks_parent_init();
 
 	/* libpq must not probe GSSAPI: it needs syscalls seccomp denies. */
 	setenv("PGGSSENCMODE", "disable", 1);
@@ -280,6 +282,7 @@ kore_worker_configure(void)
 	ratelimit_start();
 	metrics_worker_start();
 	drain_start();
+	jwks_worker_start();
 	if (rconn_start(api_cfg.redis_url, api_readyz_wake) == -1)
 		return;
 }

@@ -248,6 +248,11 @@ config_ops(struct concord_config *cfg, char *err, size_t elen)
 		    "URL");
 		return (-1);
 	}
+	if (cfg->jwt_jwks_file != NULL && cfg->jwt_jwks_url != NULL) {
+		snprintf(err, elen, "set CONCORD_JWT_JWKS_FILE or "
+		    "CONCORD_JWT_JWKS_URL, not both");
+		return (-1);
+	}
 	if (cfg->jwt_jwks_file != NULL && access(cfg->jwt_jwks_file, R_OK)
 	    == -1) {
 		snprintf(err, elen, "CONCORD_JWT_JWKS_FILE %s is not readable",
