@@ -157,13 +157,6 @@ config_cors(struct concord_config *cfg, char *err, size_t elen)
 	*w = '\0';
 	if (cfg->cors_origins[0] == '\0') {
 		free(cfg->cors_origins);
-	if (cfg->metrics_token != NULL) {
-		explicit_bzero(cfg->metrics_token, strlen(cfg->metrics_token));
-		free(cfg->metrics_token);
-	}
-	free(cfg->worker_metrics_path);
-	free(cfg->jwt_jwks_file);
-	free(cfg->jwt_jwks_url);
 		cfg->cors_origins = NULL;
 		return (0);
 	}
@@ -591,6 +584,13 @@ concord_config_cleanup(struct concord_config *cfg)
 	free(cfg->majority_languages);
 	free(cfg->client_ip_header);
 	free(cfg->cors_origins);
+	if (cfg->metrics_token != NULL) {
+		explicit_bzero(cfg->metrics_token, strlen(cfg->metrics_token));
+		free(cfg->metrics_token);
+	}
+	free(cfg->worker_metrics_path);
+	free(cfg->jwt_jwks_file);
+	free(cfg->jwt_jwks_url);
 	if (cfg->data_key != NULL) {
 		explicit_bzero(cfg->data_key, strlen(cfg->data_key));
 		free(cfg->data_key);
