@@ -49,6 +49,8 @@ static u_int64_t	wm_jobs[WM_KINDS][2];		/* failed, done */
 static u_int64_t	wm_hist[WM_KINDS][WM_BUCKETS];	/* not cumulative */
 static u_int64_t	wm_count[WM_KINDS];
 static double		wm_sum[WM_KINDS];
+static u_int64_t	wm_whist[WM_KINDS][WM_BUCKETS];	/* waits */
+static double		wm_wsum[WM_KINDS];
 static u_int64_t	wm_clock[WM_CLOCKS];
 static u_int64_t	wm_webhooks[2];			/* failed, delivered */
 static time_t		wm_last;
@@ -69,7 +71,7 @@ wm_kind(const char *kind)
 }
 
 void
-wmetrics_job(const char *kind, int ok, u_int64_t ms)
+wmetrics_job(const char *kind, int ok, u_int64_t ms, double wait)
 {
 	int	k, i;
 
@@ -80,6 +82,13 @@ wmetrics_job(const char *kind, int ok, u_int64_t ms)
 	for (i = 0; i < WM_BUCKETS; i++) {
 		if ((double)ms / 1000.0 <= wm_bounds[i]) {
 			wm_hist[k][i]++;
+			break;
+		}
+	}
+	wm_wsum[k] += wait;
+	for (i = 0; i < WM_BUCKETS; i++) {
+		if (wait <= wm_bounds[i]) {
+			wm_whist[k][i]++;
 			break;
 		}
 	}
@@ -198,6 +207,27 @@ wmetrics_write(const struct concord_config *cfg, PGconn *pg, int force)
 		    "concord_worker_job_duration_seconds_count{kind=\"%s\"} "
 		    "%llu\n", wm_kinds[k], (unsigned long long)wm_count[k],
 		    wm_kinds[k], wm_sum[k], wm_kinds[k],
+		    (unsigned long long)wm_count[k]);
+	}
+	fprintf(fp, "# HELP concord_worker_job_wait_seconds How long a job "
+	    "waited between coming due and being claimed, by kind (for "
+	    "referral.match, with its run time: the referral's time to its "
+	    "offers).\n"
+	    "# TYPE concord_worker_job_wait_seconds histogram\n");
+	for (k = 0; k < WM_KINDS; k++) {
+		cum = 0;
+		for (i = 0; i < WM_BUCKETS; i++) {
+			cum += wm_whist[k][i];
+			fprintf(fp, "concord_worker_job_wait_seconds_bucket"
+			    "{kind=\"%s\",le=\"%g\"} %llu\n", wm_kinds[k],
+			    wm_bounds[i], (unsigned long long)cum);
+		}
+		fprintf(fp, "concord_worker_job_wait_seconds_bucket"
+		    "{kind=\"%s\",le=\"+Inf\"} %llu\n"
+		    "concord_worker_job_wait_seconds_sum{kind=\"%s\"} %.3f\n"
+		    "concord_worker_job_wait_seconds_count{kind=\"%s\"} "
+		    "%llu\n", wm_kinds[k], (unsigned long long)wm_count[k],
+		    wm_kinds[k], wm_wsum[k], wm_kinds[k],
 		    (unsigned long long)wm_count[k]);
 	}
 	fprintf(fp, "# HELP concord_worker_deadline_events_total Deadline "

@@ -15,8 +15,11 @@
 
 #define WMETRICS_INTERVAL_S	5
 
-/* One job ended: its kind, 1 done or 0 failed, its run time. */
-void	wmetrics_job(const char *, int, u_int64_t);
+/*
+ * One job ended: its kind, 1 done or 0 failed, its run time in ms, and
+ * how long it had waited since it was due, in seconds.
+ */
+void	wmetrics_job(const char *, int, u_int64_t, double);
 
 /* One deadline sweep's {"clock": fired, ...} object (may be NULL). */
 void	wmetrics_deadlines(json_t *);

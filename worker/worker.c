@@ -31,7 +31,8 @@
 #include "wmetrics.h"
 
 #define SQL_CLAIM \
-	"SELECT id, kind, payload::text, attempts FROM jobs " \
+	"SELECT id, kind, payload::text, attempts, greatest(0, extract(epoch " \
+	"FROM clock_timestamp() - run_after))::float8 FROM jobs " \
 	"WHERE state = 'pending' AND run_after <= now() " \
 	"ORDER BY run_after, id FOR UPDATE SKIP LOCKED LIMIT 1"
 #define SQL_DONE \
@@ -216,7 +217,7 @@ worker_run_one(PGconn *pg, int *handled_id)
 	PQclear(u);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	wmetrics_job(PQgetvalue(r, 0, 1), ok, (u_int64_t)ts.tv_sec * 1000 +
-	    (u_int64_t)ts.tv_nsec / 1000000 - t0);
+	    (u_int64_t)ts.tv_nsec / 1000000 - t0, atof(PQgetvalue(r, 0, 4)));
 	concord_log(ok ? LOG_LVL_INFO : LOG_LVL_WARN, ok ? "job done" :
 	    "job failed", json_pack("{s:s, s:s, s:I}", "job_id", idbuf,
 	    "kind", PQgetvalue(r, 0, 1), "duration_ms",

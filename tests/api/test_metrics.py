@@ -138,6 +138,7 @@ def test_worker_writes_its_metrics_file():
     assert time.time() - ts < 12, "the worker's metrics file is stale"
     promtool_check(text)
     for family in ("concord_worker_jobs_total", "concord_worker_job_duration_seconds",
+                   "concord_worker_job_wait_seconds",
                    "concord_worker_deadline_events_total",
                    "concord_worker_webhook_deliveries_total", "concord_worker_queue_jobs",
                    "concord_worker_queue_oldest_ready_seconds"):
@@ -163,3 +164,4 @@ def test_worker_counts_the_jobs_it_runs(db):
         time.sleep(0.5)
     assert value(text, "concord_worker_jobs_total", **args) > before
     assert value(text, "concord_worker_job_duration_seconds_count", kind="ping") >= 1
+    assert value(text, "concord_worker_job_wait_seconds_count", kind="ping") >= 1
