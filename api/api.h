@@ -164,6 +164,7 @@ int	api_openapi(struct http_request *, struct api_call *);
 int	api_docs(struct http_request *, struct api_call *);
 int	api_debug_sleep(struct http_request *, struct api_call *);
 int	api_public(struct http_request *, struct api_call *);
+int	api_metrics(struct http_request *, struct api_call *);
 int	api_directory_delete(struct http_request *, struct api_call *);
 int	api_report_get(struct http_request *, struct api_call *);
 int	api_webhook_create(struct http_request *, struct api_call *);

@@ -14,6 +14,9 @@
 
 #include "api.h"
 #include "ratelimit.h"
+#include "metrics.h"
+#include "drain.h"
+#include "jwks.h"
 #include "rconn.h"
 #include "../common/log.h"
 
@@ -214,6 +217,7 @@ KORE_SECCOMP_FILTER("concord",
 	KORE_SYSCALL_ALLOW(pselect6),
 	KORE_SYSCALL_ALLOW(uname),
 	KORE_SYSCALL_ALLOW(sysinfo),
+	KORE_SYSCALL_ALLOW(rt_sigaction),
 );
 
 void
@@ -233,6 +237,7 @@ kore_parent_configure(int argc, char **argv)
 	concord_log_init("api", api_cfg.log_level);
 	if (auth_keyset_load(&api_keys, &api_cfg, err, sizeof(err)) == -1)
 		fatal("configuration: %s", err);
+	jwks_parent_init();
 
 	/* libpq must not probe GSSAPI: it needs syscalls seccomp denies. */
 	setenv("PGGSSENCMODE", "disable", 1);
@@ -252,6 +257,7 @@ kore_parent_configure(int argc, char **argv)
 	http_body_max = api_cfg.body_max * 4;
 	openapi_load();
 	docs_load();
+	metrics_init();
 	if (api_cfg.data_key == NULL)
 		fatal("configuration: CONCORD_DATA_KEY is required");
 	dsn = api_dsn_with_key(api_cfg.database_url, api_cfg.data_key);
@@ -289,6 +295,9 @@ kore_worker_configure(void)
 {
 	concord_log_init("api", api_cfg.log_level);
 	ratelimit_start();
+	metrics_worker_start();
+	drain_start();
+	jwks_worker_start();
 	if (rconn_start(api_cfg.redis_url, api_readyz_wake) == -1)
 		return;
 }

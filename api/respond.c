@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "metrics.h"
 #include "ratelimit.h"
 #include "../common/log.h"
 #include "../common/problem.h"
@@ -47,6 +48,7 @@ api_respond(struct http_request *req, int status, const char *ctype,
 	api_cors_headers(req);
 	ratelimit_headers(req, c);
 	http_response(req, status, body, len);
+	metrics_request(req, c, status);
 
 	f = json_pack("{s:s, s:s, s:s, s:i, s:I}",
 	    "request_id", c != NULL ? c->reqid : "",
@@ -110,6 +112,9 @@ api_problem_with(struct http_request *req, int status, const char *slug,
 	char		 type[128];
 
 	snprintf(type, sizeof(type), "urn:concord:problem:%s", slug);
+	/* Only dbcall.c answers it: the wait for the pool passed its bound. */
+	if (strcmp(slug, "overloaded") == 0)
+		metrics_pool_timeout();
 	p = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s}",
 	    "type", type,
 	    "title", title != NULL ? title : problem_title(status),

@@ -17,6 +17,7 @@
 
 #include "api.h"
 #include "ratelimit.h"
+#include "jwks.h"
 #include "../common/log.h"
 #include "../common/query.h"
 
@@ -220,8 +221,11 @@ router_auth(struct http_request *req, struct api_call *c)
 	h += 7;
 	while (*h == ' ')
 		h++;
+	/* An unknown kid may be a key rotated in since: look once more. */
 	if (auth_token_verify(&api_keys, h, time(NULL), &c->id, err,
-	    sizeof(err)) == -1) {
+	    sizeof(err)) == -1 && (strcmp(err, AUTH_ERR_UNKNOWN_KID) != 0 ||
+	    !jwks_unknown_kid() || auth_token_verify(&api_keys, h, time(NULL),
+	    &c->id, err, sizeof(err)) == -1)) {
 		snprintf(www, sizeof(www), "Bearer realm=\"concord\", "
 		    "error=\"invalid_token\", error_description=\"%s\"", err);
 		ratelimit_auth_failed(c);

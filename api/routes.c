@@ -54,6 +54,8 @@ const struct api_route api_routes[] = {
 	{ GET, "/readyz", 0, ROUTE_PUBLIC, api_readyz, NULL },
 	{ GET, "/openapi.yaml", 0, ROUTE_PUBLIC, api_openapi, NULL },
 	{ GET, "/docs", 0, ROUTE_PUBLIC, api_docs, NULL },
+	/* Public to the router: its own token (metrics.c). */
+	{ GET, "/metrics", 0, ROUTE_PUBLIC, api_metrics, NULL },
 	{ GET, "/v1/taxonomy/needs", ROLE_ANY, 0, api_taxonomy_needs, NULL },
 	{ GET, "/v1/me", ROLE_ANY, 0, NULL, "me" },
 	{ GET, "/v1/admin/routes", ROLE_ADMIN, 0, api_routes_list, NULL },

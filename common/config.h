@@ -66,6 +66,13 @@ struct concord_config {
 	int	webhook_allow_http;	/* 1: http:// targets too (local use) */
 	int	webhook_allow_private;	/* 1: loopback/private targets too */
 	int	webhook_rotate_grace_s;	/* old secret stays valid this long */
+	/* Operations (api/metrics.c, worker/wmetrics.c, api/drain.c). */
+	char	*metrics_token;		/* GET /metrics bearer token; NULL: off */
+	char	*worker_metrics_path;	/* worker's textfile; NULL: off */
+	int	drain_seconds;		/* SIGTERM: bound on in-flight work */
+	char	*jwt_jwks_file;		/* JWKS file, re-read on change */
+	char	*jwt_jwks_url;		/* JWKS over HTTP(S) */
+	int	jwt_jwks_refresh_s;	/* unknown kid: at most one re-read per */
 };
 
 /*

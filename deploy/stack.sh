@@ -42,6 +42,8 @@ if [ "$mode" = test ] || [ "$mode" = dev ]; then
 	export CONCORD_WEBHOOK_ALLOW_PRIVATE=${CONCORD_WEBHOOK_ALLOW_PRIVATE:-1}
 	# The HTTP tests act as a browser app on this origin (CORS).
 	export CONCORD_CORS_ORIGINS=${CONCORD_CORS_ORIGINS-https://app.example.org}
+	# GET /metrics answers this token (off when unset, as in run mode).
+	export CONCORD_METRICS_TOKEN=${CONCORD_METRICS_TOKEN:-$(openssl rand -hex 16)}
 	if [ -z "${CONCORD_JWT_PUBLIC_KEYS:-}" ]; then
 		# Test keys for the RS256 and ES256 paths (tests sign with them).
 		openssl genrsa -out "$STATE/rs1.key" 2048 2>/dev/null
@@ -78,6 +80,8 @@ else
 fi
 mkdir -p "$STATE"
 export CONCORD_WORKER_HEARTBEAT=${CONCORD_WORKER_HEARTBEAT:-$STATE/worker.heartbeat}
+# The worker's metrics, node_exporter textfile style (worker/wmetrics.c).
+export CONCORD_WORKER_METRICS_FILE=${CONCORD_WORKER_METRICS_FILE:-$STATE/worker.prom}
 PIDS=()
 PG_STARTED=
 PGDATA=

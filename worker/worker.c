@@ -28,9 +28,11 @@
 #include "../common/rds.h"
 #include "jobs.h"
 #include "webhook.h"
+#include "wmetrics.h"
 
 #define SQL_CLAIM \
-	"SELECT id, kind, payload::text, attempts FROM jobs " \
+	"SELECT id, kind, payload::text, attempts, greatest(0, extract(epoch " \
+	"FROM clock_timestamp() - run_after))::float8 FROM jobs " \
 	"WHERE state = 'pending' AND run_after <= now() " \
 	"ORDER BY run_after, id FOR UPDATE SKIP LOCKED LIMIT 1"
 #define SQL_DONE \
@@ -214,6 +216,8 @@ worker_run_one(PGconn *pg, int *handled_id)
 		goto dberr;
 	PQclear(u);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	wmetrics_job(PQgetvalue(r, 0, 1), ok, (u_int64_t)ts.tv_sec * 1000 +
+	    (u_int64_t)ts.tv_nsec / 1000000 - t0, atof(PQgetvalue(r, 0, 4)));
 	concord_log(ok ? LOG_LVL_INFO : LOG_LVL_WARN, ok ? "job done" :
 	    "job failed", json_pack("{s:s, s:s, s:I}", "job_id", idbuf,
 	    "kind", PQgetvalue(r, 0, 1), "duration_ms",
@@ -337,6 +341,7 @@ worker_deadlines(PGconn *pg, int force)
 			    "clocks", json_object_get(res, "clocks"),
 			    "errors", json_object_get(res, "errors")));
 		more = json_is_true(json_object_get(res, "more"));
+		wmetrics_deadlines(json_object_get(res, "clocks"));
 		json_decref(res);
 	} while (more && !quit && ++rounds < 20);
 }
@@ -515,6 +520,7 @@ main(int argc, char **argv)
 
 	while (!quit) {
 		worker_heartbeat();
+		wmetrics_write(&cfg, pg, 0);
 		if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
 			if (pg != NULL)
 				PQfinish(pg);
@@ -574,6 +580,7 @@ main(int argc, char **argv)
 		worker_redis_wait(&rc);
 	}
 	webhook_stop();
+	wmetrics_write(&cfg, pg, 1);
 	curl_global_cleanup();
 	concord_log(LOG_LVL_INFO, "worker stopped", NULL);
 	if (rc != NULL)

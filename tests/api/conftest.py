@@ -255,13 +255,15 @@ def orgs(db):
 
 @pytest.fixture(scope="session")
 def tokens(orgs):
-    """A token per role; org-bound roles belong to a fitting organization."""
+    """A token per role; org-bound roles belong to a fitting organization.
+    They live for the whole session: two hours, so that a run slowed down by
+    a loaded machine does not see them expire half-way."""
     home = {"coordinator": "government", "case_manager": "victim_services",
             "provider": "victim_services", "investigator": "law_enforcement",
             "prosecutor": "prosecution", "hotline": "other", "analyst": "other"}
-    t = {"admin": mint(["admin"])}
+    t = {"admin": mint(["admin"], exp_in=7200)}
     for role, kind in home.items():
-        t[role] = mint([role], org=orgs[kind])
+        t[role] = mint([role], org=orgs[kind], exp_in=7200)
     return t
 
 
