@@ -249,13 +249,14 @@ def orgs(db):
 
 @pytest.fixture(scope="session")
 def tokens(orgs):
-    """A token per role; org-bound roles belong to a fitting organization."""
+    """A token per role; org-bound roles belong to a fitting organization.
+    They live as long as the whole suite (10+ minutes on a loaded machine)."""
     home = {"coordinator": "government", "case_manager": "victim_services",
             "provider": "victim_services", "investigator": "law_enforcement",
             "prosecutor": "prosecution", "hotline": "other", "analyst": "other"}
-    t = {"admin": mint(["admin"])}
+    t = {"admin": mint(["admin"], exp_in=3600)}
     for role, kind in home.items():
-        t[role] = mint([role], org=orgs[kind])
+        t[role] = mint([role], org=orgs[kind], exp_in=3600)
     return t
 
 
