@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "api.h"
+#include "authcache.h"
 #include "ratelimit.h"
 #include "../common/log.h"
 #include "../common/query.h"
@@ -220,7 +221,7 @@ router_auth(struct http_request *req, struct api_call *c)
 	h += 7;
 	while (*h == ' ')
 		h++;
-	if (auth_token_verify(&api_keys, h, time(NULL), &c->id, err,
+	if (authcache_verify(&api_keys, h, time(NULL), &c->id, err,
 	    sizeof(err)) == -1) {
 		snprintf(www, sizeof(www), "Bearer realm=\"concord\", "
 		    "error=\"invalid_token\", error_description=\"%s\"", err);
