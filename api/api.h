@@ -141,6 +141,9 @@ int	api_db_call(struct http_request *, struct api_call *, const char *);
  */
 void	api_db_cleanup(struct api_call *);
 
+/* Once in the parent after pgpool_configure(): the call statement. */
+void	api_db_configure(void);
+
 /*
  * Like api_db_call() for a fixed statement without parameters whose
  * first row's first column becomes the body given to c->done (which

@@ -39,6 +39,7 @@
 #include <curl/curl.h>
 
 #include "api.h"
+#include "authcache.h"
 #include "jwks.h"
 #include "../common/log.h"
 
@@ -264,6 +265,8 @@ jwks_reload(int force)
 	if ((n = auth_jwks_apply(&api_keys, buf, len, &skipped, err,
 	    sizeof(err))) == -1)
 		goto out;
+	/* A key gone from the set must not live on in remembered tokens. */
+	authcache_clear();
 	concord_log(LOG_LVL_INFO, "jwks loaded", json_pack("{s:i, s:i}",
 	    "keys", n, "skipped", skipped));
 	rc = 1;

@@ -268,6 +268,7 @@ kore_parent_configure(int argc, char **argv)
 	pgpool_configure(dsn, api_cfg.db_pool, api_cfg.db_queue_timeout_ms,
 	    api_cfg.db_connect_timeout_ms,
 	    api_cfg.db_statement_ms + API_DB_REPLY_GRACE_MS);
+	api_db_configure();
 	/* The pool keeps its own copy of the connection string. */
 	explicit_bzero(dsn, strlen(dsn));
 	kore_free(dsn);

@@ -6,9 +6,12 @@
  * connection and then says nothing), and cancels an abandoned statement
  * with PQcancel(), which blocks the same way. Here a connection is
  * opened with PQconnectStart() and advanced by PQconnectPoll() each
- * time its socket is ready for what libpq waits for; statements go out
- * with PQsendQueryParams() on a non-blocking connection and are read as
- * they arrive. Sockets sit level-triggered in Kore's event set with
+ * time its socket is ready for what libpq waits for, and its last step
+ * prepares the call statement (PQsendPrepare(), so each call is only
+ * bound and executed: parse, analysis and planning were a sixth of the
+ * backend's CPU on a small read); statements go out with
+ * PQsendQueryPrepared() or PQsendQueryParams() on a non-blocking
+ * connection and are read as they arrive. Sockets sit level-triggered in Kore's event set with
  * exactly the interest libpq asks for, so no readiness is ever missed.
  *
  * A request takes an idle connection, or opens a new one while the pool
@@ -54,6 +57,10 @@
 #define PGC_QUERY		4	/* statement sent; owner NULL: drained */
 #define PGC_DEAD		5	/* closed; freed on the next tick */
 #define PGC_PARKED		6	/* drained; waits for its cancel's end */
+#define PGC_PREPARING		7	/* open; the call statement is prepared */
+
+/* The call statement's name on every pooled connection. */
+#define PGPOOL_STMT_NAME	"concord_call"
 
 struct pgconn {
 	struct kore_event	 evt;		/* first: Kore hands back &evt */
@@ -89,6 +96,8 @@ static unsigned			 pg_extra;	/* extra connections (0 or 1) */
 static unsigned			 pg_nidle;
 static unsigned			 pg_nwait;
 static unsigned long long	 pg_waits;	/* requests that queued */
+static char			*pg_stmt_sql;	/* the call statement's text */
+static int			 pg_stmt_prepared; /* prepared per connection */
 static struct kore_timer	*pg_timer;
 static u_int64_t		 pg_logged;	/* last failure line */
 
@@ -101,6 +110,9 @@ static void	pgconn_give(struct pgconn *);
 static void	pgconn_watch(struct pgconn *, u_int32_t, int);
 static void	pgconn_handle(void *, int);
 static void	pgconn_connecting(struct pgconn *, int, int);
+static void	pgconn_preparing(struct pgconn *, int, int);
+static void	pgconn_ready(struct pgconn *);
+static void	pgpool_sent(struct pgconn *, int);
 static void	pgconn_idle_input(struct pgconn *, int);
 static void	pgconn_query(struct pgconn *, int, int);
 static void	pgconn_keep(struct pgconn *, PGresult *);
@@ -117,6 +129,13 @@ pgpool_configure(const char *conninfo, int max, int queue_ms, int connect_ms,
 	pg_queue_ms = queue_ms > 0 ? (u_int64_t)queue_ms : 1;
 	pg_connect_ms = connect_ms > 0 ? (u_int64_t)connect_ms : 1;
 	pg_reply_ms = reply_ms > 0 ? (u_int64_t)reply_ms : 1;
+}
+
+void
+pgpool_statement(const char *sql, int prepare)
+{
+	pg_stmt_sql = kore_strdup(sql);
+	pg_stmt_prepared = prepare != 0;
 }
 
 void
@@ -167,9 +186,47 @@ pgpool_send(struct pgpool_wait *w, const char *sql, int n,
 	pc->flushing = 0;
 	pc->deadline = kore_time_ms() + pg_reply_ms;
 	w->state = PGW_SENT;
-	if (PQstatus(pc->db) != CONNECTION_OK ||
-	    !PQsendQueryParams(pc->db, sql, n, NULL, vals, lens, NULL, 0) ||
-	    (r = PQflush(pc->db)) == -1) {
+	r = PQstatus(pc->db) == CONNECTION_OK &&
+	    PQsendQueryParams(pc->db, sql, n, NULL, vals, lens, NULL, 0);
+	pgpool_sent(pc, r);
+}
+
+void
+pgpool_send_call(struct pgpool_wait *w, int n, const char *const *vals,
+    const int *lens)
+{
+	struct pgconn	*pc = w->conn;
+	int		 r;
+
+	if (pg_stmt_sql == NULL)
+		fatal("pgpool_send_call: no statement configured");
+	if (!pg_stmt_prepared) {
+		pgpool_send(w, pg_stmt_sql, n, vals, lens);
+		return;
+	}
+	if (w->state != PGW_READY || pc == NULL || pc->state != PGC_HELD)
+		fatal("pgpool_send_call: no connection held");
+	pc->state = PGC_QUERY;
+	pc->flushing = 0;
+	pc->deadline = kore_time_ms() + pg_reply_ms;
+	w->state = PGW_SENT;
+	r = PQstatus(pc->db) == CONNECTION_OK &&
+	    PQsendQueryPrepared(pc->db, PGPOOL_STMT_NAME, n, vals, lens, NULL,
+	    0);
+	pgpool_sent(pc, r);
+}
+
+/*
+ * The statement of pc's owner went out (ok) or could not be queued:
+ * flush it, and put the owner to sleep until its result is complete.
+ */
+static void
+pgpool_sent(struct pgconn *pc, int ok)
+{
+	struct pgpool_wait	*w = pc->owner;
+	int			 r;
+
+	if (!ok || (r = PQflush(pc->db)) == -1) {
 		/* w becomes DONE without a result: the connection is lost. */
 		pgconn_close(pc, "send failed");
 		return;
@@ -270,7 +327,8 @@ pgpool_tick(void *arg, u_int64_t now)
 	}
 	for (pc = TAILQ_FIRST(&pg_all); pc != NULL; pc = next) {
 		next = TAILQ_NEXT(pc, all);
-		if (pc->state == PGC_CONNECTING && pc->deadline <= now)
+		if ((pc->state == PGC_CONNECTING ||
+		    pc->state == PGC_PREPARING) && pc->deadline <= now)
 			pgconn_close(pc, "connect timed out");
 		else if (pc->state == PGC_QUERY && pc->deadline <= now)
 			pgconn_close(pc, "no reply");
@@ -358,7 +416,7 @@ pgconn_close(struct pgconn *pc, const char *why)
 
 	if (pc->state == PGC_DEAD)
 		return;
-	if (pc->state == PGC_CONNECTING) {
+	if (pc->state == PGC_CONNECTING || pc->state == PGC_PREPARING) {
 		now = kore_time_ms();
 		if (now - pg_logged >= PGPOOL_LOG_MS) {
 			pg_logged = now;
@@ -467,6 +525,9 @@ pgconn_handle(void *arg, int err)
 	case PGC_CONNECTING:
 		pgconn_connecting(pc, flags, err);
 		break;
+	case PGC_PREPARING:
+		pgconn_preparing(pc, flags, err);
+		break;
 	case PGC_IDLE:
 	case PGC_HELD:
 	case PGC_PARKED:
@@ -485,6 +546,8 @@ pgconn_handle(void *arg, int err)
 static void
 pgconn_connecting(struct pgconn *pc, int flags, int err)
 {
+	int	r;
+
 	if (!err &&
 	    !(pc->poll == PGRES_POLLING_READING && (flags & KORE_EVENT_READ)) &&
 	    !(pc->poll == PGRES_POLLING_WRITING && (flags & KORE_EVENT_WRITE)))
@@ -496,14 +559,24 @@ pgconn_connecting(struct pgconn *pc, int flags, int err)
 			pgconn_close(pc, "connect");
 			return;
 		}
-		pgconn_watch(pc, EPOLLIN, 1);
-		if (pc->owner != NULL) {
-			pc->state = PGC_HELD;
-			pc->owner->state = PGW_READY;
-			pgpool_wake(pc->owner);
-		} else {
-			pgconn_give(pc);
+		if (!pg_stmt_prepared || pc->extra) {
+			pgconn_watch(pc, EPOLLIN, 1);
+			pgconn_ready(pc);
+			return;
 		}
+		/*
+		 * Part of opening: the call statement is parsed once per
+		 * connection, under the same bound; a connection opened
+		 * again prepares again.
+		 */
+		pc->state = PGC_PREPARING;
+		if (!PQsendPrepare(pc->db, PGPOOL_STMT_NAME, pg_stmt_sql, 0,
+		    NULL) || (r = PQflush(pc->db)) == -1) {
+			pgconn_close(pc, "prepare");
+			return;
+		}
+		pc->flushing = r == 1;
+		pgconn_watch(pc, r == 1 ? EPOLLIN | EPOLLOUT : EPOLLIN, 1);
 		break;
 	case PGRES_POLLING_READING:
 		pgconn_watch(pc, EPOLLIN, 1);
@@ -514,6 +587,61 @@ pgconn_connecting(struct pgconn *pc, int flags, int err)
 	default:
 		pgconn_close(pc, "connect");
 		break;
+	}
+}
+
+/*
+ * The call statement's PREPARE answered, or its socket is ready: the
+ * connection is ready when it succeeded and is closed (its owner DOWN)
+ * when it failed or the connection went.
+ */
+static void
+pgconn_preparing(struct pgconn *pc, int flags, int err)
+{
+	PGresult	*r;
+	int		 n, ok;
+
+	if (((flags & KORE_EVENT_READ) || err) && !PQconsumeInput(pc->db))
+		goto fail;
+	if (pc->flushing) {
+		if ((n = PQflush(pc->db)) == -1)
+			goto fail;
+		if (n == 0) {
+			pc->flushing = 0;
+			pgconn_watch(pc, EPOLLIN, 0);
+		}
+	}
+	while (!PQisBusy(pc->db)) {
+		if ((r = PQgetResult(pc->db)) == NULL) {
+			if (pc->res == NULL)
+				goto fail;
+			ok = PQresultStatus(pc->res) == PGRES_COMMAND_OK;
+			PQclear(pc->res);
+			pc->res = NULL;
+			if (!ok)
+				goto fail;
+			pgconn_ready(pc);
+			return;
+		}
+		pgconn_keep(pc, r);
+	}
+	if (err && PQstatus(pc->db) != CONNECTION_OK)
+		goto fail;
+	return;
+fail:
+	pgconn_close(pc, "prepare");
+}
+
+/* pc is open (and prepared): to its owner, else to the pool. */
+static void
+pgconn_ready(struct pgconn *pc)
+{
+	if (pc->owner != NULL) {
+		pc->state = PGC_HELD;
+		pc->owner->state = PGW_READY;
+		pgpool_wake(pc->owner);
+	} else {
+		pgconn_give(pc);
 	}
 }
 
@@ -592,13 +720,22 @@ pgconn_keep(struct pgconn *pc, PGresult *r)
 /*
  * The statement ended: its result goes to the owner (dropped when the
  * owner went away) and the connection to the next waiter, unless the
- * session is left inside a transaction, which no call may leave.
+ * session is left inside a transaction, which no call may leave, or its
+ * prepared statement is gone (26000) or can no longer run as prepared
+ * (0A000: the functions it names were re-created with another result
+ * type); a new connection prepares afresh.
  */
 static void
 pgconn_finished(struct pgconn *pc)
 {
 	struct pgpool_wait	*w = pc->owner;
+	const char		*st;
+	int			 stale = 0;
 
+	if (pc->res != NULL &&
+	    PQresultStatus(pc->res) == PGRES_FATAL_ERROR &&
+	    (st = PQresultErrorField(pc->res, PG_DIAG_SQLSTATE)) != NULL)
+		stale = strcmp(st, "26000") == 0 || strcmp(st, "0A000") == 0;
 	if (w != NULL) {
 		w->res = pc->res;
 		w->state = PGW_DONE;
@@ -612,6 +749,10 @@ pgconn_finished(struct pgconn *pc)
 	pc->want_cancel = 0;
 	if (PQtransactionStatus(pc->db) != PQTRANS_IDLE) {
 		pgconn_close(pc, "left inside a transaction");
+		return;
+	}
+	if (stale) {
+		pgconn_close(pc, "statement stale");
 		return;
 	}
 	if (pc->cancel_by != NULL) {

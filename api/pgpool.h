@@ -2,8 +2,9 @@
  * pgpool: the API's PostgreSQL connections, one small pool per Kore
  * worker, driven by Kore's event loop. Nothing here ever waits: a new
  * connection is opened with PQconnectStart()/PQconnectPoll() on its
- * socket's readiness, queries are sent with PQsendQueryParams() and
- * read as they arrive, and a Kore timer bounds every wait (a free
+ * socket's readiness (and prepares the call statement), queries are
+ * sent with PQsendQueryPrepared() or PQsendQueryParams() and read as
+ * they arrive, and a Kore timer bounds every wait (a free
  * connection, a new connection). A request that finds every connection
  * taken waits first come, first served.
  */
@@ -57,6 +58,16 @@ struct pgpool_wait {
 void	pgpool_configure(const char *, int, int, int, int);
 
 /*
+ * The statement pgpool_send_call() runs (kept as a copy). With prepare
+ * set, every connection prepares it once as the last step of opening
+ * (under the connect bound; a failure counts as a failed connect) and
+ * pgpool_send_call() only sends its parameters; without, it goes out
+ * as an unnamed statement each time. Called once in the parent after
+ * pgpool_configure(); can't fail.
+ */
+void	pgpool_statement(const char *, int);
+
+/*
  * Ask for a connection for w, which must be PGW_IDLE. Afterwards w is
  * READY (a connection is held now), QUEUED or CONNECTING (req sleeps
  * and is woken when w becomes READY, EXPIRED or DOWN), or DOWN.
@@ -70,6 +81,10 @@ void	pgpool_acquire(struct pgpool_wait *, struct http_request *);
  */
 void	pgpool_send(struct pgpool_wait *, const char *, int,
 	    const char *const *, const int *);
+
+/* pgpool_send() for the statement set by pgpool_statement(). */
+void	pgpool_send_call(struct pgpool_wait *, int, const char *const *,
+	    const int *);
 
 /*
  * Forget w's result and set it back to PGW_IDLE. For DONE, EXPIRED and

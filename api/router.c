@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "api.h"
+#include "authcache.h"
 #include "ratelimit.h"
 #include "jwks.h"
 #include "../common/log.h"
@@ -222,9 +223,9 @@ router_auth(struct http_request *req, struct api_call *c)
 	while (*h == ' ')
 		h++;
 	/* An unknown kid may be a key rotated in since: look once more. */
-	if (auth_token_verify(&api_keys, h, time(NULL), &c->id, err,
+	if (authcache_verify(&api_keys, h, time(NULL), &c->id, err,
 	    sizeof(err)) == -1 && (strcmp(err, AUTH_ERR_UNKNOWN_KID) != 0 ||
-	    !jwks_unknown_kid() || auth_token_verify(&api_keys, h, time(NULL),
+	    !jwks_unknown_kid() || authcache_verify(&api_keys, h, time(NULL),
 	    &c->id, err, sizeof(err)) == -1)) {
 		snprintf(www, sizeof(www), "Bearer realm=\"concord\", "
 		    "error=\"invalid_token\", error_description=\"%s\"", err);

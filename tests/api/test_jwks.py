@@ -142,6 +142,10 @@ def test_keys_from_a_file_verify_by_kid_and_rotate_without_restart(api_with, tmp
     write_atomic(path, jwks(r1, e1))
     api = api_with("jwks-file", CONCORD_JWT_JWKS_FILE=path)
     assert api.me(r1.token()).status_code == 200
+    # The same token sent again and again is remembered by the worker...
+    kept = r1.token()
+    for _ in range(4):
+        assert api.me(kept).status_code == 200
     assert api.me(e1.token()).status_code == 200
     # A kid nobody announced yet is refused.
     r = api.me(r2.token())
@@ -150,6 +154,9 @@ def test_keys_from_a_file_verify_by_kid_and_rotate_without_restart(api_with, tmp
     write_atomic(path, jwks(r2, e1))
     assert until(lambda: api.me(r2.token()).status_code == 200)
     assert until(lambda: api.me(r1.token()).status_code == 401)
+    # ...and forgotten when its key leaves the set.
+    for _ in range(4):
+        assert api.me(kept).status_code == 401
     assert api.me(e1.token()).status_code == 200
     # A broken file keeps the keys held.
     with open(path, "w") as f:
