@@ -1524,8 +1524,8 @@ BEGIN
 	    s.genders <> '{}' AND NOT r.gender = ANY (s.genders) THEN
 		RETURN 'does not serve ' || r.gender || ' clients';
 	ELSIF r.trafficking_type <> 'unknown' AND NOT s.trafficking_types @>
-	    CASE r.trafficking_type WHEN 'both' THEN '{sex,labor}'::text[]
-	    ELSE ARRAY[r.trafficking_type] END THEN
+	    (CASE r.trafficking_type WHEN 'both' THEN '{sex,labor}'::text[]
+	    ELSE ARRAY[r.trafficking_type] END) THEN
 		RETURN 'does not serve survivors of ' || replace(
 		    r.trafficking_type, 'both', 'sex and labor') ||
 		    ' trafficking';
@@ -1800,17 +1800,19 @@ BEGIN
 		PERFORM lib.fail(409, 'invalid-transition', 'This referral is '
 		    || r.status || '.');
 	END IF;
-	v_ids := referral.steerable(r, p_body->'needs', 'needs');
 	SELECT * INTO s FROM services WHERE id = (p_body->>'service_id')::uuid;
+	IF EXISTS (SELECT 1 FROM referral_offers o WHERE o.referral_id = r.id
+	    AND o.service_id = s.id AND o.status = 'offered') THEN
+		PERFORM lib.fail(422, 'service-cannot-serve', 'The service '
+		    'holds an open offer of this referral already.',
+		    jsonb_build_array(lib.err('service_id', 'holds an open '
+		    'offer of this referral already')));
+	END IF;
+	v_ids := referral.steerable(r, p_body->'needs', 'needs');
 	FOR n IN SELECT * FROM referral_needs WHERE id = ANY (v_ids)
 	    ORDER BY position LOOP
 		v_why := referral.service_refusal(r, s, n.need_code,
 		    n.waitlist);
-		IF v_why IS NULL AND EXISTS (SELECT 1 FROM referral_offers o
-		    WHERE o.referral_id = r.id AND o.service_id = s.id AND
-		    o.status = 'offered') THEN
-			v_why := 'holds an open offer of this referral already';
-		END IF;
 		IF v_why IS NOT NULL THEN
 			e := e || lib.err('service_id', n.need_code || ': ' ||
 			    v_why);
