@@ -112,7 +112,7 @@ match_assign(const struct match_request *req, struct match_candidate *cand,
 {
 	uint32_t	uncovered, usable, gain_mask;
 	size_t		i, n, k;
-	int		best, chosen = 0, pos, j, ref, phase;
+	int		best, chosen = 0, pos, j, ref, phase, again;
 	double		gain, best_gain;
 
 	for (i = 0; i < ncand; i++)
@@ -187,12 +187,16 @@ match_assign(const struct match_request *req, struct match_candidate *cand,
 				break;
 			gain_mask = match_usable(req, &cand[best], phase, ref) &
 			    uncovered;
+			again = 0;
 			for (n = 0; n < req->nneeds; n++) {
+				if (out[n].assigned == best)
+					again = 1;
 				if (gain_mask & (1u << n))
 					out[n].assigned = best;
 			}
 			uncovered &= ~gain_mask;
-			chosen++;
+			if (!again)
+				chosen++;
 		}
 	}
 	return (chosen);

@@ -39,6 +39,7 @@ match_uuid_array(json_t *a)
 
 	if (!json_is_array(a) || json_array_size(a) > 64)
 		return (NULL);
+	/* "{" + ids of 36 with a comma between + "}" + NUL. */
 	len = 3 + json_array_size(a) * 37;
 	if ((s = calloc(1, len)) == NULL)
 		return (NULL);
@@ -74,7 +75,8 @@ match_language_load(PGconn *pg, const char *id, struct match_candidate *cand,
 
 	if (ncand == 0)
 		return (0);
-	if ((ids = calloc(ncand, 37 + 1)) == NULL) {
+	/* "{" + ncand ids of 36 with a comma between + "}" + NUL. */
+	if ((ids = calloc(1, ncand * 37 + 3)) == NULL) {
 		snprintf(err, elen, "out of memory");
 		return (-1);
 	}
