@@ -203,6 +203,11 @@ const struct api_route api_routes[] = {
 	    "referral_complete" },
 	{ POST, "/v1/referrals/{id}/cancel", REFERRAL_SENDERS | ROLE_ADMIN,
 	    ROUTE_BODY, NULL, "referral_cancel" },
+	/* Coordinators steer: an offer by hand, matching again. */
+	{ POST, "/v1/referrals/{id}/offer", ROLE_COORDINATOR | ROLE_ADMIN,
+	    ROUTE_BODY, NULL, "referral_offer" },
+	{ POST, "/v1/referrals/{id}/rematch", ROLE_COORDINATOR | ROLE_ADMIN,
+	    ROUTE_BODY, NULL, "referral_rematch" },
 	/*
 	 * Reports (sql/code/reports.sql, api/reports.c): any role may ask
 	 * for a coverage report without client counts; SQL keeps the rest

@@ -137,6 +137,8 @@ worker_job_exec(PGconn *pg, const char *kind, json_t *payload,
 		return (match_referral_run(pg, payload, result, err, elen));
 	if (strcmp(kind, JOB_KIND_EXPIRE) == 0)
 		return (match_offer_expire(pg, payload, result, err, elen));
+	if (strcmp(kind, JOB_KIND_REMATCH) == 0)
+		return (match_rematch_waiting(pg, payload, result, err, elen));
 	if (strcmp(kind, "debug.hold") == 0 && cfg.debug_routes)
 		return (worker_debug_hold(pg, payload, result, err, elen));
 	if (strcmp(kind, JOB_KIND_REPORT) == 0)

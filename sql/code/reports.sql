@@ -96,6 +96,24 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 	    ELSE 'other' END
 $$;
 
+/*
+ * A decline as a fixed category: its code when it has one (declines
+ * since codes: outside_area counts as eligibility, client_declined as
+ * other), else its free text's words (report.decline_category).
+ */
+CREATE FUNCTION report.decline_category(p_code text, p_text text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+	SELECT CASE p_code WHEN 'no_capacity' THEN 'capacity'
+	    WHEN 'not_eligible' THEN 'eligibility'
+	    WHEN 'outside_area' THEN 'eligibility'
+	    WHEN 'language' THEN 'language'
+	    WHEN 'cannot_reach_client' THEN 'client_unreachable'
+	    WHEN 'client_declined' THEN 'other'
+	    WHEN 'other' THEN 'other'
+	    ELSE report.decline_category(p_text) END
+$$;
+
 /* The readable label of a category; can't fail. */
 CREATE FUNCTION report.label(p_section text, p_key text) RETURNS text
 LANGUAGE sql STABLE AS $$
@@ -668,7 +686,8 @@ BEGIN
 		count(*) FILTER (WHERE o.status = 'expired') AS expired
 	    FROM (SELECT nid, o.status, o.organization_id, o.responded_at,
 		    CASE WHEN o.status = 'declined' THEN
-		    report.decline_category(o.decline_reason) END AS why
+		    report.decline_category(o.decline_code, o.decline_reason)
+		    END AS why
 		FROM r JOIN referral_offers o ON o.referral_id = r.id,
 		    unnest(o.need_ids) nid
 		/* An offer follows its referral: prunes by the period. */
@@ -697,8 +716,13 @@ BEGIN
 		    count(*) FILTER (WHERE acc_at IS NOT NULL),
 		    count(*) FILTER (WHERE hours <= 48),
 		    count(*) FILTER (WHERE status = 'unmatched'),
-		    count(*) FILTER (WHERE outcome = 'need_met'),
-		    count(*) FILTER (WHERE outcome = 'need_not_met'),
+		    /*
+		     * Outcome codes: completed is "need met"; every code
+		     * but completed and client_declined "need not met".
+		     */
+		    count(*) FILTER (WHERE outcome = 'completed'),
+		    count(*) FILTER (WHERE outcome NOT IN ('completed',
+			'client_declined')),
 		    count(*) FILTER (WHERE outcome = 'client_declined'),
 		    coalesce(sum(dec_capacity), 0),
 		    coalesce(sum(dec_eligibility), 0),

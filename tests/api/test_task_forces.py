@@ -230,6 +230,37 @@ def test_matching_offers_only_to_active_members_of_the_referrals_task_force(db, 
     assert candidates(db, r3["id"]) == {inside}
 
 
+def test_a_directed_referral_names_only_members_of_its_task_force(db, add_service):
+    jur = new_jurisdiction()
+    co = Coord(db)
+    hotline_org = org_row(db, kind="other", member=False)
+    inside, outsider = (org_row(db, member=False) for _ in range(2))
+    co.add(hotline_org, discipline="other")
+    co.add(inside)
+    s_in = add_service(inside, ["food"], jur)
+    s_out = add_service(outsider, ["food"], jur)
+    hot = Client(mint(["hotline"], org=hotline_org))
+    body = {"client": {"age": 30, "languages": ["en"], "trafficking_type": "labor",
+                       "location": {"jurisdiction": jur}},
+            "needs": ["food"], "urgency": "urgent",
+            "consent": referral_consent(["needs", "case_details"]),
+            "directed_service_ids": [s_out], "fallback_to_matching": False}
+    r = post_referral(hot, body)
+    assert r.status_code == 422, r.text
+    assert r.json()["type"].endswith("service-cannot-serve")
+    assert "task force" in json.dumps(r.json()["errors"])
+    # Widened to the outsider's task force, the same direction is admitted.
+    other = Coord(db, name="Neighbouring task force")
+    other.add(outsider)
+    body["widen_to_task_force_ids"] = [other.tf["id"]]
+    r = post_referral(hot, body)
+    assert r.status_code == 201, r.text
+    # And a member's service is always admitted.
+    body.pop("widen_to_task_force_ids")
+    body["directed_service_ids"] = [s_in]
+    assert post_referral(hot, body).status_code == 201
+
+
 def test_a_member_suspended_after_matching_gets_no_later_offer(db, add_service):
     jur = new_jurisdiction()
     co = Coord(db)
