@@ -16,7 +16,8 @@ CFLAGS_BASE	= -std=gnu11 -O2 -g $(WARN) -D_GNU_SOURCE \
 		  -DCONCORD_CODE_CHECKSUM=\"$(CODE_CHECKSUM)\" \
 		  -I/usr/include/postgresql -I/usr/include/hiredis
 LIBS		= -ljwt -ljansson -lhiredis -lpq -lcrypto -lm
-# Only the worker speaks HTTP out (webhooks).
+# The worker speaks HTTP out (webhooks); the API only to fetch a JWKS
+# (api/jwks.c, a process of its own).
 WORKER_LIBS	= -lcurl -lpthread
 SAN		= -fsanitize=address,undefined -fno-omit-frame-pointer
 
@@ -26,7 +27,8 @@ COMMON_SRC	= common/config.c common/log.c common/auth.c common/taxonomy.c \
 		  common/suppress.c common/netguard.c
 COMMON_HDR	= $(wildcard common/*.h)
 API_SRC		= $(wildcard api/*.c)
-WORKER_SRC	= worker/worker.c worker/match.c worker/report.c worker/webhook.c
+WORKER_SRC	= worker/worker.c worker/match.c worker/report.c worker/webhook.c \
+		  worker/wmetrics.c
 ADMIN_SRC	= worker/admin.c
 UNIT_SRC	= $(wildcard tests/unit/test_*.c)
 
@@ -35,7 +37,7 @@ PKGS		= kore libjansson-dev libpq-dev libhiredis-dev libjwt-dev \
 		  python3-pytest python3-requests python3-jwt python3-psycopg2 \
 		  python3-redis python3-jsonschema python3-yaml \
 		  python3-cryptography python3-hypothesis wrk pkg-config gcc make \
-		  clang libclang-rt-14-dev nodejs chromium
+		  clang libclang-rt-14-dev nodejs chromium prometheus
 
 .PHONY: all deps deps-build build asan unit run test clean fuzz fuzz-short node \
 	docs lint-contract
@@ -61,10 +63,10 @@ build/concord_api.so: $(API_SRC) $(COMMON_SRC) $(COMMON_HDR) $(wildcard api/*.h)
     $(CODE_FILES) $(wildcard sql/migrations/*.sql)
 	@mkdir -p build
 	$(CC) $(CFLAGS_BASE) $(KORE_FEATURES) -fPIC -shared -o $@ \
-	    $(API_SRC) $(COMMON_SRC) $(LIBS)
+	    $(API_SRC) $(COMMON_SRC) $(LIBS) -lcurl
 
 bin/concord-worker: $(WORKER_SRC) $(COMMON_SRC) $(COMMON_HDR) worker/jobs.h \
-    worker/webhook.h
+    worker/webhook.h worker/wmetrics.h
 	@mkdir -p bin
 	$(CC) $(CFLAGS_BASE) -o $@ $(WORKER_SRC) $(COMMON_SRC) $(LIBS) $(WORKER_LIBS)
 

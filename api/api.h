@@ -10,21 +10,23 @@
 
 #include <kore/kore.h>
 #include <kore/http.h>
-#include <kore/pgsql.h>
 
 #include <jansson.h>
 
 #include "../common/auth.h"
 #include "../common/config.h"
+#include "pgpool.h"
 
-#define API_DB			"concord"
 #define API_MAX_PARAMS		4
+#define API_DB_REPLY_GRACE_MS	2000	/* past statement_timeout: server gone */
 #define API_REQID_LEN		65
 
 /* Route flags. */
 #define ROUTE_PUBLIC		0x01	/* no token needed */
 #define ROUTE_BODY		0x02	/* takes a JSON object body */
 #define ROUTE_REFERRALS		0x04	/* the referral-creation rate limit */
+#define ROUTE_OPEN		0x08	/* public face: no token, rate limited,
+					   cacheable, only with CONCORD_PUBLIC */
 
 struct api_call;
 
@@ -53,7 +55,7 @@ struct api_call {
 	char			*pathcopy;	/* owns params' storage */
 	json_t			*args;		/* query + path params */
 	json_t			*body;		/* parsed body or NULL */
-	struct kore_pgsql	 sql;
+	struct pgpool_wait	 pw;		/* its place in the pool (dbcall.c) */
 	int			 sql_state;	/* API_SQL_* */
 	api_db_done		 done;
 	json_t			*extra;		/* saved result, decref'd */
@@ -61,10 +63,6 @@ struct api_call {
 	int			 scratch;	/* handler's own small state */
 	int			 orgcheck;	/* ORGCHECK_* for C routes */
 	u_int64_t		 t0;
-	struct http_request	*req;		/* owner, to wake it (dbcall.c) */
-	TAILQ_ENTRY(api_call)	 dbq;		/* in the pool's wait queue */
-	int			 dbq_flags;	/* DBQ_* (dbcall.c) */
-	u_int64_t		 dbq_deadline;	/* stop waiting for the pool */
 	u_int64_t		 wait_until;	/* /readyz: Redis wait deadline */
 	u_int64_t		 wait_mark;	/* /readyz: link attempts seen */
 	char			 rl_addr[64];	/* client address key or "" */
@@ -143,12 +141,22 @@ int	api_db_call(struct http_request *, struct api_call *, const char *);
  */
 void	api_db_cleanup(struct api_call *);
 
+/* Once in the parent after pgpool_configure(): the call statement. */
+void	api_db_configure(void);
+
 /*
  * Like api_db_call() for a fixed statement without parameters whose
  * first row's first column becomes the body given to c->done (which
  * must be set) with status 200.
  */
 int	api_db_raw(struct http_request *, struct api_call *, const char *);
+
+/*
+ * This worker's database pool now (see pgpool_stats()): connections in
+ * use (held, being opened or drained), idle, requests waiting, and
+ * requests that had to wait since start. Any pointer may be NULL.
+ */
+void	dbcall_stats(unsigned *, unsigned *, unsigned *, unsigned long long *);
 
 /* Handlers. */
 int	api_livez(struct http_request *, struct api_call *);
@@ -158,6 +166,8 @@ int	api_routes_list(struct http_request *, struct api_call *);
 int	api_openapi(struct http_request *, struct api_call *);
 int	api_docs(struct http_request *, struct api_call *);
 int	api_debug_sleep(struct http_request *, struct api_call *);
+int	api_public(struct http_request *, struct api_call *);
+int	api_metrics(struct http_request *, struct api_call *);
 int	api_directory_delete(struct http_request *, struct api_call *);
 int	api_report_get(struct http_request *, struct api_call *);
 int	api_webhook_create(struct http_request *, struct api_call *);

@@ -7,9 +7,13 @@
  * Redis is judged from the link's last known state, never by connecting
  * per probe. When the link is not up, a probe asks it to try at once
  * and waits (asleep, without blocking the event loop) up to
- * HEALTH_REDIS_WAIT_MS for that attempt to end. Readiness semantics
- * are unchanged: Redis down means 503 not-ready, since a Concord
- * without wake-ups only polls; we chose not to report it as degraded.
+ * HEALTH_REDIS_WAIT_MS for that attempt to end.
+ *
+ * Ready means "can serve": Redis only carries wake-ups and shared rate
+ * limits, jobs wait in PostgreSQL and the worker polls, so Redis down
+ * answers 200 with "status": "degraded" and checks.redis "unreachable"
+ * (and concord_redis_up 0 in /metrics); taking replicas out of service
+ * for it would turn a slow-down into an outage.
  */
 #include <kore/kore.h>
 #include <kore/http.h>
@@ -19,6 +23,7 @@
 
 #include "api.h"
 #include "rconn.h"
+#include "drain.h"
 
 #ifndef CONCORD_SCHEMA_VERSION
 #error "CONCORD_SCHEMA_VERSION must be set by the Makefile"
@@ -162,9 +167,7 @@ health_done(struct http_request *req, struct api_call *c, int status,
 	    "redis", redis_ok ? "ok" : "unreachable",
 	    "schema", "expected", CONCORD_SCHEMA_VERSION, "found", version,
 	    "code", "expected", CONCORD_CODE_CHECKSUM, "found", found);
-	if (!redis_ok)
-		detail = "Redis is unreachable.";
-	else if (version != CONCORD_SCHEMA_VERSION)
+	if (version != CONCORD_SCHEMA_VERSION)
 		detail = "The database schema is not at this build's version.";
 	else if (CONCORD_CODE_CHECKSUM[0] != '\0' &&
 	    strcmp(found, CONCORD_CODE_CHECKSUM) != 0)
@@ -177,7 +180,8 @@ health_done(struct http_request *req, struct api_call *c, int status,
 		return (api_problem_with(req, 503, "not-ready", NULL, detail,
 		    json_pack("{s:o}", "checks", checks)));
 	}
-	doc = json_pack("{s:s, s:o}", "status", "ready", "checks", checks);
+	doc = json_pack("{s:s, s:o}", "status", redis_ok ? "ready" :
+	    "degraded", "checks", checks);
 	text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(doc);
 	api_respond(req, 200, "application/json", text,
@@ -189,6 +193,12 @@ health_done(struct http_request *req, struct api_call *c, int status,
 int
 api_readyz(struct http_request *req, struct api_call *c)
 {
+	/* SIGTERM: out of the load balancer while requests drain. */
+	if (drain_active()) {
+		http_response_header(req, "retry-after", "1");
+		return (api_problem(req, 503, "not-ready", NULL,
+		    "This replica is shutting down.", NULL));
+	}
 	if (c->done == NULL) {
 		if (!health_redis(req, c))
 			return (KORE_RESULT_RETRY);

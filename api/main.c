@@ -6,7 +6,6 @@
  */
 #include <kore/kore.h>
 #include <kore/http.h>
-#include <kore/pgsql.h>
 #include <kore/seccomp.h>
 
 #include <stdio.h>
@@ -15,6 +14,9 @@
 
 #include "api.h"
 #include "ratelimit.h"
+#include "metrics.h"
+#include "drain.h"
+#include "jwks.h"
 #include "rconn.h"
 #include "../common/log.h"
 
@@ -174,6 +176,19 @@ api_docs(struct http_request *req, struct api_call *c)
 	    docs_len));
 }
 
+/*
+ * The public face (ROUTE_OPEN): served only with CONCORD_PUBLIC=1, else
+ * 404 as if the path did not exist. Runs the route's SQL function.
+ */
+int
+api_public(struct http_request *req, struct api_call *c)
+{
+	if (!api_cfg.public_routes)
+		return (api_problem(req, 404, "not-found", NULL,
+		    "No resource lives at this path.", NULL));
+	return (api_db_call(req, c, c->route->sqlfn));
+}
+
 int
 api_debug_sleep(struct http_request *req, struct api_call *c)
 {
@@ -202,6 +217,7 @@ KORE_SECCOMP_FILTER("concord",
 	KORE_SYSCALL_ALLOW(pselect6),
 	KORE_SYSCALL_ALLOW(uname),
 	KORE_SYSCALL_ALLOW(sysinfo),
+	KORE_SYSCALL_ALLOW(rt_sigaction),
 );
 
 void
@@ -221,10 +237,10 @@ kore_parent_configure(int argc, char **argv)
 	concord_log_init("api", api_cfg.log_level);
 	if (auth_keyset_load(&api_keys, &api_cfg, err, sizeof(err)) == -1)
 		fatal("configuration: %s", err);
+	jwks_parent_init();
 
 	/* libpq must not probe GSSAPI: it needs syscalls seccomp denies. */
 	setenv("PGGSSENCMODE", "disable", 1);
-	setenv("PGCONNECT_TIMEOUT", "3", 0);
 
 	if ((srv = kore_server_lookup("concord")) == NULL)
 		fatal("kore.conf must declare server concord");
@@ -234,8 +250,6 @@ kore_parent_configure(int argc, char **argv)
 		    api_cfg.listen_port);
 
 	worker_count = (u_int8_t)api_cfg.workers;
-	pgsql_conn_max = (u_int16_t)api_cfg.db_pool;
-	pgsql_queue_limit = 10000;
 	/*
 	 * Kore itself refuses bodies above 4x our limit with a bare 413;
 	 * between the two we answer a problem+json 413 (router.c).
@@ -243,21 +257,29 @@ kore_parent_configure(int argc, char **argv)
 	http_body_max = api_cfg.body_max * 4;
 	openapi_load();
 	docs_load();
+	metrics_init();
 	if (api_cfg.data_key == NULL)
 		fatal("configuration: CONCORD_DATA_KEY is required");
 	dsn = api_dsn_with_key(api_cfg.database_url, api_cfg.data_key);
-	if (!kore_pgsql_register(API_DB, dsn))
-		fatal("cannot register database");
-	/* Kore keeps its own copy of the connection string. */
+	/*
+	 * PostgreSQL ends a statement at statement_timeout and answers;
+	 * no answer API_DB_REPLY_GRACE_MS after that: the server is gone.
+	 */
+	pgpool_configure(dsn, api_cfg.db_pool, api_cfg.db_queue_timeout_ms,
+	    api_cfg.db_connect_timeout_ms,
+	    api_cfg.db_statement_ms + API_DB_REPLY_GRACE_MS);
+	api_db_configure();
+	/* The pool keeps its own copy of the connection string. */
 	explicit_bzero(dsn, strlen(dsn));
 	kore_free(dsn);
 
 	concord_log(LOG_LVL_INFO, "api configured", json_pack(
-	    "{s:s, s:s, s:i, s:i, s:i, s:{s:i, s:i, s:i, s:i, s:s}}",
+	    "{s:s, s:s, s:i, s:i, s:i, s:i, s:{s:i, s:i, s:i, s:i, s:s}}",
 	    "listen_host", api_cfg.listen_host,
 	    "listen_port", api_cfg.listen_port, "workers", api_cfg.workers,
 	    "db_pool", api_cfg.db_pool, "db_queue_timeout_ms",
-	    api_cfg.db_queue_timeout_ms, "rate_limits",
+	    api_cfg.db_queue_timeout_ms, "db_connect_timeout_ms",
+	    api_cfg.db_connect_timeout_ms, "rate_limits",
 	    "sub", api_cfg.rate_limit_sub, "addr", api_cfg.rate_limit_addr,
 	    "referrals", api_cfg.rate_limit_referrals, "auth_failures",
 	    api_cfg.rate_limit_auth_failures, "client_ip_header",
@@ -274,6 +296,9 @@ kore_worker_configure(void)
 {
 	concord_log_init("api", api_cfg.log_level);
 	ratelimit_start();
+	metrics_worker_start();
+	drain_start();
+	jwks_worker_start();
 	if (rconn_start(api_cfg.redis_url, api_readyz_wake) == -1)
 		return;
 }

@@ -26,6 +26,7 @@
 #include <hiredis/hiredis.h>
 
 #include "ratelimit.h"
+#include "metrics.h"
 #include "rconn.h"
 #include "../common/log.h"
 #include "../common/rlimit.h"
@@ -201,7 +202,10 @@ rl_check(struct api_call *c, enum rlimit_kind kind, const char *id, int count)
 	if (!(shared = rconn_up()))
 		rl_local_only++;
 	n = rlimit_count(e, shared);
+	if (n < limit)
+		metrics_ratelimit((int)kind, 0);
 	if (n >= limit) {
+		metrics_ratelimit((int)kind, 1);
 		c->rl_limit = limit;
 		c->rl_remaining = 0;
 		c->rl_reset = reset;

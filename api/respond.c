@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "metrics.h"
 #include "ratelimit.h"
 #include "../common/log.h"
 #include "../common/problem.h"
@@ -32,7 +33,13 @@ api_respond(struct http_request *req, int status, const char *ctype,
 	 * API is never a page to frame, sniff or render, and sends no
 	 * Referer onward.
 	 */
-	http_response_header(req, "cache-control", "no-store");
+	if (c != NULL && c->route != NULL && (c->route->flags & ROUTE_OPEN) &&
+	    (status == 200 || status == 304))
+		/* The public face holds nothing personal (routes.c). */
+		http_response_header(req, "cache-control",
+		    "public, max-age=300");
+	else
+		http_response_header(req, "cache-control", "no-store");
 	http_response_header(req, "x-content-type-options", "nosniff");
 	http_response_header(req, "referrer-policy", "no-referrer");
 	if (c == NULL || !c->own_csp)
@@ -41,6 +48,7 @@ api_respond(struct http_request *req, int status, const char *ctype,
 	api_cors_headers(req);
 	ratelimit_headers(req, c);
 	http_response(req, status, body, len);
+	metrics_request(req, c, status);
 
 	f = json_pack("{s:s, s:s, s:s, s:i, s:I}",
 	    "request_id", c != NULL ? c->reqid : "",
@@ -104,6 +112,9 @@ api_problem_with(struct http_request *req, int status, const char *slug,
 	char		 type[128];
 
 	snprintf(type, sizeof(type), "urn:concord:problem:%s", slug);
+	/* Only dbcall.c answers it: the wait for the pool passed its bound. */
+	if (strcmp(slug, "overloaded") == 0)
+		metrics_pool_timeout();
 	p = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s}",
 	    "type", type,
 	    "title", title != NULL ? title : problem_title(status),

@@ -16,7 +16,9 @@
 #include <time.h>
 
 #include "api.h"
+#include "authcache.h"
 #include "ratelimit.h"
+#include "jwks.h"
 #include "../common/log.h"
 #include "../common/query.h"
 
@@ -206,7 +208,7 @@ router_auth(struct http_request *req, struct api_call *c)
 	const char	*h;
 	char		 err[128], www[256];
 
-	if (c->route->flags & ROUTE_PUBLIC)
+	if (c->route->flags & (ROUTE_PUBLIC | ROUTE_OPEN))
 		return (1);
 	if (!http_request_header(req, "authorization", &h) ||
 	    strncasecmp(h, "Bearer ", 7) != 0) {
@@ -220,8 +222,11 @@ router_auth(struct http_request *req, struct api_call *c)
 	h += 7;
 	while (*h == ' ')
 		h++;
-	if (auth_token_verify(&api_keys, h, time(NULL), &c->id, err,
-	    sizeof(err)) == -1) {
+	/* An unknown kid may be a key rotated in since: look once more. */
+	if (authcache_verify(&api_keys, h, time(NULL), &c->id, err,
+	    sizeof(err)) == -1 && (strcmp(err, AUTH_ERR_UNKNOWN_KID) != 0 ||
+	    !jwks_unknown_kid() || authcache_verify(&api_keys, h, time(NULL),
+	    &c->id, err, sizeof(err)) == -1)) {
 		snprintf(www, sizeof(www), "Bearer realm=\"concord\", "
 		    "error=\"invalid_token\", error_description=\"%s\"", err);
 		ratelimit_auth_failed(c);
@@ -391,7 +396,7 @@ concord_dispatch(struct http_request *req)
 	}
 	if (c->route->handler != NULL) {
 		/* SQL routes check the org themselves (api.require_org). */
-		if (!(c->route->flags & ROUTE_PUBLIC) &&
+		if (!(c->route->flags & (ROUTE_PUBLIC | ROUTE_OPEN)) &&
 		    !api_orgcheck(req, c, &r))
 			return (r);
 		return (c->route->handler(req, c));

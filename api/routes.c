@@ -1,7 +1,10 @@
 /*
  * routes: every route the API serves, with its role policy. A route
  * admits only the roles it lists (default deny); ROUTE_PUBLIC is for
- * health probes and the contract (/openapi.yaml, its reference /docs). GET /v1/admin/routes publishes this table so a
+ * health probes and the contract (/openapi.yaml, its reference /docs),
+ * ROUTE_OPEN for the public face of task forces (/public/v1/, no token
+ * but rate limited, cacheable, off unless CONCORD_PUBLIC=1, and holding
+ * nothing personal). GET /v1/admin/routes publishes this table so a
  * test can prove each route is in the OpenAPI contract and guarded.
  */
 #include <kore/kore.h>
@@ -26,7 +29,9 @@
 #define CASE_READERS		(ROLE_ADMIN | ROLE_COORDINATOR | \
 				    ROLE_CASE_MANAGER | ROLE_PROVIDER | \
 				    ROLE_INVESTIGATOR | ROLE_PROSECUTOR)
-#define CASE_HOLDERS		(ROLE_CASE_MANAGER | ROLE_PROVIDER)
+/* Investigators and prosecutors hold the witness records they opened. */
+#define CASE_HOLDERS		(ROLE_CASE_MANAGER | ROLE_PROVIDER | \
+				    ROLE_INVESTIGATOR | ROLE_PROSECUTOR)
 /* Who may send a referral and who answers offers (SQL narrows both). */
 #define REFERRAL_SENDERS	(ROLE_HOTLINE | ROLE_COORDINATOR | \
 				    ROLE_CASE_MANAGER | ROLE_PROVIDER | \
@@ -34,6 +39,12 @@
 #define OFFER_ANSWERERS		(ROLE_PROVIDER | ROLE_CASE_MANAGER)
 #define INVESTIGATION_READERS	(ROLE_ADMIN | ROLE_COORDINATOR | \
 				    ROLE_INVESTIGATOR | ROLE_PROSECUTOR)
+/* Who reads task force records (SQL: members and coordinators). */
+#define TF_READERS		(ROLE_ADMIN | ROLE_COORDINATOR | \
+				    ROLE_CASE_MANAGER | ROLE_PROVIDER | \
+				    ROLE_INVESTIGATOR | ROLE_PROSECUTOR)
+/* Who changes a membership (SQL: coordinators, or the member itself). */
+#define TF_MEMBER_WRITERS	TF_READERS
 /* Who manages an organization's webhooks (SQL: its own org's only). */
 #define WEBHOOK_OWNERS		(ROLE_ADMIN | ROLE_COORDINATOR | \
 				    ROLE_CASE_MANAGER | ROLE_PROVIDER)
@@ -43,6 +54,8 @@ const struct api_route api_routes[] = {
 	{ GET, "/readyz", 0, ROUTE_PUBLIC, api_readyz, NULL },
 	{ GET, "/openapi.yaml", 0, ROUTE_PUBLIC, api_openapi, NULL },
 	{ GET, "/docs", 0, ROUTE_PUBLIC, api_docs, NULL },
+	/* Public to the router: its own token (metrics.c). */
+	{ GET, "/metrics", 0, ROUTE_PUBLIC, api_metrics, NULL },
 	{ GET, "/v1/taxonomy/needs", ROLE_ANY, 0, api_taxonomy_needs, NULL },
 	{ GET, "/v1/me", ROLE_ANY, 0, NULL, "me" },
 	{ GET, "/v1/admin/routes", ROLE_ADMIN, 0, api_routes_list, NULL },
@@ -138,6 +151,38 @@ const struct api_route api_routes[] = {
 	    ROLE_INVESTIGATOR, 0, NULL, "investigation_participation_accept" },
 	{ POST, "/v1/investigations/{id}/participation/decline",
 	    ROLE_INVESTIGATOR, 0, NULL, "investigation_participation_decline" },
+	/*
+	 * The criminal-justice side: needs and their referrals, witness
+	 * records, ending participation, key dates (investigations.sql).
+	 */
+	{ POST, "/v1/investigations/{id}/participation/end",
+	    ROLE_INVESTIGATOR | ROLE_PROSECUTOR, 0, NULL,
+	    "investigation_participation_end" },
+	{ GET, "/v1/investigations/{id}/needs", INVESTIGATION_READERS, 0, NULL,
+	    "investigation_need_list" },
+	{ POST, "/v1/investigations/{id}/needs", INVESTIGATION_READERS &
+	    ~ROLE_ADMIN, ROUTE_BODY, NULL, "investigation_need_create" },
+	{ GET, "/v1/investigations/{id}/needs/{nid}", INVESTIGATION_READERS, 0,
+	    NULL, "investigation_need_get" },
+	{ PATCH, "/v1/investigations/{id}/needs/{nid}", INVESTIGATION_READERS &
+	    ~ROLE_ADMIN, ROUTE_BODY, NULL, "investigation_need_update" },
+	{ POST, "/v1/investigations/{id}/needs/{nid}/referrals",
+	    INVESTIGATION_READERS & ~ROLE_ADMIN, ROUTE_BODY, NULL,
+	    "investigation_need_referral_create" },
+	{ GET, "/v1/need-referrals", CASE_READERS, 0, NULL,
+	    "need_referral_list" },
+	{ GET, "/v1/need-referrals/{id}", CASE_READERS, 0, NULL,
+	    "need_referral_get" },
+	{ POST, "/v1/need-referrals/{id}/accept", CASE_READERS & ~ROLE_ADMIN,
+	    0, NULL, "need_referral_accept" },
+	{ POST, "/v1/need-referrals/{id}/decline", CASE_READERS & ~ROLE_ADMIN,
+	    0, NULL, "need_referral_decline" },
+	{ POST, "/v1/investigations/{id}/witnesses", ROLE_INVESTIGATOR |
+	    ROLE_PROSECUTOR, ROUTE_BODY, NULL, "investigation_witness_create" },
+	{ GET, "/v1/investigations/{id}/dates", INVESTIGATION_READERS, 0, NULL,
+	    "investigation_date_list" },
+	{ GET, "/v1/investigation-dates", INVESTIGATION_READERS, 0, NULL,
+	    "investigation_dates_all" },
 	{ GET, "/v1/audit", ROLE_ADMIN | ROLE_COORDINATOR, 0, NULL,
 	    "audit_list" },
 	{ GET, "/v1/audit/verify", ROLE_ADMIN, 0, NULL, "audit_check" },
@@ -158,6 +203,11 @@ const struct api_route api_routes[] = {
 	    "referral_complete" },
 	{ POST, "/v1/referrals/{id}/cancel", REFERRAL_SENDERS | ROLE_ADMIN,
 	    ROUTE_BODY, NULL, "referral_cancel" },
+	/* Coordinators steer: an offer by hand, matching again. */
+	{ POST, "/v1/referrals/{id}/offer", ROLE_COORDINATOR | ROLE_ADMIN,
+	    ROUTE_BODY, NULL, "referral_offer" },
+	{ POST, "/v1/referrals/{id}/rematch", ROLE_COORDINATOR | ROLE_ADMIN,
+	    ROUTE_BODY, NULL, "referral_rematch" },
 	/*
 	 * Reports (sql/code/reports.sql, api/reports.c): any role may ask
 	 * for a coverage report without client counts; SQL keeps the rest
@@ -190,6 +240,49 @@ const struct api_route api_routes[] = {
 	    "webhook_delivery_list" },
 	{ POST, "/v1/webhooks/{id}/deliveries/{did}/retry", WEBHOOK_OWNERS, 0,
 	    NULL, "webhook_delivery_retry" },
+
+	/*
+	 * Task forces, members, agreements, meetings, training records
+	 * (sql/code/taskforces.sql): SQL narrows to the task forces the
+	 * caller belongs to or coordinates.
+	 */
+	{ GET, "/v1/task-forces", ROLE_ANY, 0, NULL, "task_force_list" },
+	{ POST, "/v1/task-forces", ROLE_ADMIN | ROLE_COORDINATOR, ROUTE_BODY,
+	    NULL, "task_force_create" },
+	{ GET, "/v1/task-forces/{id}", ROLE_ANY, 0, NULL, "task_force_get" },
+	{ PATCH, "/v1/task-forces/{id}", ROLE_ADMIN | ROLE_COORDINATOR,
+	    ROUTE_BODY, NULL, "task_force_patch" },
+	{ DELETE, "/v1/task-forces/{id}", ROLE_ADMIN, 0, api_directory_delete,
+	    "task_force_delete" },
+	{ GET, "/v1/task-forces/{id}/members", ROLE_ANY, 0, NULL,
+	    "task_force_member_list" },
+	{ POST, "/v1/task-forces/{id}/members", ROLE_ADMIN | ROLE_COORDINATOR,
+	    ROUTE_BODY, NULL, "task_force_member_create" },
+	{ GET, "/v1/task-forces/{id}/members/{mid}", ROLE_ANY, 0, NULL,
+	    "task_force_member_get" },
+	{ PATCH, "/v1/task-forces/{id}/members/{mid}", TF_MEMBER_WRITERS,
+	    ROUTE_BODY, NULL, "task_force_member_patch" },
+	{ DELETE, "/v1/task-forces/{id}/members/{mid}", ROLE_ADMIN |
+	    ROLE_COORDINATOR, 0, api_directory_delete,
+	    "task_force_member_delete" },
+	{ GET, "/v1/agreements", TF_READERS, 0, NULL, "agreement_list" },
+	{ POST, "/v1/agreements", ROLE_ADMIN | ROLE_COORDINATOR, ROUTE_BODY,
+	    NULL, "agreement_create" },
+	{ GET, "/v1/agreements/{id}", TF_READERS, 0, NULL, "agreement_get" },
+	{ PATCH, "/v1/agreements/{id}", ROLE_ADMIN | ROLE_COORDINATOR,
+	    ROUTE_BODY, NULL, "agreement_patch" },
+	{ GET, "/v1/meetings", TF_READERS, 0, NULL, "meeting_list" },
+	{ POST, "/v1/meetings", ROLE_ADMIN | ROLE_COORDINATOR, ROUTE_BODY,
+	    NULL, "meeting_create" },
+	{ GET, "/v1/meetings/{id}", TF_READERS, 0, NULL, "meeting_get" },
+	{ GET, "/v1/trainings", TF_READERS, 0, NULL, "training_list" },
+	{ POST, "/v1/trainings", ROLE_ADMIN | ROLE_COORDINATOR, ROUTE_BODY,
+	    NULL, "training_create" },
+	/* The public face: no token, nothing personal, off by default. */
+	{ GET, "/public/v1/task-forces/{id}", 0, ROUTE_OPEN, api_public,
+	    "public_task_force" },
+	{ GET, "/public/v1/task-forces/{id}/hsds", 0, ROUTE_OPEN, api_public,
+	    "public_task_force_hsds" },
 };
 
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
@@ -218,7 +311,8 @@ api_routes_list(struct http_request *req, struct api_call *c)
 		json_array_append_new(items, json_pack("{s:s, s:s, s:b, s:o}",
 		    "method", http_method_text(api_routes[i].method),
 		    "path", path,
-		    "public", (api_routes[i].flags & ROUTE_PUBLIC) != 0,
+		    "public", (api_routes[i].flags & (ROUTE_PUBLIC |
+		    ROUTE_OPEN)) != 0,
 		    "roles", roles));
 	}
 	return (api_respond_json(req, 200, json_pack("{s:o}", "items",

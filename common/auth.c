@@ -13,6 +13,9 @@
 #include <jwt.h>
 #include <openssl/bio.h>
 #include <openssl/evp.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/param_build.h>
 #include <openssl/pem.h>
 
 #include "auth.h"
@@ -42,6 +45,12 @@ static const char *auth_alg_name(enum auth_alg);
 static jwt_alg_t auth_alg_jwt(enum auth_alg);
 static int	 auth_claims_check(const struct auth_keyset *, json_t *,
 		    time_t, struct auth_identity *, char *, size_t);
+static int	 auth_jwk_b64(json_t *, const char *, unsigned char *, size_t,
+		    size_t *);
+static EVP_PKEY	*auth_jwk_pkey(json_t *, enum auth_alg *, const char **);
+static int	 auth_pkey_pem(EVP_PKEY *, struct auth_key *);
+static int	 auth_jwks_file(struct auth_keyset *, const char *, char *,
+		    size_t);
 
 uint32_t
 auth_role_bit(const char *name)
@@ -272,9 +281,14 @@ auth_keyset_load(struct auth_keyset *ks, const struct concord_config *cfg,
 				goto out;
 		}
 	}
-	if (ks->nkeys == 0) {
+	ks->nstatic = ks->nkeys;
+	if (cfg->jwt_jwks_file != NULL &&
+	    auth_jwks_file(ks, cfg->jwt_jwks_file, err, elen) == -1)
+		goto out;
+	/* A JWKS URL is fetched by the API itself (api/jwks.c). */
+	if (ks->nkeys == 0 && cfg->jwt_jwks_url == NULL) {
 		snprintf(err, elen, "no JWT key configured: set "
-		    "CONCORD_JWT_HS256_SECRET or CONCORD_JWT_PUBLIC_KEYS");
+		    "CONCORD_JWT_HS256_SECRET, CONCORD_JWT_PUBLIC_KEYS or a JWKS");
 		goto out;
 	}
 	rc = 0;
@@ -484,7 +498,7 @@ auth_token_verify(const struct auth_keyset *ks, const char *token,
 	}
 	if (key == NULL) {
 		snprintf(err, elen, kid == NULL ? "token has no kid" :
-		    "token kid is not a known key");
+		    AUTH_ERR_UNKNOWN_KID);
 		goto out;
 	}
 	if (strcmp(alg, auth_alg_name(key->alg)) != 0) {
@@ -517,5 +531,233 @@ out:
 	free(grants);
 	if (jwt != NULL)
 		jwt_free(jwt);
+	return (rc);
+}
+
+/*
+ * The base64url member name of the JWK o into out. Returns 0, or -1
+ * when it is missing, not base64url, empty or longer than osize.
+ */
+static int
+auth_jwk_b64(json_t *o, const char *name, unsigned char *out, size_t osize,
+    size_t *olen)
+{
+	json_t	*v;
+
+	v = json_object_get(o, name);
+	if (!json_is_string(v) || json_string_length(v) == 0 ||
+	    auth_b64url_decode(json_string_value(v), json_string_length(v),
+	    out, osize, olen) == -1 || *olen == 0)
+		return (-1);
+	return (0);
+}
+
+/*
+ * The public key of one JWK and its one algorithm. Returns the key, or
+ * NULL with *why "skip" (a type we do not verify with) or another
+ * reason (a key of our types that cannot be read).
+ */
+static EVP_PKEY *
+auth_jwk_pkey(json_t *jwk, enum auth_alg *alg, const char **why)
+{
+	OSSL_PARAM_BLD	*bld = NULL;
+	OSSL_PARAM	*params = NULL;
+	EVP_PKEY_CTX	*ctx = NULL;
+	EVP_PKEY	*pkey = NULL;
+	BIGNUM		*n = NULL, *e = NULL;
+	unsigned char	 a[1024], b[1024], pt[65];
+	size_t		 alen, blen;
+	const char	*kty, *jalg, *use;
+	int		 rsa;
+
+	kty = json_string_value(json_object_get(jwk, "kty"));
+	jalg = json_string_value(json_object_get(jwk, "alg"));
+	use = json_string_value(json_object_get(jwk, "use"));
+	*why = "skip";
+	if (kty == NULL || (use != NULL && strcmp(use, "sig") != 0))
+		goto out;
+	if (strcmp(kty, "RSA") == 0 && (jalg == NULL ||
+	    strcmp(jalg, "RS256") == 0))
+		rsa = 1;
+	else if (strcmp(kty, "EC") == 0 && (jalg == NULL ||
+	    strcmp(jalg, "ES256") == 0))
+		rsa = 0;
+	else
+		goto out;
+	*why = "a key cannot be read";
+	if ((bld = OSSL_PARAM_BLD_new()) == NULL)
+		goto out;
+	if (rsa) {
+		if (auth_jwk_b64(jwk, "n", a, sizeof(a), &alen) == -1 ||
+		    auth_jwk_b64(jwk, "e", b, sizeof(b), &blen) == -1 ||
+		    alen < 256 || (n = BN_bin2bn(a, (int)alen, NULL)) == NULL ||
+		    (e = BN_bin2bn(b, (int)blen, NULL)) == NULL ||
+		    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) ||
+		    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e))
+			goto out;
+		*alg = AUTH_ALG_RS256;
+	} else {
+		if (!json_is_string(json_object_get(jwk, "crv")) ||
+		    strcmp(json_string_value(json_object_get(jwk, "crv")),
+		    "P-256") != 0) {
+			*why = "skip";
+			goto out;
+		}
+		if (auth_jwk_b64(jwk, "x", a, sizeof(a), &alen) == -1 ||
+		    auth_jwk_b64(jwk, "y", b, sizeof(b), &blen) == -1 ||
+		    alen != 32 || blen != 32)
+			goto out;
+		pt[0] = 0x04;
+		memcpy(pt + 1, a, 32);
+		memcpy(pt + 33, b, 32);
+		if (!OSSL_PARAM_BLD_push_utf8_string(bld,
+		    OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) ||
+		    !OSSL_PARAM_BLD_push_octet_string(bld,
+		    OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt)))
+			goto out;
+		*alg = AUTH_ALG_ES256;
+	}
+	if ((params = OSSL_PARAM_BLD_to_param(bld)) == NULL ||
+	    (ctx = EVP_PKEY_CTX_new_from_name(NULL, rsa ? "RSA" : "EC",
+	    NULL)) == NULL || EVP_PKEY_fromdata_init(ctx) <= 0 ||
+	    EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) <= 0)
+		pkey = NULL;
+out:
+	EVP_PKEY_CTX_free(ctx);
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(bld);
+	BN_free(n);
+	BN_free(e);
+	return (pkey);
+}
+
+/* Store pkey as PEM text in k (what libjwt verifies with). 0 or -1. */
+static int
+auth_pkey_pem(EVP_PKEY *pkey, struct auth_key *k)
+{
+	BIO	*bio;
+	char	*data;
+	long	 len;
+	int	 rc = -1;
+
+	if ((bio = BIO_new(BIO_s_mem())) == NULL)
+		return (-1);
+	if (PEM_write_bio_PUBKEY(bio, pkey) != 1 ||
+	    (len = BIO_get_mem_data(bio, &data)) <= 0)
+		goto out;
+	if ((k->key = malloc((size_t)len + 1)) == NULL)
+		goto out;
+	memcpy(k->key, data, (size_t)len);
+	k->key[len] = '\0';
+	k->len = (size_t)len;
+	rc = 0;
+out:
+	BIO_free(bio);
+	return (rc);
+}
+
+int
+auth_jwks_apply(struct auth_keyset *ks, const char *json, size_t len,
+    int *skipped, char *err, size_t elen)
+{
+	struct auth_key	 fresh[AUTH_MAX_KEYS];
+	json_t		*doc = NULL, *keys, *jwk;
+	EVP_PKEY	*pkey;
+	enum auth_alg	 alg = AUTH_ALG_RS256;
+	const char	*kid, *why;
+	size_t		 i;
+	int		 n = 0, j, dup, rc = -1;
+
+	*skipped = 0;
+	memset(fresh, 0, sizeof(fresh));
+	if ((doc = json_loadb(json, len, JSON_REJECT_DUPLICATES, NULL)) ==
+	    NULL || !json_is_array(keys = json_object_get(doc, "keys"))) {
+		snprintf(err, elen, "the JWKS is not a JSON object with keys");
+		goto out;
+	}
+	json_array_foreach(keys, i, jwk) {
+		kid = json_string_value(json_object_get(jwk, "kid"));
+		if (kid == NULL || *kid == '\0' ||
+		    strlen(kid) >= sizeof(fresh[0].kid)) {
+			(*skipped)++;
+			continue;
+		}
+		for (dup = 0, j = 0; j < ks->nstatic + n; j++) {
+			if (strcmp(j < ks->nstatic ? ks->keys[j].kid :
+			    fresh[j - ks->nstatic].kid, kid) == 0)
+				dup = 1;
+		}
+		if (dup) {
+			(*skipped)++;
+			continue;
+		}
+		if ((pkey = auth_jwk_pkey(jwk, &alg, &why)) == NULL) {
+			if (strcmp(why, "skip") == 0) {
+				(*skipped)++;
+				continue;
+			}
+			snprintf(err, elen, "JWKS kid %s: %s", kid, why);
+			goto out;
+		}
+		if (ks->nstatic + n >= AUTH_MAX_KEYS) {
+			EVP_PKEY_free(pkey);
+			snprintf(err, elen, "the JWKS has too many keys");
+			goto out;
+		}
+		j = auth_pkey_pem(pkey, &fresh[n]);
+		EVP_PKEY_free(pkey);
+		if (j == -1) {
+			snprintf(err, elen, "out of memory");
+			goto out;
+		}
+		snprintf(fresh[n].kid, sizeof(fresh[n].kid), "%s", kid);
+		fresh[n].alg = alg;
+		n++;
+	}
+	if (n == 0 && json_array_size(keys) > 0) {
+		snprintf(err, elen, "the JWKS holds no RS256 or ES256 key");
+		goto out;
+	}
+	/* Swap: the old JWKS keys go, the new ones take their places. */
+	for (j = ks->nstatic; j < ks->nkeys; j++) {
+		free(ks->keys[j].key);
+		memset(&ks->keys[j], 0, sizeof(ks->keys[j]));
+	}
+	memcpy(&ks->keys[ks->nstatic], fresh, (size_t)n * sizeof(fresh[0]));
+	ks->nkeys = ks->nstatic + n;
+	n = 0;
+	rc = ks->nkeys - ks->nstatic;
+out:
+	for (j = 0; j < n; j++)
+		free(fresh[j].key);
+	json_decref(doc);
+	return (rc);
+}
+
+/* Load the JWKS file at start. Returns 0, or -1 with err. */
+static int
+auth_jwks_file(struct auth_keyset *ks, const char *path, char *err,
+    size_t elen)
+{
+	FILE	*fp;
+	char	*buf;
+	size_t	 n;
+	int	 skipped, rc = -1;
+
+	if ((buf = malloc(1 << 20)) == NULL) {
+		snprintf(err, elen, "out of memory");
+		return (-1);
+	}
+	if ((fp = fopen(path, "r")) == NULL) {
+		snprintf(err, elen, "CONCORD_JWT_JWKS_FILE cannot be opened");
+		goto out;
+	}
+	n = fread(buf, 1, (1 << 20) - 1, fp);
+	fclose(fp);
+	if (auth_jwks_apply(ks, buf, n, &skipped, err, elen) == -1)
+		goto out;
+	rc = 0;
+out:
+	free(buf);
 	return (rc);
 }

@@ -24,7 +24,7 @@
 #define ROLE_ANALYST		0x0080
 #define ROLE_ANY		0x00ff
 
-#define AUTH_MAX_KEYS		16
+#define AUTH_MAX_KEYS		32
 #define AUTH_ORG_LEN		37	/* a UUID and its NUL */
 #define AUTH_SUB_LEN		256
 
@@ -44,6 +44,7 @@ struct auth_key {
 struct auth_keyset {
 	struct auth_key	 keys[AUTH_MAX_KEYS];
 	int		 nkeys;
+	int		 nstatic;	/* keys from settings; JWKS keys follow */
 	char		*issuer;
 	char		*audience;
 	int		 leeway;
@@ -65,6 +66,23 @@ struct auth_identity {
 int	auth_keyset_load(struct auth_keyset *, const struct concord_config *,
 	    char *, size_t) CONCORD_WUR;
 void	auth_keyset_cleanup(struct auth_keyset *);
+
+/*
+ * Replace the key set's JWKS keys (those after the configured ones) by
+ * the keys of the JWK Set in json (len bytes): RSA keys (kty RSA, alg
+ * RS256 or none) verify RS256, P-256 keys (kty EC, crv P-256, alg ES256
+ * or none) ES256; every key needs a kid, "use" must be "sig" if given.
+ * Keys of other types, and a kid already held by a configured key, are
+ * skipped and counted in *skipped. Returns the number of JWKS keys
+ * now held, or -1 with a reason in err, leaving the key set unchanged
+ * (not JSON, no "keys" array, a key that cannot be read, too many
+ * keys, or keys given but none usable).
+ */
+int	auth_jwks_apply(struct auth_keyset *, const char *, size_t, int *,
+	    char *, size_t) CONCORD_WUR;
+
+/* auth_token_verify()'s reason for a kid no key answers to. */
+#define AUTH_ERR_UNKNOWN_KID	"token kid is not a known key"
 
 /*
  * Verify a compact JWS and its claims at time now. Returns 0 and fills

@@ -10,12 +10,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
 #include "config.h"
+#include "rds.h"
 
 static char	*config_str(const char *, const char *);
 static int	 config_int(const char *, long, long, long, long *);
 static int	 config_deadlines(struct concord_config *, char *, size_t);
 static int	 config_cors(struct concord_config *, char *, size_t);
+static int	 config_ops(struct concord_config *, char *, size_t);
+static int	 config_urls(struct concord_config *, char *, size_t);
 
 /* The worker's clock settings: variable, default, range, where it goes. */
 static const struct {
@@ -45,6 +52,8 @@ static const struct {
 	    offsetof(struct concord_config, dl_transfer_hours) },
 	{ "CONCORD_TRANSFER_ESCALATE_HOURS", 96, 1, 8760,
 	    offsetof(struct concord_config, dl_transfer_escalate_hours) },
+	{ "CONCORD_AGREEMENT_NOTICE_DAYS", 30, 1, 365,
+	    offsetof(struct concord_config, dl_agreement_days) },
 };
 
 static char *
@@ -178,6 +187,140 @@ bad:
 	return (-1);
 }
 
+/*
+ * Settings of operations: the metrics token (16 to 256 visible ASCII
+ * characters), the worker's metrics file, the drain bound, the JWKS
+ * source and its refresh limit, the log level. Returns 0, or -1 with a
+ * message in err.
+ */
+static int
+config_ops(struct concord_config *cfg, char *err, size_t elen)
+{
+	const char	*levels[] = { "debug", "info", "warn", "error" };
+	const char	*p;
+	size_t		 i;
+	long		 n;
+
+	for (i = 0; i < 4; i++)
+		if (strcmp(cfg->log_level, levels[i]) == 0)
+			break;
+	if (i == 4) {
+		snprintf(err, elen, "CONCORD_LOG_LEVEL must be debug, info, "
+		    "warn or error");
+		return (-1);
+	}
+	cfg->metrics_token = config_str("CONCORD_METRICS_TOKEN", NULL);
+	if (cfg->metrics_token != NULL) {
+		for (p = cfg->metrics_token; *p > ' ' && *p < 0x7f; p++)
+			;
+		if (*p != '\0' || strlen(cfg->metrics_token) < 16 ||
+		    strlen(cfg->metrics_token) > 256) {
+			snprintf(err, elen, "CONCORD_METRICS_TOKEN must be 16 to "
+			    "256 visible ASCII characters");
+			return (-1);
+		}
+	}
+	cfg->worker_metrics_path = config_str("CONCORD_WORKER_METRICS_FILE",
+	    NULL);
+	if (config_int("CONCORD_DRAIN_SECONDS", 20, 0, 600, &n) == -1) {
+		snprintf(err, elen, "CONCORD_DRAIN_SECONDS must be 0..600");
+		return (-1);
+	}
+	cfg->drain_seconds = (int)n;
+	if (config_int("CONCORD_JWT_JWKS_REFRESH_SECONDS", 30, 1, 86400,
+	    &n) == -1) {
+		snprintf(err, elen, "CONCORD_JWT_JWKS_REFRESH_SECONDS must be "
+		    "1..86400");
+		return (-1);
+	}
+	cfg->jwt_jwks_refresh_s = (int)n;
+	cfg->jwt_jwks_file = config_str("CONCORD_JWT_JWKS_FILE", NULL);
+	cfg->jwt_jwks_url = config_str("CONCORD_JWT_JWKS_URL", NULL);
+	if (cfg->jwt_jwks_url != NULL &&
+	    strncmp(cfg->jwt_jwks_url, "https://", 8) != 0 &&
+	    strncmp(cfg->jwt_jwks_url, "http://", 7) != 0) {
+		snprintf(err, elen, "CONCORD_JWT_JWKS_URL must be an http(s) "
+		    "URL");
+		return (-1);
+	}
+	if (cfg->jwt_jwks_file != NULL && cfg->jwt_jwks_url != NULL) {
+		snprintf(err, elen, "set CONCORD_JWT_JWKS_FILE or "
+		    "CONCORD_JWT_JWKS_URL, not both");
+		return (-1);
+	}
+	if (cfg->jwt_jwks_file != NULL && access(cfg->jwt_jwks_file, R_OK)
+	    == -1) {
+		snprintf(err, elen, "CONCORD_JWT_JWKS_FILE %s is not readable",
+		    cfg->jwt_jwks_file);
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * The connection strings must parse (libpq's own parser, both forms),
+ * the Redis URL too, and every CONCORD_JWT_PUBLIC_KEYS file be
+ * readable. Whether the servers answer is not checked here: that is an
+ * outage, which the processes ride out. Returns 0, or -1 with a message
+ * naming the variable (never its value: it may hold a password).
+ */
+static int
+config_urls(struct concord_config *cfg, char *err, size_t elen)
+{
+	struct rds_url		 u;
+	PQconninfoOption	*o;
+	char			*perr = NULL, *list = NULL, *item, *save, *eq;
+	char			 why[128];
+	int			 rc = -1;
+
+	if ((o = PQconninfoParse(cfg->database_url, &perr)) == NULL) {
+		snprintf(err, elen, "CONCORD_DATABASE_URL is not a valid "
+		    "PostgreSQL connection string");
+		goto out;
+	}
+	PQconninfoFree(o);
+	if ((o = PQconninfoParse(cfg->worker_database_url, &perr)) == NULL) {
+		snprintf(err, elen, "CONCORD_WORKER_DATABASE_URL is not a valid "
+		    "PostgreSQL connection string");
+		goto out;
+	}
+	PQconninfoFree(o);
+	if (rds_url_parse(cfg->redis_url, &u, why, sizeof(why)) == -1) {
+		snprintf(err, elen, "CONCORD_REDIS_URL is not a usable "
+		    "redis://[:password@]host:port[/db] URL: %s", why);
+		explicit_bzero(&u, sizeof(u));
+		goto out;
+	}
+	explicit_bzero(&u, sizeof(u));
+	if (cfg->jwt_public_keys != NULL) {
+		if ((list = strdup(cfg->jwt_public_keys)) == NULL) {
+			snprintf(err, elen, "out of memory");
+			goto out;
+		}
+		for (item = strtok_r(list, ",", &save); item != NULL;
+		    item = strtok_r(NULL, ",", &save)) {
+			if ((eq = strchr(item, '=')) == NULL || eq == item ||
+			    eq[1] == '\0') {
+				snprintf(err, elen, "CONCORD_JWT_PUBLIC_KEYS must "
+				    "be kid=path[,kid=path...]");
+				goto out;
+			}
+			if (access(eq + 1, R_OK) == -1) {
+				snprintf(err, elen, "CONCORD_JWT_PUBLIC_KEYS: the "
+				    "key file for kid %.*s is not readable",
+				    (int)(eq - item), item);
+				goto out;
+			}
+		}
+	}
+	rc = 0;
+out:
+	free(list);
+	if (perr != NULL)
+		PQfreemem(perr);
+	return (rc);
+}
+
 int
 concord_config_split_listen(const char *s, char *host, size_t hlen,
     char *port, size_t plen)
@@ -243,6 +386,13 @@ concord_config_load(struct concord_config *cfg, char *err, size_t elen)
 		goto out;
 	}
 	cfg->db_queue_timeout_ms = (int)n;
+	if (config_int("CONCORD_DB_CONNECT_TIMEOUT_MS", 2000, 50, 600000,
+	    &n) == -1) {
+		snprintf(err, elen,
+		    "CONCORD_DB_CONNECT_TIMEOUT_MS must be 50..600000");
+		goto out;
+	}
+	cfg->db_connect_timeout_ms = (int)n;
 	if (config_int("CONCORD_DB_STATEMENT_TIMEOUT_MS", 5000, 100, 600000,
 	    &n) == -1) {
 		snprintf(err, elen, "CONCORD_DB_STATEMENT_TIMEOUT_MS must be "
@@ -300,6 +450,11 @@ concord_config_load(struct concord_config *cfg, char *err, size_t elen)
 		goto out;
 	}
 	cfg->debug_routes = (int)n;
+	if (config_int("CONCORD_PUBLIC", 0, 0, 1, &n) == -1) {
+		snprintf(err, elen, "CONCORD_PUBLIC must be 0 or 1");
+		goto out;
+	}
+	cfg->public_routes = (int)n;
 	if (config_int("CONCORD_WEBHOOK_ALLOW_HTTP", 0, 0, 1, &n) == -1) {
 		snprintf(err, elen, "CONCORD_WEBHOOK_ALLOW_HTTP must be 0 or 1");
 		goto out;
@@ -414,6 +569,9 @@ concord_config_load(struct concord_config *cfg, char *err, size_t elen)
 	}
 	if (config_cors(cfg, err, elen) == -1)
 		goto out;
+	if (config_ops(cfg, err, elen) == -1 ||
+	    config_urls(cfg, err, elen) == -1)
+		goto out;
 	if (cfg->jwt_hs256_secret != NULL &&
 	    strlen(cfg->jwt_hs256_secret) < 32) {
 		snprintf(err, elen,
@@ -447,6 +605,13 @@ concord_config_cleanup(struct concord_config *cfg)
 	free(cfg->majority_languages);
 	free(cfg->client_ip_header);
 	free(cfg->cors_origins);
+	if (cfg->metrics_token != NULL) {
+		explicit_bzero(cfg->metrics_token, strlen(cfg->metrics_token));
+		free(cfg->metrics_token);
+	}
+	free(cfg->worker_metrics_path);
+	free(cfg->jwt_jwks_file);
+	free(cfg->jwt_jwks_url);
 	if (cfg->data_key != NULL) {
 		explicit_bzero(cfg->data_key, strlen(cfg->data_key));
 		free(cfg->data_key);

@@ -16,6 +16,7 @@ struct concord_config {
 	int	workers;		/* Kore worker processes */
 	int	db_pool;		/* pgsql connections per Kore worker */
 	int	db_queue_timeout_ms;	/* longest wait for a pooled connection */
+	int	db_connect_timeout_ms;	/* API: longest wait to open one */
 	int	db_statement_ms;	/* API statement_timeout */
 	int	db_lock_ms;		/* API lock_timeout */
 	char	*database_url;		/* libpq DSN or URI */
@@ -36,6 +37,7 @@ struct concord_config {
 	int	audit_seal_ms;		/* worker: sealing interval */
 	int	audit_seal_max_age;	/* worker: backlog bound, seconds */
 	int	debug_routes;		/* CONCORD_DEBUG_ROUTES=1: test-only routes */
+	int	public_routes;		/* CONCORD_PUBLIC=1: /public/v1/ routes */
 	char	*openapi_path;		/* served at /openapi.yaml */
 	char	*majority_languages;	/* worker: "en,es" primary subtags */
 	int	report_timeout_s;	/* worker: a report's statement bound */
@@ -54,6 +56,7 @@ struct concord_config {
 	int	dl_consent_days;	/* consent expiry notice */
 	int	dl_transfer_hours;	/* pending transfer: remind receiver */
 	int	dl_transfer_escalate_hours; /* then tell coordinators */
+	int	dl_agreement_days;	/* agreement expiry notice */
 	int	rate_limit_sub;		/* requests/min per token subject; 0 off */
 	int	rate_limit_addr;	/* requests/min per client address; 0 off */
 	int	rate_limit_referrals;	/* POST /v1/referrals/min per subject */
@@ -64,6 +67,13 @@ struct concord_config {
 	int	webhook_allow_http;	/* 1: http:// targets too (local use) */
 	int	webhook_allow_private;	/* 1: loopback/private targets too */
 	int	webhook_rotate_grace_s;	/* old secret stays valid this long */
+	/* Operations (api/metrics.c, worker/wmetrics.c, api/drain.c). */
+	char	*metrics_token;		/* GET /metrics bearer token; NULL: off */
+	char	*worker_metrics_path;	/* worker's textfile; NULL: off */
+	int	drain_seconds;		/* SIGTERM: bound on in-flight work */
+	char	*jwt_jwks_file;		/* JWKS file, re-read on change */
+	char	*jwt_jwks_url;		/* JWKS over HTTP(S) */
+	int	jwt_jwks_refresh_s;	/* unknown kid: at most one re-read per */
 };
 
 /*

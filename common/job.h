@@ -16,6 +16,7 @@
 #define JOB_KIND_PING		"ping"		/* no-op, proves the path */
 #define JOB_KIND_MATCH		"referral.match"
 #define JOB_KIND_EXPIRE		"referral.expire"	/* offer window ended */
+#define JOB_KIND_REMATCH	"referral.rematch_waiting" /* capacity freed */
 #define JOB_KIND_REPORT		"report.build"	/* build a requested report */
 
 /* True when kind is one the worker knows how to run. */

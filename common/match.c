@@ -20,7 +20,7 @@ match_score(const struct match_request *req, struct match_candidate *c)
 {
 	double	w_open = W_OPEN, rate, resp;
 
-	c->c_language = c->lang_match ? 1.0 : 0.0;
+	c->c_language = c->lang_match ? 1.0 : (c->interp ? 0.5 : 0.0);
 	if (c->distance_km < 0)
 		c->c_distance = 0.5;
 	else if (c->distance_km >= DISTANCE_SCALE)
@@ -58,17 +58,52 @@ match_score(const struct match_request *req, struct match_candidate *c)
 	    W_LOAD + W_RECORD);
 }
 
-/* Needs candidate c may take: drops decisive-language needs it fails. */
+const char *
+match_access_name(enum match_access a)
+{
+	switch (a) {
+	case MATCH_ACCESS_NATIVE:
+		return ("native");
+	case MATCH_ACCESS_INTERPRETER:
+		return ("interpreter");
+	case MATCH_ACCESS_REFERRAL:
+		return ("referral_interpretation");
+	default:
+		return ("none");
+	}
+}
+
+/*
+ * Needs candidate c may take. Natively: interpretation needs only in
+ * the language pair, other decisive-language needs only in the
+ * client's language. With interpretation (ref: interpretation offered
+ * in the same referral) the other decisive needs are open to it too.
+ */
 static uint32_t
-match_usable(const struct match_request *req, const struct match_candidate *c)
+match_usable(const struct match_request *req, const struct match_candidate *c,
+    int interpreted, int ref)
 {
 	uint32_t	mask = c->needs;
 
-	if (!c->lang_match)
-		mask &= ~req->lang_decisive;
+	if (!c->lang_pair)
+		mask &= ~req->interp_need;
+	if (!c->lang_match && !(interpreted && (c->interp || ref)))
+		mask &= ~(req->lang_decisive & ~req->interp_need);
+	mask &= ~req->skip;
 	if (req->nneeds < 32)
 		mask &= (1u << req->nneeds) - 1;
 	return (mask);
+}
+
+/* Does a ranks before b for need n (natives first where language decides)? */
+static int
+match_before(const struct match_request *req, const struct match_candidate *a,
+    const struct match_candidate *b, size_t n)
+{
+	if ((req->lang_decisive & ~req->interp_need & (1u << n)) &&
+	    a->lang_match != b->lang_match)
+		return (a->lang_match);
+	return (a->score > b->score);
 }
 
 int
@@ -77,22 +112,40 @@ match_assign(const struct match_request *req, struct match_candidate *cand,
 {
 	uint32_t	uncovered, usable, gain_mask;
 	size_t		i, n, k;
-	int		best, chosen = 0, pos, j;
+	int		best, chosen = 0, pos, j, ref, phase, again;
 	double		gain, best_gain;
 
 	for (i = 0; i < ncand; i++)
 		match_score(req, &cand[i]);
+
+	/* Interpretation in this referral: held, or someone can offer it. */
+	ref = req->interp_held;
+	for (i = 0; i < ncand && !ref; i++) {
+		if (cand[i].lang_pair && (cand[i].needs & req->interp_need &
+		    ~req->skip))
+			ref = 1;
+	}
+	for (i = 0; i < ncand; i++) {
+		if (cand[i].lang_match)
+			cand[i].access = MATCH_ACCESS_NATIVE;
+		else if (cand[i].interp)
+			cand[i].access = MATCH_ACCESS_INTERPRETER;
+		else if (ref && req->lang_decisive)
+			cand[i].access = MATCH_ACCESS_REFERRAL;
+		else
+			cand[i].access = MATCH_ACCESS_NONE;
+	}
 
 	/* Rank: insertion into a top-N list per need. */
 	for (n = 0; n < req->nneeds; n++) {
 		out[n].assigned = -1;
 		out[n].nranked = 0;
 		for (i = 0; i < ncand; i++) {
-			if (!(match_usable(req, &cand[i]) & (1u << n)))
+			if (!(match_usable(req, &cand[i], 1, ref) & (1u << n)))
 				continue;
 			pos = out[n].nranked;
-			while (pos > 0 &&
-			    cand[out[n].ranked[pos - 1]].score < cand[i].score)
+			while (pos > 0 && match_before(req, &cand[i],
+			    &cand[out[n].ranked[pos - 1]], n))
 				pos--;
 			if (pos >= MATCH_TOP_N)
 				continue;
@@ -109,34 +162,42 @@ match_assign(const struct match_request *req, struct match_candidate *cand,
 	/*
 	 * Greedy set cover: take the candidate whose not-yet-covered needs
 	 * carry the most score (covering more needs wins over a slightly
-	 * better single-need match), until nothing more can be covered.
+	 * better single-need match), until nothing more can be covered;
+	 * first natively, then with interpretation for what is left.
 	 */
-	uncovered = req->nneeds >= 32 ? 0xffffffffu :
-	    (1u << req->nneeds) - 1;
-	for (;;) {
-		best = -1;
-		best_gain = 0;
-		for (i = 0; i < ncand; i++) {
-			usable = match_usable(req, &cand[i]);
-			gain_mask = usable & uncovered;
-			if (gain_mask == 0)
-				continue;
-			gain = cand[i].score *
-			    (double)__builtin_popcount(gain_mask);
-			if (gain > best_gain + 1e-9) {
-				best_gain = gain;
-				best = (int)i;
+	uncovered = (req->nneeds >= 32 ? 0xffffffffu :
+	    (1u << req->nneeds) - 1) & ~req->skip & ~req->rank_only;
+	for (phase = 0; phase < 2; phase++) {
+		for (;;) {
+			best = -1;
+			best_gain = 0;
+			for (i = 0; i < ncand; i++) {
+				usable = match_usable(req, &cand[i], phase, ref);
+				gain_mask = usable & uncovered;
+				if (gain_mask == 0)
+					continue;
+				gain = cand[i].score *
+				    (double)__builtin_popcount(gain_mask);
+				if (gain > best_gain + 1e-9) {
+					best_gain = gain;
+					best = (int)i;
+				}
 			}
+			if (best == -1)
+				break;
+			gain_mask = match_usable(req, &cand[best], phase, ref) &
+			    uncovered;
+			again = 0;
+			for (n = 0; n < req->nneeds; n++) {
+				if (out[n].assigned == best)
+					again = 1;
+				if (gain_mask & (1u << n))
+					out[n].assigned = best;
+			}
+			uncovered &= ~gain_mask;
+			if (!again)
+				chosen++;
 		}
-		if (best == -1)
-			break;
-		gain_mask = match_usable(req, &cand[best]) & uncovered;
-		for (n = 0; n < req->nneeds; n++) {
-			if (gain_mask & (1u << n))
-				out[n].assigned = best;
-		}
-		uncovered &= ~gain_mask;
-		chosen++;
 	}
 	return (chosen);
 }

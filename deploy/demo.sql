@@ -208,3 +208,52 @@ INSERT INTO investigation_cases (investigation_id, case_id, consent_id, linked_b
  ('34000000-0000-4000-8000-000000000001', '30000000-0000-4000-8000-000000000002',
   '33000000-0000-4000-8000-000000000003', 'demo', '10000000-0000-4000-8000-000000000001')
 ON CONFLICT DO NOTHING;
+
+-- Task forces (sql/code/taskforces.sql). Every organization above joined
+-- the deployment's default task force when it was inserted (with a
+-- default data-sharing agreement); the county task force below is a
+-- local one the coordination office leads, with a few members, their
+-- duties and one data-sharing agreement. Referrals its members send
+-- with "task_force_id" stay among its active members.
+INSERT INTO task_forces (id, name, description, jurisdictions, lead_org) VALUES
+ ('50000000-0000-4000-8000-000000000001', 'Metro County Anti-Trafficking Task Force',
+  'Law enforcement, prosecution, victim services, health and legal partners of Metro County.',
+  '{06037}', '10000000-0000-4000-8000-00000000000c')
+ON CONFLICT (id) DO NOTHING;
+
+INSERT INTO task_force_members (id, task_force_id, org_id, discipline, duties, duty_tags,
+    status, coordinator, contacts, joined_at) VALUES
+ ('51000000-0000-4000-8000-000000000001', '50000000-0000-4000-8000-000000000001',
+  '10000000-0000-4000-8000-00000000000c', 'other', 'Convenes the task force and its case reviews.',
+  '{coordination}', 'active', true, '[{"name":"Task force coordinator","role":"coordinator","email":"coord@taskforce.example"}]', now()),
+ ('51000000-0000-4000-8000-000000000002', '50000000-0000-4000-8000-000000000001',
+  '10000000-0000-4000-8000-000000000001', 'law_enforcement', 'Investigations and victim identification.',
+  '{investigation,identification}', 'active', false, '[]', now()),
+ ('51000000-0000-4000-8000-000000000003', '50000000-0000-4000-8000-000000000001',
+  '10000000-0000-4000-8000-000000000003', 'prosecution', 'Charging decisions and witness support.',
+  '{prosecution}', 'active', false, '[]', now()),
+ ('51000000-0000-4000-8000-000000000004', '50000000-0000-4000-8000-000000000001',
+  '10000000-0000-4000-8000-000000000004', 'victim_services', 'Emergency shelter and case management.',
+  '{shelter,case_management}', 'active', false, '[{"name":"Shelter intake lead","role":"intake"}]', now()),
+ ('51000000-0000-4000-8000-000000000005', '50000000-0000-4000-8000-000000000001',
+  '10000000-0000-4000-8000-000000000005', 'victim_services', 'Case management and survivor support.',
+  '{case_management}', 'active', false, '[]', now()),
+ ('51000000-0000-4000-8000-000000000006', '50000000-0000-4000-8000-000000000001',
+  '10000000-0000-4000-8000-000000000007', 'health', 'Medical screening and care.',
+  '{medical}', 'active', false, '[]', now()),
+ ('51000000-0000-4000-8000-000000000007', '50000000-0000-4000-8000-000000000001',
+  '10000000-0000-4000-8000-00000000000b', 'other', 'Hotline intake and referrals.',
+  '{hotline}', 'active', false, '[]', now()),
+ ('51000000-0000-4000-8000-000000000008', '50000000-0000-4000-8000-000000000001',
+  '10000000-0000-4000-8000-000000000008', 'legal', 'Immigration relief and civil legal aid.',
+  '{immigration}', 'invited', false, '[]', NULL)
+ON CONFLICT DO NOTHING;
+
+INSERT INTO agreements (id, task_force_id, kind, title, org_a, org_b, effective_on,
+    expires_on, document_ref, status, categories, created_by) VALUES
+ ('52000000-0000-4000-8000-000000000001', '50000000-0000-4000-8000-000000000001',
+  'data_sharing', 'Shelter and case management data-sharing agreement',
+  '10000000-0000-4000-8000-000000000004', '10000000-0000-4000-8000-000000000005',
+  '2026-01-01', '2027-12-31', 'DSA-METRO-2026-01', 'active',
+  '{case_details,contact,needs}', 'demo')
+ON CONFLICT (id) DO NOTHING;

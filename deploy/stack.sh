@@ -26,6 +26,8 @@ if [ "$mode" = test ] || [ "$mode" = dev ]; then
 	export CONCORD_JWT_HS256_SECRET=${CONCORD_JWT_HS256_SECRET:-$(openssl rand -hex 32)}
 	export CONCORD_DATA_KEY=${CONCORD_DATA_KEY:-$(openssl rand -hex 32)}
 	export CONCORD_DEBUG_ROUTES=${CONCORD_DEBUG_ROUTES:-1}
+	# The public face of task forces is tested (off by default elsewhere).
+	export CONCORD_PUBLIC=${CONCORD_PUBLIC:-1}
 	# Clocks are swept every second, so tests never wait long.
 	export CONCORD_DEADLINE_SWEEP_SECONDS=${CONCORD_DEADLINE_SWEEP_SECONDS:-1}
 	# The suite sends thousands of requests from 127.0.0.1, many with bad
@@ -40,6 +42,8 @@ if [ "$mode" = test ] || [ "$mode" = dev ]; then
 	export CONCORD_WEBHOOK_ALLOW_PRIVATE=${CONCORD_WEBHOOK_ALLOW_PRIVATE:-1}
 	# The HTTP tests act as a browser app on this origin (CORS).
 	export CONCORD_CORS_ORIGINS=${CONCORD_CORS_ORIGINS-https://app.example.org}
+	# GET /metrics answers this token (off when unset, as in run mode).
+	export CONCORD_METRICS_TOKEN=${CONCORD_METRICS_TOKEN:-$(openssl rand -hex 16)}
 	if [ -z "${CONCORD_JWT_PUBLIC_KEYS:-}" ]; then
 		# Test keys for the RS256 and ES256 paths (tests sign with them).
 		openssl genrsa -out "$STATE/rs1.key" 2048 2>/dev/null
@@ -76,6 +80,8 @@ else
 fi
 mkdir -p "$STATE"
 export CONCORD_WORKER_HEARTBEAT=${CONCORD_WORKER_HEARTBEAT:-$STATE/worker.heartbeat}
+# The worker's metrics, node_exporter textfile style (worker/wmetrics.c).
+export CONCORD_WORKER_METRICS_FILE=${CONCORD_WORKER_METRICS_FILE:-$STATE/worker.prom}
 PIDS=()
 PG_STARTED=
 PGDATA=
@@ -318,6 +324,8 @@ echo
 echo "Try:"
 echo "  curl -s $BASE/readyz"
 echo "  curl -s -H \"Authorization: Bearer $COORD\" $BASE/v1/taxonomy/needs"
+echo "  curl -s -H \"Authorization: Bearer $COORD\" $BASE/v1/task-forces/50000000-0000-4000-8000-000000000001/members"
+echo "  (with CONCORD_PUBLIC=1: curl -s $BASE/public/v1/task-forces/50000000-0000-4000-8000-000000000001)"
 echo
 wait -n "${PIDS[@]}" || true
 log "a process exited; stopping"

@@ -14,6 +14,8 @@
 int	match_referral_run(PGconn *, json_t *, json_t **, char *, size_t);
 /* referral.expire (worker/match.c): end an offer's window, re-offer. */
 int	match_offer_expire(PGconn *, json_t *, json_t **, char *, size_t);
+/* referral.rematch_waiting (worker/match.c): capacity freed, re-match. */
+int	match_rematch_waiting(PGconn *, json_t *, json_t **, char *, size_t);
 /* report.build (worker/report.c): compute, suppress, publish a report. */
 int	report_build_run(PGconn *, json_t *, json_t **, char *, size_t);
 

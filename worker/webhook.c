@@ -40,6 +40,7 @@
 #include "../common/log.h"
 #include "../common/netguard.h"
 #include "webhook.h"
+#include "wmetrics.h"
 
 #define WEBHOOK_SLOTS		16	/* transfers in flight per worker */
 #define WEBHOOK_PER_TARGET	2	/* ... and per webhook */
@@ -294,6 +295,7 @@ webhook_record(PGconn *pg, const char *id, int attempt, long status,
 	const char	*p[5];
 	char		 a[16], s[16], l[24], err[256];
 
+	wmetrics_webhook(error == NULL);
 	snprintf(a, sizeof(a), "%d", attempt);
 	snprintf(s, sizeof(s), "%ld", status);
 	snprintf(l, sizeof(l), "%ld", latency_ms);

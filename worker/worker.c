@@ -28,9 +28,11 @@
 #include "../common/rds.h"
 #include "jobs.h"
 #include "webhook.h"
+#include "wmetrics.h"
 
 #define SQL_CLAIM \
-	"SELECT id, kind, payload::text, attempts FROM jobs " \
+	"SELECT id, kind, payload::text, attempts, greatest(0, extract(epoch " \
+	"FROM clock_timestamp() - run_after))::float8 FROM jobs " \
 	"WHERE state = 'pending' AND run_after <= now() " \
 	"ORDER BY run_after, id FOR UPDATE SKIP LOCKED LIMIT 1"
 #define SQL_DONE \
@@ -135,6 +137,8 @@ worker_job_exec(PGconn *pg, const char *kind, json_t *payload,
 		return (match_referral_run(pg, payload, result, err, elen));
 	if (strcmp(kind, JOB_KIND_EXPIRE) == 0)
 		return (match_offer_expire(pg, payload, result, err, elen));
+	if (strcmp(kind, JOB_KIND_REMATCH) == 0)
+		return (match_rematch_waiting(pg, payload, result, err, elen));
 	if (strcmp(kind, "debug.hold") == 0 && cfg.debug_routes)
 		return (worker_debug_hold(pg, payload, result, err, elen));
 	if (strcmp(kind, JOB_KIND_REPORT) == 0)
@@ -214,6 +218,8 @@ worker_run_one(PGconn *pg, int *handled_id)
 		goto dberr;
 	PQclear(u);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	wmetrics_job(PQgetvalue(r, 0, 1), ok, (u_int64_t)ts.tv_sec * 1000 +
+	    (u_int64_t)ts.tv_nsec / 1000000 - t0, atof(PQgetvalue(r, 0, 4)));
 	concord_log(ok ? LOG_LVL_INFO : LOG_LVL_WARN, ok ? "job done" :
 	    "job failed", json_pack("{s:s, s:s, s:I}", "job_id", idbuf,
 	    "kind", PQgetvalue(r, 0, 1), "duration_ms",
@@ -271,7 +277,7 @@ worker_deadline_config(void)
 	for (i = 0; i < cfg.dl_task_ndays; i++)
 		json_array_append_new(days, json_integer(cfg.dl_task_days[i]));
 	cfgj = json_pack("{s:{s:i, s:i, s:i}, s:i, s:i, s:i, s:o, s:i, s:i, "
-	    "s:i, s:i}",
+	    "s:i, s:i, s:i}",
 	    "offer_hours", "emergency", cfg.dl_offer_hours[0],
 	    "urgent", cfg.dl_offer_hours[1], "routine", cfg.dl_offer_hours[2],
 	    "offer_reminder_pct", cfg.dl_offer_reminder_pct,
@@ -281,7 +287,8 @@ worker_deadline_config(void)
 	    "task_overdue_hours", cfg.dl_task_overdue_hours,
 	    "consent_notice_days", cfg.dl_consent_days,
 	    "transfer_remind_hours", cfg.dl_transfer_hours,
-	    "transfer_escalate_hours", cfg.dl_transfer_escalate_hours);
+	    "transfer_escalate_hours", cfg.dl_transfer_escalate_hours,
+	    "agreement_notice_days", cfg.dl_agreement_days);
 	if (cfgj == NULL)
 		return (NULL);
 	text = json_dumps(cfgj, JSON_COMPACT);
@@ -336,6 +343,7 @@ worker_deadlines(PGconn *pg, int force)
 			    "clocks", json_object_get(res, "clocks"),
 			    "errors", json_object_get(res, "errors")));
 		more = json_is_true(json_object_get(res, "more"));
+		wmetrics_deadlines(json_object_get(res, "clocks"));
 		json_decref(res);
 	} while (more && !quit && ++rounds < 20);
 }
@@ -514,6 +522,7 @@ main(int argc, char **argv)
 
 	while (!quit) {
 		worker_heartbeat();
+		wmetrics_write(&cfg, pg, 0);
 		if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
 			if (pg != NULL)
 				PQfinish(pg);
@@ -573,6 +582,7 @@ main(int argc, char **argv)
 		worker_redis_wait(&rc);
 	}
 	webhook_stop();
+	wmetrics_write(&cfg, pg, 1);
 	curl_global_cleanup();
 	concord_log(LOG_LVL_INFO, "worker stopped", NULL);
 	if (rc != NULL)

@@ -10,8 +10,12 @@
 --   object: a case is visible to the organizations in
 --           casework.case_visible_orgs (lead, assigned an open task,
 --           receiving a pending transfer, holding an accepted referral
---           offer about it) and to coordinators and admins. Anyone else
---           gets 404 on every path under the case.
+--           offer about it, active on an investigation it is linked to)
+--           and to coordinators and admins. Anyone else gets 404 on
+--           every path under the case.
+-- Kinds: a case is a victim's (the default) or a witness's record (a
+-- person who is not a victim, opened on an investigation); both keep
+-- the same categories, consents and audit.
 --   field:  categories identity, contact, location, case_details, needs
 --           (casework.case_categories in consents.sql).
 
@@ -28,7 +32,35 @@ CREATE VIEW casework.case_visible_orgs AS
 	SELECT r.case_id, o.organization_id, 'referral'
 	    FROM referrals r JOIN referral_offers o ON o.referral_id = r.id
 	    WHERE r.case_id IS NOT NULL AND o.status = 'accepted'
-	    AND r.status NOT IN ('completed', 'cancelled', 'unmatched');
+	    AND r.status NOT IN ('completed', 'cancelled', 'unmatched')
+	UNION ALL
+	/*
+	 * Agencies active on an investigation the case is linked to, while
+	 * the link stands: a witness record opened on the investigation by
+	 * the agency that collected it (no consent), or a current consent
+	 * naming the linking agency or its kind (investigations.sql).
+	 */
+	SELECT l.case_id, a.org_id, 'investigation'
+	    FROM investigation_cases l JOIN investigation_agencies a
+	    ON a.investigation_id = l.investigation_id
+	    WHERE a.status = 'active' AND (l.consent_id IS NULL OR EXISTS (
+	    SELECT 1 FROM consents k WHERE k.case_id = l.case_id AND
+	    k.revoked_at IS NULL AND k.granted_at <= now() AND
+	    k.expires_at > now() AND (k.shared_with_org = l.linked_by_org OR
+	    k.shared_with_kind = (SELECT o.kind FROM organizations o WHERE
+	    o.id = l.linked_by_org))));
+
+/*
+ * Does p_org see case p_case as an agency on an investigation it is
+ * linked to (casework.case_visible_orgs, relation investigation)? Such
+ * an agency sees the non-personal categories (consents.sql).
+ */
+CREATE FUNCTION casework.case_investigation_access(p_case uuid, p_org uuid)
+RETURNS boolean LANGUAGE sql STABLE AS $$
+	SELECT p_org IS NOT NULL AND EXISTS (SELECT 1 FROM
+	    casework.case_visible_orgs v WHERE v.case_id = p_case AND
+	    v.org_id = p_org AND v.relation = 'investigation')
+$$;
 
 -- Object level: may the caller know this case exists?
 CREATE FUNCTION casework.case_visible(p_ctx jsonb, p_case uuid, p_org uuid)
@@ -86,7 +118,7 @@ DECLARE
 	p	case_personal;
 BEGIN
 	d := jsonb_build_object('id', c.id, 'case_number', c.case_number,
-	    'lead_org_id', c.lead_org, 'status', c.status,
+	    'kind', c.kind, 'lead_org_id', c.lead_org, 'status', c.status,
 	    'closed_reason', c.closed_reason, 'jurisdiction', c.jurisdiction,
 	    'identified_on', c.identified_on, 'version', c.version,
 	    'created_at', c.created_at, 'updated_at', c.updated_at,
@@ -151,7 +183,7 @@ BEGIN
 	IF p_create THEN
 		e := e || lib.check_keys(p_body, '', ARRAY['identified_on',
 		    'identified_by', 'jurisdiction', 'demographics',
-		    'identity', 'contact', 'location'], ARRAY['id',
+		    'identity', 'contact', 'location', 'kind'], ARRAY['id',
 		    'case_number', 'lead_org_id', 'status', 'closed_reason',
 		    'version', 'created_at', 'updated_at', 'created_by',
 		    'redacted', 'needs', 'case_details']);
@@ -161,7 +193,11 @@ BEGIN
 		    'identity', 'contact', 'location', 'status',
 		    'closed_reason'], ARRAY['id', 'case_number', 'lead_org_id',
 		    'version', 'created_at', 'updated_at', 'created_by',
-		    'redacted', 'needs', 'case_details']);
+		    'redacted', 'needs', 'case_details', 'kind']);
+	END IF;
+	IF p_create AND p_body ? 'kind' AND NOT lib.is_enum(p_body->'kind',
+	    ARRAY['victim', 'witness']) THEN
+		e := e || lib.err('kind', 'must be victim or witness');
 	END IF;
 	IF (p_create OR p_body ? 'identified_on') AND
 	    NOT lib.is_date(p_body->'identified_on') THEN
@@ -311,34 +347,29 @@ LANGUAGE sql IMMUTABLE AS $$
 	SELECT jsonb_strip_nulls(coalesce(p_old, '{}') || p_patch)
 $$;
 
--- POST /v1/cases
-CREATE FUNCTION api.case_create(p_ctx jsonb, p_args jsonb, p_body jsonb,
-    OUT status integer, OUT body jsonb, OUT headers jsonb)
+/*
+ * Insert a checked person record of p_kind (victim, witness) led by
+ * p_org from p_body, its personal categories sealed; audits the
+ * creation (and which personal categories it holds). Returns the case.
+ */
+CREATE FUNCTION casework.case_insert(p_ctx jsonb, p_body jsonb, p_org uuid,
+    p_kind text) RETURNS cases
 LANGUAGE plpgsql AS $$
 DECLARE
-	v_org	uuid := lib.require_org_present(p_ctx);
-	v_kind	text;
 	c	cases;
 	v_dem	jsonb := coalesce(p_body->'demographics', '{}');
 	v_dob	date;
 	v_cats	text[] := '{}';
 BEGIN
-	SELECT kind INTO v_kind FROM organizations WHERE id = v_org;
-	IF v_kind IN ('law_enforcement', 'prosecution') THEN
-		PERFORM lib.fail(403, 'lead-not-allowed', 'A case is held by '
-		    'a service organization, not by law enforcement or '
-		    'prosecution.');
-	END IF;
-	PERFORM lib.fail_if(casework.case_validate(p_body, true));
 	v_dob := (p_body->'identity'->>'date_of_birth')::date;
-	INSERT INTO cases (case_number, lead_org, identified_on,
+	INSERT INTO cases (case_number, kind, lead_org, identified_on,
 	    identified_by_org, identified_how, age, age_group, gender,
 	    nationality, languages, trafficking_type, jurisdiction,
 	    created_by)
 	VALUES ('CT-' || to_char(now(), 'YYYY') || '-' ||
-	    lpad(nextval('case_number_seq')::text, 6, '0'), v_org,
+	    lpad(nextval('case_number_seq')::text, 6, '0'), p_kind, p_org,
 	    (p_body->>'identified_on')::date,
-	    coalesce((p_body->'identified_by'->>'org_id')::uuid, v_org),
+	    coalesce((p_body->'identified_by'->>'org_id')::uuid, p_org),
 	    p_body->'identified_by'->>'how', (v_dem->>'age')::integer,
 	    casework.age_group(v_dob, (v_dem->>'age')::integer,
 	    (p_body->>'identified_on')::date), v_dem->>'gender',
@@ -359,6 +390,32 @@ BEGIN
 		PERFORM lib.audit(p_ctx, 'create', 'case_personal', c.id,
 		    v_cats);
 	END IF;
+	RETURN c;
+END $$;
+
+/*
+ * POST /v1/cases: a service organization opens a victim's case, or
+ * (kind witness) a witness's record that an agency links to an
+ * investigation under a consent; an agency on an investigation opens
+ * witness records with POST /v1/investigations/{id}/witnesses.
+ */
+CREATE FUNCTION api.case_create(p_ctx jsonb, p_args jsonb, p_body jsonb,
+    OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_org	uuid := lib.require_org_present(p_ctx);
+	v_kind	text;
+	c	cases;
+BEGIN
+	SELECT kind INTO v_kind FROM organizations WHERE id = v_org;
+	IF v_kind IN ('law_enforcement', 'prosecution') THEN
+		PERFORM lib.fail(403, 'lead-not-allowed', 'A case is held by '
+		    'a service organization, not by law enforcement or '
+		    'prosecution.');
+	END IF;
+	PERFORM lib.fail_if(casework.case_validate(p_body, true));
+	c := casework.case_insert(p_ctx, p_body, v_org, coalesce(
+	    p_body->>'kind', 'victim'));
 	status := 201;
 	body := casework.case_doc(c, casework.case_categories(p_ctx, c.id, c.lead_org,
 	    v_org));
@@ -395,6 +452,7 @@ DECLARE
 	v_limit	integer;
 	v_after	bigint;
 	v_st	text;
+	v_kind	text;
 	v_need	text;
 	v_lead	uuid;
 	v_since	timestamptz;
@@ -411,16 +469,18 @@ BEGIN
 		RETURN;
 	END IF;
 	PERFORM lib.query_allow(p_args, ARRAY['status', 'need', 'lead_org_id',
-	    'updated_since', 'limit', 'cursor']);
+	    'kind', 'updated_since', 'limit', 'cursor']);
 	v_limit := lib.page_limit(p_args);
 	v_after := (lib.cursor_decode(p_args, 'cases', '{seq:int}')->>'seq')::bigint;
 	v_st := lib.query_enum(p_args, 'status', ARRAY['open', 'closed']);
+	v_kind := lib.query_enum(p_args, 'kind', ARRAY['victim', 'witness']);
 	v_need := lib.query_text(p_args, 'need');
 	v_lead := lib.query_uuid(p_args, 'lead_org_id');
 	v_since := lib.query_ts(p_args, 'updated_since');
 	FOR c IN SELECT * FROM cases x
 	    WHERE (v_after IS NULL OR x.seq > v_after)
 	    AND (v_st IS NULL OR x.status = v_st)
+	    AND (v_kind IS NULL OR x.kind = v_kind)
 	    AND (v_lead IS NULL OR x.lead_org = v_lead)
 	    AND (v_since IS NULL OR x.updated_at >= v_since)
 	    AND (v_coord OR x.id IN (SELECT v.case_id FROM casework.case_visible_orgs v
@@ -587,11 +647,15 @@ BEGIN
 	PERFORM casework.case_require_lead(c, v_org, 'record needs');
 	e := lib.check_keys(p_body, '', ARRAY['code', 'status'], ARRAY['id',
 	    'case_id', 'version', 'created_at', 'updated_at', 'history']);
+	/* A witness record carries criminal-justice needs (witness support). */
 	IF NOT lib.is_str(p_body->'code', 1, 100) OR NOT EXISTS (SELECT 1
 	    FROM need_taxonomy WHERE code = p_body->>'code' AND
-	    grp = 'victim') THEN
-		e := e || lib.err('code', 'must be a victim need code from '
-		    '/v1/taxonomy/needs');
+	    (grp = 'victim' OR (c.kind = 'witness' AND
+	    grp = 'criminal_justice'))) THEN
+		e := e || lib.err('code', CASE WHEN c.kind = 'witness' THEN
+		    'must be a victim or criminal-justice need code from '
+		    '/v1/taxonomy/needs' ELSE 'must be a victim need code from '
+		    '/v1/taxonomy/needs' END);
 	END IF;
 	IF p_body ? 'status' AND NOT lib.is_enum(p_body->'status',
 	    casework.need_statuses()) THEN

@@ -52,8 +52,11 @@ $$;
 
 /*
  * Field level: the categories the caller sees on a case it can see:
- * what its organization holds (casework.case_holdings), and for
- * coordinators and admins case_details and needs. p_lead is the case's
+ * what its organization holds (casework.case_holdings) where a current
+ * agreement allows the category to flow to it (casework.agreement_allows,
+ * read at call time like consents), and for coordinators and admins, and
+ * agencies active on an investigation the case is linked to, case_details
+ * and needs. p_lead is the case's
  * lead organization (the collecting lead's answer needs no consent).
  */
 CREATE FUNCTION casework.case_categories(p_ctx jsonb, p_case uuid, p_lead uuid,
@@ -67,9 +70,15 @@ BEGIN
 	END IF;
 	RETURN ARRAY(SELECT DISTINCT x FROM (
 	    SELECT h.category x FROM casework.case_holdings(p_case, p_org) h
+	    /* ...and a current agreement lets it flow (taskforces.sql). */
+	    WHERE casework.agreement_allows(p_org, p_lead, h.category)
 	    UNION ALL
 	    SELECT unnest(ARRAY['case_details', 'needs'])
-	        WHERE lib.is_coord(p_ctx)) s
+	        WHERE lib.is_coord(p_ctx)
+	    UNION ALL
+	    /* Agencies on an investigation the case is linked to (cases.sql). */
+	    SELECT unnest(ARRAY['case_details', 'needs'])
+	        WHERE casework.case_investigation_access(p_case, p_org)) s
 	    ORDER BY 1);
 END $$;
 

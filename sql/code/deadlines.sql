@@ -22,6 +22,10 @@
 --   task:<id>:<due>:<step>    remind_<n>d, due, overdue (due moves: anew)
 --   consent:<id>:<exp>:expiring   the lead organization is told
 --   transfer:<id>:receiver / transfer:<id>:coordinators
+--   court:<investigation>:<org>:<at>:<step>   remind_<n>d, due
+--   agreement:<id>:<last day>:expiring  the task force's coordinators
+--                                       (worker.clock_agreements,
+--                                       taskforces.sql)
 
 /*
  * The deadline settings: the defaults below overlaid with what the
@@ -36,7 +40,8 @@ LANGUAGE sql STABLE AS $$
 	    'offer_reminder_pct', 50, 'offer_max_expiries', 3,
 	    'referral_escalate_hours', 48, 'task_remind_days', '[7, 1]'::jsonb,
 	    'task_overdue_hours', 24, 'consent_notice_days', 14,
-	    'transfer_remind_hours', 48, 'transfer_escalate_hours', 96) ||
+	    'transfer_remind_hours', 48, 'transfer_escalate_hours', 96,
+	    'agreement_notice_days', 30) ||
 	    coalesce((SELECT config FROM deadline_settings), '{}')
 $$;
 
@@ -275,8 +280,9 @@ LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 	SELECT count(lib.notify(d.assigned_org, NULL, CASE d.step
 	    WHEN 'overdue' THEN 'task.overdue' ELSE 'task.due' END, 'task',
 	    d.id, CASE WHEN d.case_id IS NOT NULL THEN '/v1/cases/' ||
-	    d.case_id || '/tasks' ELSE '/v1/investigations/' ||
-	    d.investigation_id END, jsonb_strip_nulls(jsonb_build_object(
+	    d.case_id || '/tasks' WHEN d.investigation_id IS NOT NULL THEN
+	    '/v1/investigations/' || d.investigation_id ELSE '/v1/tasks' END,
+	    jsonb_strip_nulls(jsonb_build_object(
 	    'task_id', d.id, 'case_id', d.case_id, 'investigation_id',
 	    d.investigation_id, 'due_at', d.due_at, 'step', d.step))))::integer
 	    + (SELECT 0 * count(*) FROM superseded)::integer
@@ -358,6 +364,76 @@ LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 $$;
 
 /*
+ * Court dates of investigations not closed: every agency active on the
+ * investigation other than the lead (whose court-date task reminds it,
+ * worker.clock_tasks) is told task_remind_days before the date and at
+ * it, once per agency, date and step (a moved date is reminded anew; an
+ * agency that joins later gets the steps still to come, and the latest
+ * one already due). A date more than task_overdue_hours past is left
+ * alone. The clock reads investigations, which requests change; a lock
+ * held on them longer than lock_timeout fails this clock alone (retried
+ * on the next sweep) rather than holding up the worker's jobs.
+ */
+CREATE FUNCTION worker.clock_court_dates(p_now timestamptz, p_cfg jsonb,
+    p_by text, p_limit integer) RETURNS integer
+LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp
+    SET lock_timeout = '200ms' AS $$
+	WITH cfg AS (
+		SELECT ARRAY(SELECT jsonb_array_elements_text(
+		    p_cfg->'task_remind_days')::integer) AS days,
+		    make_interval(hours => (p_cfg->>'task_overdue_hours')::
+		    integer) AS grace),
+	dates AS (
+		SELECT DISTINCT i.id, (x->>'at')::timestamptz AS at
+		FROM cfg, investigations i CROSS JOIN LATERAL
+		    jsonb_array_elements(i.key_dates) x
+		WHERE i.status <> 'closed' AND x->>'kind' = 'court_date' AND
+		    (x->>'at')::timestamptz BETWEEN p_now - cfg.grace AND
+		    p_now + make_interval(days => coalesce((SELECT max(d) FROM
+		    unnest(cfg.days) d), 0))),
+	steps AS (
+		SELECT d.id, a.org_id, d.at, s.step, s.due, s.ord,
+		    'court:' || d.id || ':' || a.org_id || ':' || extract(epoch
+		    FROM d.at)::bigint || ':' || s.step AS key
+		FROM cfg, dates d JOIN investigation_agencies a ON
+		    a.investigation_id = d.id AND a.status = 'active' AND
+		    a.role <> 'lead'
+		CROSS JOIN LATERAL (
+		    SELECT 'remind_' || n || 'd' AS step, d.at -
+			make_interval(days => n) AS due, -n AS ord
+			FROM unnest(cfg.days) n
+		    UNION ALL SELECT 'due', d.at, 0) s
+		WHERE s.due <= p_now),
+	latest AS (
+		SELECT DISTINCT ON (id, org_id, at) * FROM steps
+		ORDER BY id, org_id, at, ord DESC),
+	due AS (
+		SELECT l.* FROM latest l JOIN investigations i ON i.id = l.id
+		WHERE NOT EXISTS (SELECT 1 FROM deadline_fired f WHERE
+		    f.clock_key = l.key)
+		ORDER BY l.due LIMIT p_limit FOR UPDATE OF i SKIP LOCKED),
+	claimed AS (
+		INSERT INTO deadline_fired (clock_key, clock, step, object_id,
+		    due_at, fired_by)
+		SELECT key, 'court_date', step, id, due, p_by FROM due
+		ON CONFLICT DO NOTHING RETURNING clock_key),
+	superseded AS (
+		INSERT INTO deadline_fired (clock_key, clock, step, object_id,
+		    due_at, superseded, fired_by)
+		SELECT s.key, 'court_date', s.step, s.id, s.due, true, p_by
+		FROM steps s JOIN due d ON d.id = s.id AND d.org_id = s.org_id
+		    AND d.at = s.at AND s.ord < d.ord
+		JOIN claimed c ON c.clock_key = d.key
+		ON CONFLICT DO NOTHING RETURNING 1)
+	SELECT count(lib.notify(d.org_id, NULL, 'court_date.due',
+	    'investigation', d.id, '/v1/investigations/' || d.id || '/dates',
+	    jsonb_build_object('investigation_id', d.id, 'at', d.at,
+	    'step', d.step)))::integer
+	    + (SELECT 0 * count(*) FROM superseded)::integer
+	FROM due d JOIN claimed c ON c.clock_key = d.key
+$$;
+
+/*
  * One sweep of every clock at time p_now (NULL: now()) with settings
  * p_cfg overlaid on the stored ones, at most p_limit steps per clock.
  * Each clock runs in its own subtransaction: one that fails is rolled
@@ -380,7 +456,8 @@ DECLARE
 	v_state	text;
 BEGIN
 	FOREACH v_clock IN ARRAY ARRAY['offer_expiries', 'offer_reminders',
-	    'referral_escalations', 'tasks', 'consents', 'transfers'] LOOP
+	    'referral_escalations', 'tasks', 'consents', 'transfers',
+	    'court_dates', 'agreements'] LOOP
 		BEGIN
 			EXECUTE format('SELECT worker.%I($1, $2, $3, $4)',
 			    'clock_' || v_clock) INTO v_n

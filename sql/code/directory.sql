@@ -362,9 +362,10 @@ END $$;
 CREATE FUNCTION directory.service_fields() RETURNS text[]
 LANGUAGE sql IMMUTABLE AS $$
 	SELECT '{name,description,needs,age_min,age_max,genders,'
-	    'trafficking_types,languages,eligibility_notes,eligibility,'
-	    'service_area,location,confidential,open_24_7,hours,timezone,'
-	    'capacity,accepts_referrals,response_time_hours,status}'::text[]
+	    'trafficking_types,languages,interpretation,eligibility_notes,'
+	    'eligibility,service_area,location,confidential,open_24_7,hours,'
+	    'timezone,capacity,accepts_referrals,response_time_hours,'
+	    'status}'::text[]
 $$;
 
 CREATE FUNCTION directory.service_readonly() RETURNS text[]
@@ -615,6 +616,7 @@ BEGIN
 	END IF;
 	e := e || lib.check_bool(p, 'accepts_referrals',
 	    'accepts_referrals');
+	e := e || lib.check_bool(p, 'interpretation', 'interpretation');
 	e := e || lib.check_int(p, 'response_time_hours',
 	    'response_time_hours', 0, 720);
 	IF p->'status' IS NOT NULL AND p->'status' <> 'null' AND
@@ -635,6 +637,7 @@ LANGUAGE sql STABLE AS $$
 	    'genders', to_jsonb(s.genders),
 	    'trafficking_types', to_jsonb(s.trafficking_types),
 	    'languages', to_jsonb(s.languages),
+	    'interpretation', s.interpretation,
 	    'eligibility_notes', s.eligibility_notes,
 	    'eligibility', s.eligibility,
 	    'service_area', jsonb_build_object(
@@ -692,6 +695,7 @@ BEGIN
 	    trafficking_types = lib.text_array(d->'trafficking_types',
 		'{labor,sex}'),
 	    languages = v_langs,
+	    interpretation = coalesce((d->>'interpretation')::boolean, false),
 	    eligibility_notes = coalesce(d->>'eligibility_notes', ''),
 	    eligibility = coalesce(nullif(d->'eligibility', 'null'), '{}'),
 	    area_jurisdictions = lib.text_array(
@@ -912,7 +916,11 @@ BEGIN
 	    jsonb_build_object('total', s.capacity_total, 'available',
 	    s.capacity_available, 'unit', s.capacity_unit, 'updated_at',
 	    s.capacity_updated_at)) FROM services s WHERE s.id = (r.s).id);
-	headers := '{}';
+	/* Room opened up: needs waiting for this kind are matched again. */
+	headers := CASE WHEN (p_body->>'available')::integer >
+	    coalesce((r.s).capacity_available, 0) THEN jsonb_build_object(
+	    'x-concord-jobs', jsonb_build_array(referral.capacity_freed(
+	    (r.s).id))) ELSE '{}' END;
 END $$;
 
 /* Is a weekly schedule open at instant p_at in time zone p_tz? */

@@ -17,7 +17,9 @@ LANGUAGE sql IMMUTABLE AS $$
 	    'referral.reminder', 'referral.accepted', 'referral.declined',
 	    'referral.expired', 'referral.unmatched', 'referral.completed',
 	    'referral.escalated', 'task.due', 'task.overdue',
-	    'consent.expiring', 'transfer.pending', 'report.ready']
+	    'consent.expiring', 'transfer.pending', 'report.ready',
+	    'court_date.due', 'need_referral.offered',
+	    'need_referral.answered', 'agreement.expiring']
 $$;
 
 /*
@@ -46,6 +48,15 @@ RETURNS text LANGUAGE sql IMMUTABLE AS $$
 	    WHEN 'consent.expiring' THEN 'Consent expiring soon'
 	    WHEN 'transfer.pending' THEN 'Case transfer awaiting an answer'
 	    WHEN 'report.ready' THEN 'Report ready'
+	    WHEN 'court_date.due' THEN CASE WHEN p_step ~ '^remind_[0-9]+d$'
+		THEN 'Court date in ' || substring(p_step FROM '[0-9]+') ||
+		CASE WHEN substring(p_step FROM '[0-9]+') = '1' THEN ' day'
+		ELSE ' days' END ELSE 'Court date now' END
+	    WHEN 'need_referral.offered' THEN 'Criminal-justice need referred '
+		'to your organization'
+	    WHEN 'need_referral.answered' THEN 'Criminal-justice need '
+		'referral answered'
+	    WHEN 'agreement.expiring' THEN 'Agreement expiring soon'
 	    ELSE 'Notification' END
 $$;
 

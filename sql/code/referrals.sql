@@ -79,6 +79,25 @@ BEGIN
 END $$;
 
 /*
+ * A need as an HL7 FHIR Task status (the Gravity SDOH closed-loop
+ * referral Task): pending requested, offered received, accepted
+ * accepted, completed by outcome (completed and partially_completed
+ * completed; client_declined, no_longer_needed and referred_elsewhere
+ * cancelled; the rest failed), unmatched on-hold, cancelled cancelled.
+ */
+CREATE FUNCTION referral.task_status(p_status text, p_outcome text)
+RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT CASE p_status WHEN 'pending' THEN 'requested'
+	    WHEN 'offered' THEN 'received' WHEN 'accepted' THEN 'accepted'
+	    WHEN 'unmatched' THEN 'on-hold' WHEN 'cancelled' THEN 'cancelled'
+	    WHEN 'completed' THEN CASE WHEN p_outcome IN ('completed',
+		'partially_completed') THEN 'completed' WHEN p_outcome IN
+		('client_declined', 'no_longer_needed', 'referred_elsewhere')
+		THEN 'cancelled' ELSE 'failed' END END
+$$;
+
+/*
  * The referral as the caller may see it. Sender and coordinators see
  * the profile they sent; an offered organization sees the categories
  * the client's consent covers (and always the needs of its own offers),
@@ -150,13 +169,17 @@ BEGIN
 	    'id', n.id, 'code', n.need_code, 'status', n.status,
 	    'waitlist', n.waitlist,
 	    'unmatched_reason', n.unmatched_reason, 'outcome', n.outcome,
+	    'outcome_note', n.outcome_note,
+	    'task_status', referral.task_status(n.status, n.outcome),
 	    'candidates', CASE WHEN v_full THEN (SELECT coalesce(jsonb_agg(
-		jsonb_build_object('rank', c.rank, 'service_id', c.service_id,
+		jsonb_strip_nulls(jsonb_build_object('rank', c.rank,
+		'service_id', c.service_id,
 		'organization', jsonb_build_object('id', o.id, 'name', o.name),
 		'score', round(c.score::numeric, 4), 'components',
 		c.components, 'distance_km', round(c.distance_km::numeric, 3),
+		'language_access', c.language_access,
 		'offered', EXISTS (SELECT 1 FROM referral_offers f WHERE
-		f.referral_id = r.id AND f.service_id = c.service_id))
+		f.referral_id = r.id AND f.service_id = c.service_id)))
 		ORDER BY c.rank), '[]') FROM referral_candidates c JOIN
 		organizations o ON o.id = c.organization_id
 		WHERE c.referral_need_id = n.id) END))
@@ -170,7 +193,9 @@ BEGIN
 	    o.name), 'needs', (SELECT jsonb_agg(n.need_code ORDER BY
 	    n.position) FROM referral_needs n WHERE n.id = ANY (f.need_ids)),
 	    'status', f.status, 'expires_at', f.expires_at,
-	    'responded_at', f.responded_at,
+	    'responded_at', f.responded_at, 'via', f.via,
+	    'decline_code', CASE WHEN v_rel = 'coordinator' OR
+		f.organization_id = v_org THEN f.decline_code END,
 	    'decline_reason', CASE WHEN v_rel = 'coordinator' OR
 		f.organization_id = v_org THEN f.decline_reason END,
 	    'score', CASE WHEN v_full THEN round(f.score::numeric, 4) END))
@@ -194,10 +219,16 @@ BEGIN
 		'categories', to_jsonb(r.consent_categories), 'expires_at',
 		r.consent_expires_at, 'form_ref', r.consent_form_reference,
 		'form_reference', r.consent_form_reference, 'purpose',
-		r.consent_purpose) END,
+		r.consent_purpose, 'informed', true, 'written',
+		r.consent_written) END,
+	    'directed', CASE WHEN v_full AND cardinality(
+		r.directed_service_ids) > 0 THEN jsonb_build_object(
+		'service_ids', to_jsonb(r.directed_service_ids),
+		'fallback_to_matching', r.directed_fallback) END,
 	    'cancel_reason', r.cancel_reason,
 	    'created_at', r.created_at, 'updated_at', r.updated_at)) ||
-	    jsonb_build_object('redacted', to_jsonb(v_redacted));
+	    jsonb_build_object('redacted', to_jsonb(v_redacted)) ||
+	    referral.task_force_doc(r);
 END $$;
 
 /*
@@ -219,6 +250,24 @@ BEGIN
 	RETURN d;
 END $$;
 
+/*
+ * The fields of a POST /v1/referrals body that carry personal data:
+ * everything but needs, urgency, a jurisdiction, languages and the age
+ * group (minor). A case id stands for a person's record.
+ */
+CREATE FUNCTION referral.personal_fields(p jsonb) RETURNS text[]
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT ARRAY(SELECT f FROM (VALUES ('case_id', p ? 'case_id'),
+	    ('notes', p ? 'notes'),
+	    ('client.age', p->'client' ? 'age'),
+	    ('client.gender', p->'client' ? 'gender'),
+	    ('client.trafficking_type', p->'client' ? 'trafficking_type'),
+	    ('client.safe_contact_method', p->'client' ?
+		'safe_contact_method'),
+	    ('client.location.lat', p->'client'->'location' ? 'lat'))
+	    x(f, present) WHERE present)
+$$;
+
 /* Validate a POST /v1/referrals body; returns the list of errors. */
 CREATE FUNCTION referral.check(p jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
@@ -230,11 +279,13 @@ DECLARE
 	n	jsonb;
 	v_code	text;
 	v_codes	text[] := '{}';
+	v_pd	text[];
 	i	integer := 0;
 BEGIN
 	FOR k IN SELECT jsonb_object_keys(p) LOOP
 		IF k <> ALL ('{case_id,client,needs,urgency,consent,notes,'
-		    'reference}'::text[]) THEN
+		    'reference,task_force_id,widen_to_task_force_ids,'
+		    'directed_service_ids,fallback_to_matching}'::text[]) THEN
 			e := e || lib.err(k, 'is not a field of a referral');
 		END IF;
 	END LOOP;
@@ -410,24 +461,50 @@ BEGIN
 		END IF;
 		/*
 		 * form_ref, as a case's consents name it; form_reference is
-		 * its deprecated name, still accepted (not both).
+		 * its deprecated name, still accepted (not both). Required
+		 * with written consent; verbal consent (written false) has
+		 * none, or one the sender keeps.
 		 */
 		IF cs ? 'form_ref' AND cs ? 'form_reference' THEN
 			e := e || lib.err('consent.form_reference', 'give '
 			    'form_ref only (form_reference is its old name)');
-		ELSIF jsonb_typeof(coalesce(cs->'form_ref',
+		ELSIF (cs->'written' IS DISTINCT FROM 'false'::jsonb OR
+		    cs ? 'form_ref' OR cs ? 'form_reference') AND
+		    (jsonb_typeof(coalesce(cs->'form_ref',
 		    cs->'form_reference')) IS DISTINCT FROM 'string' OR
 		    length(coalesce(cs->>'form_ref', cs->>'form_reference'))
-		    NOT BETWEEN 1 AND 200 THEN
-			e := e || lib.err(CASE WHEN cs ? 'form_ref' THEN
-			    'consent.form_ref' ELSE 'consent.form_reference'
+		    NOT BETWEEN 1 AND 200) THEN
+			e := e || lib.err(CASE WHEN cs ? 'form_reference' THEN
+			    'consent.form_reference' ELSE 'consent.form_ref'
 			    END, 'is required: the signed form''s reference');
 		END IF;
 		IF cs->'informed' IS DISTINCT FROM 'true'::jsonb THEN
 			e := e || lib.err('consent.informed', 'must be true');
 		END IF;
-		IF cs->'written' IS DISTINCT FROM 'true'::jsonb THEN
-			e := e || lib.err('consent.written', 'must be true');
+		IF cs->'written' = 'false'::jsonb THEN
+			/*
+			 * Verbal consent, recorded by the sender, fits a
+			 * referral without personal data: needs, urgency,
+			 * area (a jurisdiction), languages and age group.
+			 */
+			v_pd := referral.personal_fields(p);
+			IF cardinality(v_pd) > 0 THEN
+				e := e || lib.err('consent.written', 'must be '
+				    'true: the referral carries personal data ('
+				    || array_to_string(v_pd, ', ') || '); '
+				    'verbal consent covers only needs, urgency, '
+				    'area, languages and age group');
+			END IF;
+			IF jsonb_typeof(cs->'categories') = 'array' AND
+			    cs->'categories' ?| ARRAY['identity', 'contact']
+			    THEN
+				e := e || lib.err('consent.categories', 'verbal '
+				    'consent shares no identity or contact');
+			END IF;
+		ELSIF cs->'written' IS DISTINCT FROM 'true'::jsonb THEN
+			e := e || lib.err('consent.written', 'must be a '
+			    'boolean (true: signed form; false: verbal, only '
+			    'without personal data)');
 		END IF;
 		IF cs ? 'purpose' AND (jsonb_typeof(cs->'purpose') <> 'string'
 		    OR length(cs->>'purpose') > 500) THEN
@@ -443,6 +520,26 @@ BEGIN
 	    length(p->>'reference') NOT BETWEEN 1 AND 200) THEN
 		e := e || lib.err('reference', 'must be text of 1 to 200 '
 		    'characters');
+	END IF;
+	IF p ? 'directed_service_ids' AND (jsonb_typeof(
+	    p->'directed_service_ids') <> 'array' OR jsonb_array_length(
+	    p->'directed_service_ids') NOT BETWEEN 1 AND 10 OR EXISTS (
+	    SELECT 1 FROM jsonb_array_elements(p->'directed_service_ids') x
+	    WHERE jsonb_typeof(x) <> 'string' OR x #>> '{}' !~*
+	    '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$')
+	    OR (SELECT count(DISTINCT lower(x)) FROM
+	    jsonb_array_elements_text(p->'directed_service_ids') x) <>
+	    jsonb_array_length(p->'directed_service_ids')) THEN
+		e := e || lib.err('directed_service_ids', 'must list 1 to 10 '
+		    'distinct service ids, in the order to offer them');
+	END IF;
+	IF p ? 'fallback_to_matching' AND jsonb_typeof(
+	    p->'fallback_to_matching') <> 'boolean' THEN
+		e := e || lib.err('fallback_to_matching', 'must be a boolean');
+	ELSIF p ? 'fallback_to_matching' AND NOT p ? 'directed_service_ids'
+	    THEN
+		e := e || lib.err('fallback_to_matching', 'goes with '
+		    'directed_service_ids');
 	END IF;
 	RETURN e;
 END $$;
@@ -527,8 +624,8 @@ BEGIN
 			k := casework.consent_record(p_ctx, r.case_id,
 			    jsonb_build_object('categories', to_jsonb(
 			    g.categories), 'purpose', coalesce(r.consent_purpose,
-			    'referral'), 'written', true, 'form_ref',
-			    r.consent_form_reference, 'granted_at', least(
+			    'referral'), 'written', r.consent_written,
+			    'form_ref', r.consent_form_reference, 'granted_at', least(
 			    r.created_at, now()), 'expires_at', g.until),
 			    f.organization_id, NULL, r.sender_sub, r.sender_org,
 			    r.id);
@@ -541,14 +638,36 @@ BEGIN
 	END LOOP;
 END $$;
 
+/*
+ * A completion outcome's code, or NULL when it is none: the closed-loop
+ * outcomes (referral.task_status maps them to FHIR Task statuses); the
+ * outcomes from before codes map to theirs (need_met: completed,
+ * need_not_met: not_completed).
+ */
+CREATE FUNCTION referral.outcome_code(p text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT CASE WHEN p IN ('completed', 'partially_completed',
+	    'not_completed', 'client_declined', 'unable_to_contact',
+	    'no_longer_needed', 'referred_elsewhere', 'other') THEN p
+	    WHEN p = 'need_met' THEN 'completed'
+	    WHEN p = 'need_not_met' THEN 'not_completed' END
+$$;
+
+/*
+ * A need's outcome on its case: completed met, client_declined
+ * declined_by_client, referred_elsewhere back to referred, anything
+ * else unmet.
+ */
 CREATE FUNCTION referral.on_complete(p_ctx jsonb, p_referral uuid,
     p_need text, p_outcome text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
 	PERFORM casework.case_need_mirror(p_ctx, (SELECT case_id FROM referrals
 	    WHERE id = p_referral), p_need, CASE p_outcome
-	    WHEN 'need_met' THEN 'met' WHEN 'need_not_met' THEN 'unmet'
-	    WHEN 'client_declined' THEN 'declined_by_client' END);
+	    WHEN 'completed' THEN 'met'
+	    WHEN 'client_declined' THEN 'declined_by_client'
+	    WHEN 'referred_elsewhere' THEN 'referred'
+	    ELSE 'unmet' END);
 END $$;
 
 -- ------------------------------------------------------------------
@@ -580,6 +699,7 @@ DECLARE
 	r	referrals;
 	n	jsonb;
 	i	integer := 0;
+	v_tf	record;
 BEGIN
 	IF v_key IS NULL OR length(v_key) NOT BETWEEN 1 AND 200 OR
 	    v_key !~ '^[\x21-\x7e]+$' THEN
@@ -610,7 +730,8 @@ BEGIN
 		RETURN;
 	END IF;
 
-	v_errs := referral.check(p_body);
+	v_tf := referral.task_force_settle(p_ctx, v_org, p_body);
+	v_errs := referral.check(p_body) || v_tf.errors;
 	IF jsonb_array_length(v_errs) > 0 THEN
 		PERFORM lib.fail(422, 'validation-error', 'The referral is not '
 		    'valid.', v_errs);
@@ -626,7 +747,8 @@ BEGIN
 	    reference, age, minor,
 	    gender, languages, trafficking_type, lat, lon, jurisdiction,
 	    contact_enc, notes_enc, urgency, consent_categories,
-	    consent_expires_at, consent_form_reference, consent_purpose)
+	    consent_expires_at, consent_form_reference, consent_purpose,
+	    consent_written, directed_service_ids, directed_fallback)
 	VALUES (v_org, p_ctx->>'sub', lib.has_role(p_ctx, 'hotline'),
 	    p_body->>'reference',
 	    (v_c->>'age')::integer,
@@ -642,12 +764,17 @@ BEGIN
 	    ARRAY(SELECT DISTINCT jsonb_array_elements_text(
 	    v_cs->'categories')), (v_cs->>'expires_at')::timestamptz,
 	    coalesce(v_cs->>'form_ref', v_cs->>'form_reference'),
-	    v_cs->>'purpose')
+	    v_cs->>'purpose', (v_cs->>'written')::boolean,
+	    ARRAY(SELECT lower(jsonb_array_elements_text(coalesce(
+	    p_body->'directed_service_ids', '[]')))::uuid),
+	    coalesce((p_body->>'fallback_to_matching')::boolean, true))
 	RETURNING * INTO r;
 	IF p_body ? 'case_id' THEN
 		UPDATE referrals SET case_id = (p_body->>'case_id')::uuid
 		    WHERE id = r.id RETURNING * INTO r;
 	END IF;
+	UPDATE referrals SET task_force_id = v_tf.task_force_id, widened_to =
+	    v_tf.widened WHERE id = r.id RETURNING * INTO r;
 	FOR n IN SELECT * FROM jsonb_array_elements(p_body->'needs') LOOP
 		INSERT INTO referral_needs (referral_id, position, need_code,
 		    waitlist)
@@ -656,10 +783,30 @@ BEGIN
 		    coalesce((n->>'waitlist')::boolean, false));
 		i := i + 1;
 	END LOOP;
-	INSERT INTO jobs (kind, payload) VALUES ('referral.match',
-	    jsonb_build_object('referral_id', r.id)) RETURNING id INTO v_job;
 	PERFORM lib.notify_referral(v_org, NULL, 'referral.received', r.id,
 	    jsonb_build_object('status', 'received'));
+	IF cardinality(r.directed_service_ids) > 0 THEN
+		/* Directed: the sender's services first, in its order. */
+		v_errs := referral.directed_errors(r);
+		IF jsonb_array_length(v_errs) > 0 THEN
+			PERFORM lib.fail(422, 'service-cannot-serve', 'A '
+			    'directed service cannot serve this client.',
+			    v_errs);
+		END IF;
+		PERFORM referral.directed_next(r.id, ARRAY(SELECT id FROM
+		    referral_needs WHERE referral_id = r.id));
+	END IF;
+	IF cardinality(r.directed_service_ids) = 0 OR r.directed_fallback THEN
+		/* Matching ranks every need and offers those left pending. */
+		INSERT INTO jobs (kind, payload) VALUES ('referral.match',
+		    jsonb_build_object('referral_id', r.id)) RETURNING id
+		    INTO v_job;
+	ELSE
+		UPDATE referrals SET status = 'offered', matched_at =
+		    clock_timestamp() WHERE id = r.id;
+		PERFORM referral.refresh(r.id);
+	END IF;
+	SELECT * INTO r FROM referrals WHERE id = r.id;
 
 	status := 201;
 	body := referral.doc_audited(p_ctx, r, 'create');
@@ -668,8 +815,10 @@ BEGIN
 	    jsonb_build_object('id', r.id), headers = jsonb_build_object(
 	    'location', '/v1/referrals/' || r.id) WHERE k.org_id = v_org AND
 	    k.key = v_key;
-	headers := headers || jsonb_build_object('x-concord-jobs',
-	    jsonb_build_array(v_job));
+	IF v_job IS NOT NULL THEN
+		headers := headers || jsonb_build_object('x-concord-jobs',
+		    jsonb_build_array(v_job));
+	END IF;
 END $$;
 
 /* GET /v1/referrals/{id}: audited (referral.doc_audited). */
@@ -838,12 +987,37 @@ BEGIN
 	SELECT * INTO r FROM referrals WHERE id = p_referral;
 	FOR n IN SELECT * FROM referral_needs WHERE id = ANY (p_needs) AND
 	    status IN ('pending', 'offered') ORDER BY position LOOP
+		IF cardinality(r.directed_service_ids) > 0 AND n.status =
+		    'pending' THEN
+			/* Directed: the sender's next service first. */
+			IF cardinality(referral.directed_next(p_referral,
+			    ARRAY[n.id])) = 0 THEN
+				CONTINUE;
+			ELSIF NOT r.directed_fallback THEN
+				UPDATE referral_needs SET status = 'unmatched',
+				    unmatched_reason = 'every directed service '
+				    'declined, did not answer in time or cannot '
+				    'take it now', updated_at = now()
+				    WHERE id = n.id;
+				PERFORM lib.notify_referral(NULL, 'coordinator',
+				    'referral.unmatched', p_referral,
+				    jsonb_build_object('need', n.need_code,
+				    'status', 'unmatched'));
+				CONTINUE;
+			ELSIF r.status IN ('received', 'matching') THEN
+				/* Matching has not run yet: it offers it. */
+				CONTINUE;
+			END IF;
+		END IF;
 		SELECT rc.*, s.response_time_hours INTO c
 		FROM referral_candidates rc JOIN services s ON
 		    s.id = rc.service_id JOIN organizations o ON
 		    o.id = s.organization_id AND o.status = 'active'
 		WHERE rc.referral_need_id = n.id AND s.deleted_at IS NULL AND
 		    s.organization_id <> r.sender_org AND
+		    /* Still an active member (taskforces.sql). */
+		    referral.task_force_allows(r.task_force_id, r.widened_to,
+		    s.organization_id) AND
 		    s.status = 'active' AND s.accepts_referrals AND (n.waitlist
 		    OR s.capacity_total IS NULL OR s.capacity_available > 0)
 		    AND NOT EXISTS (SELECT 1 FROM referral_offers o WHERE
@@ -945,7 +1119,33 @@ BEGIN
 	headers := '{}';
 END $$;
 
-/* POST /v1/referrals/{id}/offers/{oid}/decline {reason}: re-offers. */
+/*
+ * A decline reason's code from its free text (declines that send only
+ * a reason, as before codes existed): the report categories' words.
+ */
+CREATE FUNCTION referral.decline_code_of(p text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT CASE
+	    WHEN p ~* '(capacity|full|no (space|room|bed)|waitlist)' THEN
+		'no_capacity'
+	    WHEN p ~* '(out of (the )?area|outside|too far)' THEN
+		'outside_area'
+	    WHEN p ~* '(eligib|criteria|age|gender|not serve)' THEN
+		'not_eligible'
+	    WHEN p ~* '(language|interpret|translat)' THEN 'language'
+	    WHEN p ~* '(client (declined|refused)|refused)' THEN
+		'client_declined'
+	    WHEN p ~* '(reach|contact|no answer|unavailable)' THEN
+		'cannot_reach_client'
+	    ELSE 'other' END
+$$;
+
+/*
+ * POST /v1/referrals/{id}/offers/{oid}/decline {reason_code, reason}:
+ * re-offers. reason_code is one of referral.decline_codes; reason
+ * (free text) is required with other and optional otherwise. A body
+ * with only reason (as before codes) gets the code its words map to.
+ */
 CREATE FUNCTION api.referral_offer_decline(p_ctx jsonb, p_args jsonb,
     p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
 LANGUAGE plpgsql AS $$
@@ -960,11 +1160,24 @@ BEGIN
 	f := referral.offer_for_caller(p_ctx, p_args);
 	SELECT * INTO r FROM referrals WHERE id = f.referral_id FOR UPDATE;
 	e := coalesce((SELECT jsonb_agg(lib.err(k, 'is not a field of a '
-	    'decline')) FROM jsonb_object_keys(p_body) k WHERE k <> 'reason'),
-	    '[]');
-	IF jsonb_typeof(p_body->'reason') IS DISTINCT FROM 'string' OR
-	    length(btrim(p_body->>'reason')) NOT BETWEEN 1 AND 1000 THEN
-		e := e || lib.err('reason', 'is required (1-1000 characters)');
+	    'decline')) FROM jsonb_object_keys(p_body) k WHERE k NOT IN
+	    ('reason', 'reason_code')), '[]');
+	IF p_body ? 'reason_code' AND (jsonb_typeof(p_body->'reason_code') <>
+	    'string' OR p_body->>'reason_code' <> ALL (ARRAY['no_capacity',
+	    'not_eligible', 'cannot_reach_client', 'client_declined',
+	    'outside_area', 'language', 'other'])) THEN
+		e := e || lib.err('reason_code', 'must be no_capacity, '
+		    'not_eligible, cannot_reach_client, client_declined, '
+		    'outside_area, language or other');
+	END IF;
+	IF (NOT p_body ? 'reason_code' OR p_body->>'reason_code' = 'other' OR
+	    p_body ? 'reason') AND (jsonb_typeof(p_body->'reason') IS
+	    DISTINCT FROM 'string' OR length(btrim(p_body->>'reason'))
+	    NOT BETWEEN 1 AND 1000) THEN
+		e := e || lib.err('reason', CASE WHEN p_body->>'reason_code' =
+		    'other' THEN 'is required with reason_code other '
+		    '(1-1000 characters)' ELSE 'is required (1-1000 '
+		    'characters) unless reason_code is given' END);
 	END IF;
 	IF jsonb_array_length(e) > 0 THEN
 		PERFORM lib.fail(422, 'validation-error', 'A decline needs a '
@@ -975,7 +1188,9 @@ BEGIN
 		    f.status || '; it cannot be declined.');
 	END IF;
 	UPDATE referral_offers SET status = 'declined', responded_at = now(),
-	    responded_by = p_ctx->>'sub', decline_reason = p_body->>'reason'
+	    responded_by = p_ctx->>'sub', decline_reason = p_body->>'reason',
+	    decline_code = coalesce(p_body->>'reason_code',
+	    referral.decline_code_of(p_body->>'reason'))
 	    WHERE id = f.id;
 	UPDATE referral_needs SET status = 'pending', updated_at = now()
 	    WHERE id = ANY (f.need_ids);
@@ -1005,9 +1220,11 @@ DECLARE
 		    lib.has_role(p_ctx, 'admin');
 	r	referrals;
 	n	referral_needs;
+	f	referral_offers;
 	x	jsonb;
 	e	jsonb := '[]';
 	i	integer := 0;
+	v_jobs	bigint[] := '{}';
 BEGIN
 	r := referral.lock(p_ctx, (p_args->'path'->>'id')::uuid);
 	IF NOT v_coord AND NOT EXISTS (SELECT 1 FROM referral_offers WHERE
@@ -1024,12 +1241,27 @@ BEGIN
 	ELSE
 		FOR x IN SELECT * FROM jsonb_array_elements(
 		    p_body->'outcomes') LOOP
-			IF jsonb_typeof(x) <> 'object' OR x->>'outcome' IS NULL
-			    OR x->>'outcome' <> ALL ('{need_met,need_not_met,'
-			    'client_declined}'::text[]) THEN
+			IF jsonb_typeof(x) <> 'object' OR
+			    jsonb_typeof(x->'outcome') IS DISTINCT FROM
+			    'string' OR referral.outcome_code(x->>'outcome')
+			    IS NULL THEN
 				e := e || lib.err('outcomes[' || i ||
-				    '].outcome', 'must be need_met, '
-				    'need_not_met or client_declined');
+				    '].outcome', 'must be completed, '
+				    'partially_completed, not_completed, '
+				    'client_declined, unable_to_contact, '
+				    'no_longer_needed, referred_elsewhere or '
+				    'other');
+			ELSIF EXISTS (SELECT 1 FROM jsonb_object_keys(x) k
+			    WHERE k NOT IN ('need', 'outcome', 'note')) THEN
+				e := e || lib.err('outcomes[' || i || ']',
+				    'is {need, outcome, note}');
+			ELSIF (x->>'outcome' = 'other' OR x ? 'note') AND
+			    (jsonb_typeof(x->'note') IS DISTINCT FROM 'string'
+			    OR length(btrim(x->>'note')) NOT BETWEEN 1 AND
+			    1000) THEN
+				e := e || lib.err('outcomes[' || i || '].note',
+				    'is required with outcome other (1-1000 '
+				    'characters)');
 			END IF;
 			IF jsonb_typeof(x) = 'object' AND NOT EXISTS (
 			    SELECT 1 FROM referral_needs WHERE referral_id =
@@ -1060,9 +1292,25 @@ BEGIN
 			    'accepted by your organization.');
 		END IF;
 		UPDATE referral_needs SET status = 'completed', outcome =
-		    x->>'outcome', updated_at = now() WHERE id = n.id;
+		    referral.outcome_code(x->>'outcome'), outcome_note =
+		    x->>'note', updated_at = now() WHERE id = n.id;
 		PERFORM referral.on_complete(p_ctx, r.id, n.need_code,
-		    x->>'outcome');
+		    referral.outcome_code(x->>'outcome'));
+	END LOOP;
+	/*
+	 * An accepted offer whose needs are all completed gives back the
+	 * unit of capacity it took, and needs waiting for that service's
+	 * kinds are matched again.
+	 */
+	FOR f IN UPDATE referral_offers o SET capacity_taken = false
+	    WHERE o.referral_id = r.id AND o.status = 'accepted' AND
+	    o.capacity_taken AND NOT EXISTS (SELECT 1 FROM referral_needs m
+	    WHERE m.id = ANY (o.need_ids) AND m.status <> 'completed')
+	    RETURNING o.* LOOP
+		UPDATE services SET capacity_available = least(capacity_total,
+		    capacity_available + 1), capacity_updated_at = now()
+		    WHERE id = f.service_id AND capacity_total IS NOT NULL;
+		v_jobs := v_jobs || referral.capacity_freed(f.service_id);
 	END LOOP;
 	PERFORM referral.refresh(r.id);
 	SELECT * INTO r FROM referrals WHERE id = r.id;
@@ -1074,7 +1322,7 @@ BEGIN
 	END IF;
 	status := 200;
 	body := referral.doc_audited(p_ctx, r, 'complete');
-	headers := '{}';
+	headers := jsonb_build_object('x-concord-jobs', to_jsonb(v_jobs));
 END $$;
 
 /*
@@ -1093,6 +1341,7 @@ DECLARE
 	v_org	uuid := lib.require_org(p_ctx);
 	r	referrals;
 	e	jsonb := '[]';
+	v_jobs	bigint[];
 BEGIN
 	r := referral.lock(p_ctx, (p_args->'path'->>'id')::uuid);
 	IF referral.relation(p_ctx, r) NOT IN ('sender', 'coordinator',
@@ -1118,6 +1367,9 @@ BEGIN
 	    s.capacity_available + 1), capacity_updated_at = now()
 	    FROM referral_offers f WHERE f.referral_id = r.id AND
 	    f.status = 'accepted' AND f.capacity_taken AND s.id = f.service_id;
+	SELECT coalesce(array_agg(referral.capacity_freed(f.service_id)), '{}')
+	    INTO v_jobs FROM referral_offers f WHERE f.referral_id = r.id AND
+	    f.status = 'accepted' AND f.capacity_taken;
 	UPDATE referral_offers SET status = 'withdrawn' WHERE referral_id =
 	    r.id AND status IN ('offered', 'accepted');
 	UPDATE referral_needs SET status = 'cancelled', updated_at = now()
@@ -1129,7 +1381,7 @@ BEGIN
 	PERFORM referral.consents_end(p_ctx, r);
 	status := 200;
 	body := referral.doc_audited(p_ctx, r, 'cancel');
-	headers := '{}';
+	headers := jsonb_build_object('x-concord-jobs', to_jsonb(v_jobs));
 END $$;
 
 /* The task force's majority languages (primary subtags). */
@@ -1164,3 +1416,473 @@ LANGUAGE sql STABLE AS $$
 	    r.consent_categories, r.consent_expires_at) g
 	WHERE c.id = r.case_id
 $$;
+
+-- ------------------------------------------------------------------
+-- Steering: the hard filters for one service (directed referrals and
+-- coordinators' offers by hand say why a service cannot serve the
+-- client), language access, offers made by people, re-matching.
+
+/* Primary subtags of the client's languages outside the majority ones. */
+CREATE FUNCTION referral.foreign_languages(r referrals) RETURNS text[]
+LANGUAGE sql STABLE AS $$
+	SELECT coalesce(array_agg(DISTINCT l), '{}') FROM (SELECT
+	    lower(split_part(x, '-', 1)) AS l FROM unnest(r.languages) x) y
+	WHERE l <> ALL (referral.majority_languages())
+$$;
+
+/*
+ * Does service s interpret between the client and the task force? It
+ * speaks one of the client's languages outside the majority ones and
+ * one of the majority languages (the language pair). For a client who
+ * speaks only majority languages (or gave none), any language the two
+ * share.
+ */
+CREATE FUNCTION referral.language_pair(r referrals, s services)
+RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	v_foreign	text[] := referral.foreign_languages(r);
+BEGIN
+	IF cardinality(v_foreign) = 0 THEN
+		RETURN s.lang_match && directory.lang_keys(r.languages);
+	END IF;
+	RETURN s.lang_match && v_foreign AND
+	    s.lang_match && referral.majority_languages();
+END $$;
+
+/*
+ * Interpretation at service s for this client: the service says it
+ * has interpreters (services.interpretation), or its organization runs
+ * an active translation and interpretation service of the client's
+ * language pair.
+ */
+CREATE FUNCTION referral.interpretation_at(r referrals, s services)
+RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+	RETURN s.interpretation OR EXISTS (SELECT 1 FROM services t WHERE
+	    t.organization_id = s.organization_id AND t.deleted_at IS NULL AND
+	    t.status = 'active' AND t.need_cover @>
+	    '{translation_interpretation}' AND referral.language_pair(r, t));
+END $$;
+
+/*
+ * How the client is understood at service s for need p_need: native
+ * (it speaks the client's language; for interpretation needs the
+ * language pair), interpreter (its own interpretation), referral_
+ * interpretation (the referral asks for interpretation too), none
+ * (it speaks none of the client's languages where language does not
+ * decide), or NULL: it cannot serve this client. Language decides for
+ * interpretation needs and when the client speaks none of the task
+ * force's majority languages.
+ */
+CREATE FUNCTION referral.language_access(r referrals, s services,
+    p_need text) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+	IF p_need = 'translation_interpretation' THEN
+		RETURN CASE WHEN referral.language_pair(r, s) THEN 'native' END;
+	END IF;
+	IF s.lang_match && directory.lang_keys(r.languages) THEN
+		RETURN 'native';
+	ELSIF referral.interpretation_at(r, s) THEN
+		RETURN 'interpreter';
+	ELSIF EXISTS (SELECT 1 FROM referral_needs n WHERE n.referral_id =
+	    r.id AND n.need_code = 'translation_interpretation' AND
+	    n.status NOT IN ('cancelled', 'unmatched')) THEN
+		RETURN 'referral_interpretation';
+	ELSIF r.languages = '{}' OR directory.lang_keys(r.languages) &&
+	    referral.majority_languages() THEN
+		RETURN 'none';
+	END IF;
+	RETURN NULL;
+END $$;
+
+/*
+ * Why service s cannot take need p_need of referral r, the first hard
+ * filter it fails (the same filters as matching: worker.match_
+ * candidates), or NULL when it can. Can't fail.
+ */
+CREATE FUNCTION referral.service_refusal(r referrals, s services,
+    p_need text, p_waitlist boolean) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	v_label	text := (SELECT label FROM need_taxonomy WHERE code = p_need);
+BEGIN
+	IF s.id IS NULL OR s.deleted_at IS NOT NULL THEN
+		RETURN 'is not a service in the directory';
+	ELSIF s.organization_id = r.sender_org THEN
+		RETURN 'belongs to the sending organization (an organization '
+		    'is never offered its own referral)';
+	ELSIF s.status <> 'active' OR NOT s.accepts_referrals OR NOT EXISTS (
+	    SELECT 1 FROM organizations o WHERE o.id = s.organization_id AND
+	    o.status = 'active') THEN
+		RETURN 'does not accept referrals now';
+	ELSIF NOT referral.task_force_allows(r.task_force_id, r.widened_to,
+	    s.organization_id) THEN
+		RETURN 'is not an active member of the referral''s task force '
+		    '(or of one it is widened to)';
+	ELSIF NOT s.need_cover @> ARRAY[p_need] THEN
+		RETURN 'does not offer ' || v_label;
+	ELSIF r.age IS NOT NULL AND NOT (coalesce(s.age_min, 0) <= r.age AND
+	    coalesce(s.age_max, 200) >= r.age) THEN
+		RETURN 'does not serve clients aged ' || r.age;
+	ELSIF r.age IS NULL AND r.minor IS NOT NULL AND NOT ((r.minor AND
+	    coalesce(s.age_min, 0) < 18) OR (NOT r.minor AND
+	    coalesce(s.age_max, 200) >= 18)) THEN
+		RETURN 'does not serve ' || CASE WHEN r.minor THEN 'minors'
+		    ELSE 'adults' END;
+	ELSIF r.gender IS NOT NULL AND r.gender <> 'unknown' AND
+	    s.genders <> '{}' AND NOT r.gender = ANY (s.genders) THEN
+		RETURN 'does not serve ' || r.gender || ' clients';
+	ELSIF r.trafficking_type <> 'unknown' AND NOT s.trafficking_types @>
+	    (CASE r.trafficking_type WHEN 'both' THEN '{sex,labor}'::text[]
+	    ELSE ARRAY[r.trafficking_type] END) THEN
+		RETURN 'does not serve survivors of ' || replace(
+		    r.trafficking_type, 'both', 'sex and labor') ||
+		    ' trafficking';
+	ELSIF NOT ((r.lat IS NOT NULL AND s.area_radius_km IS NOT NULL AND
+	    directory.km(r.lat, r.lon, s.area_lat, s.area_lon) <=
+	    s.area_radius_km) OR (r.jurisdiction IS NOT NULL AND
+	    s.area_jurisdictions && referral.jurisdiction_prefixes(
+	    r.jurisdiction)) OR (s.area_jurisdictions = '{}' AND
+	    s.area_radius_km IS NULL)) THEN
+		RETURN 'does not cover ' || coalesce(CASE WHEN r.lat IS NOT NULL
+		    THEN 'the client''s location' END, 'jurisdiction ' ||
+		    r.jurisdiction);
+	ELSIF NOT p_waitlist AND s.capacity_total IS NOT NULL AND
+	    s.capacity_available <= 0 THEN
+		RETURN 'has no capacity left (waitlist the need to offer it '
+		    'anyway)';
+	ELSIF referral.language_access(r, s, p_need) IS NULL THEN
+		RETURN CASE WHEN p_need = 'translation_interpretation' THEN
+		    'does not interpret between ' || array_to_string(
+		    referral.foreign_languages(r), '/') || ' and ' ||
+		    array_to_string(referral.majority_languages(), '/')
+		    ELSE 'does not speak ' || array_to_string(r.languages, '/')
+		    || ' and has no interpretation' END;
+	END IF;
+	RETURN NULL;
+END $$;
+
+/*
+ * Offer needs p_needs of referral r to service p_service (via
+ * matching, directed or coordinator) with the urgency's window, its
+ * expiry job and the offered organization's notification. The caller
+ * has checked the service; returns the offer.
+ */
+CREATE FUNCTION referral.offer_make(r referrals, p_service uuid,
+    p_needs uuid[], p_via text, p_score double precision)
+RETURNS referral_offers
+LANGUAGE plpgsql AS $$
+DECLARE
+	f	referral_offers;
+BEGIN
+	INSERT INTO referral_offers (referral_id, service_id,
+	    organization_id, need_ids, score, expires_at, via)
+	SELECT r.id, s.id, s.organization_id, p_needs, p_score,
+	    now() + referral.offer_window(r.urgency, s.response_time_hours),
+	    p_via
+	FROM services s WHERE s.id = p_service
+	RETURNING * INTO f;
+	UPDATE referral_needs SET status = 'offered', unmatched_reason = NULL,
+	    updated_at = now() WHERE id = ANY (p_needs);
+	INSERT INTO jobs (kind, payload, run_after) VALUES ('referral.expire',
+	    jsonb_build_object('offer_id', f.id), f.expires_at);
+	PERFORM lib.notify_referral(f.organization_id, NULL,
+	    'referral.offered', r.id, jsonb_build_object('offer_id', f.id,
+	    'status', 'offered', 'expires_at', f.expires_at));
+	RETURN f;
+END $$;
+
+/*
+ * Offer each of the given needs to the first of the referral's directed
+ * services (in the sender's order) that can take it now and has not
+ * been offered it (nor holds another open offer of the referral); needs
+ * sharing a service share one offer. Returns the needs left without a
+ * directed service.
+ */
+CREATE FUNCTION referral.directed_next(p_referral uuid, p_needs uuid[])
+RETURNS uuid[]
+LANGUAGE plpgsql AS $$
+DECLARE
+	r	referrals;
+	n	referral_needs;
+	v_pick	uuid;
+	v_plan	jsonb := '[]';
+	v_left	uuid[] := '{}';
+	g	record;
+BEGIN
+	SELECT * INTO r FROM referrals WHERE id = p_referral;
+	FOR n IN SELECT * FROM referral_needs WHERE id = ANY (p_needs) AND
+	    status IN ('pending', 'unmatched') ORDER BY position LOOP
+		SELECT d.sid INTO v_pick FROM unnest(r.directed_service_ids)
+		    WITH ORDINALITY d(sid, k) JOIN services s ON s.id = d.sid
+		WHERE NOT EXISTS (SELECT 1 FROM referral_offers o WHERE
+		    o.referral_id = r.id AND o.service_id = d.sid AND
+		    (n.id = ANY (o.need_ids) OR o.status = 'offered')) AND
+		    referral.service_refusal(r, s, n.need_code, n.waitlist)
+		    IS NULL
+		ORDER BY d.k LIMIT 1;
+		IF v_pick IS NULL THEN
+			v_left := v_left || n.id;
+		ELSE
+			v_plan := v_plan || jsonb_build_object('s', v_pick,
+			    'n', n.id);
+		END IF;
+	END LOOP;
+	FOR g IN SELECT (x->>'s')::uuid AS sid, array_agg((x->>'n')::uuid)
+	    AS needs FROM jsonb_array_elements(v_plan) x GROUP BY 1 LOOP
+		PERFORM referral.offer_make(r, g.sid, g.needs, 'directed',
+		    NULL);
+	END LOOP;
+	RETURN v_left;
+END $$;
+
+/*
+ * Errors of directed_service_ids for referral r (its needs stored):
+ * each named service must be able to take at least one need, and
+ * without fallback to matching every need must have a directed service
+ * that can take it. Each error names the reason.
+ */
+CREATE FUNCTION referral.directed_errors(r referrals) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	e	jsonb := '[]';
+	s	services;
+	n	referral_needs;
+	v_sid	uuid;
+	v_why	text[];
+	v_fits	uuid[] := '{}';
+	i	integer := 0;
+BEGIN
+	FOREACH v_sid IN ARRAY r.directed_service_ids LOOP
+		SELECT * INTO s FROM services WHERE id = v_sid;
+		v_why := '{}';
+		FOR n IN SELECT * FROM referral_needs WHERE referral_id = r.id
+		    ORDER BY position LOOP
+			IF referral.service_refusal(r, s, n.need_code,
+			    n.waitlist) IS NULL THEN
+				v_fits := v_fits || n.id;
+			ELSE
+				v_why := v_why || (n.need_code || ': ' ||
+				    referral.service_refusal(r, s, n.need_code,
+				    n.waitlist));
+			END IF;
+		END LOOP;
+		IF cardinality(v_why) = (SELECT count(*) FROM referral_needs
+		    WHERE referral_id = r.id) THEN
+			e := e || lib.err('directed_service_ids[' || i || ']',
+			    CASE WHEN s.id IS NULL OR s.deleted_at IS NOT NULL
+			    THEN 'is not a service in the directory'
+			    ELSE 'cannot serve this client: ' ||
+			    array_to_string(v_why, '; ') END);
+		END IF;
+		i := i + 1;
+	END LOOP;
+	IF NOT r.directed_fallback AND jsonb_array_length(e) = 0 THEN
+		FOR n IN SELECT * FROM referral_needs WHERE referral_id = r.id
+		    AND NOT id = ANY (v_fits) ORDER BY position LOOP
+			e := e || lib.err('needs[' || n.position || ']',
+			    'no directed service can take it; name one that '
+			    'can or allow fallback_to_matching');
+		END LOOP;
+	END IF;
+	RETURN e;
+END $$;
+
+/*
+ * Capacity of service p_service freed up (a capacity update, a
+ * cancelled or completed referral): queue the job that matches needs
+ * waiting for its kinds again. Returns the job's id.
+ */
+CREATE FUNCTION referral.capacity_freed(p_service uuid) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_job	bigint;
+BEGIN
+	INSERT INTO jobs (kind, payload) VALUES ('referral.rematch_waiting',
+	    jsonb_build_object('service_id', p_service)) RETURNING id
+	    INTO v_job;
+	RETURN v_job;
+END $$;
+
+/*
+ * Needs of r named by codes p_codes (all unmatched ones when NULL) that
+ * a coordinator may steer: unmatched, pending, or offered with an open
+ * offer covering only needs in the list (that offer is withdrawn).
+ * Raises 422 for unknown codes and 409 for needs in another state.
+ */
+CREATE FUNCTION referral.steerable(r referrals, p_codes jsonb,
+    p_field text) RETURNS uuid[]
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_ids	uuid[];
+	e	jsonb := '[]';
+	n	referral_needs;
+	i	integer := 0;
+	x	jsonb;
+BEGIN
+	IF p_codes IS NULL OR p_codes = 'null' THEN
+		SELECT coalesce(array_agg(id ORDER BY position), '{}') INTO v_ids
+		FROM referral_needs WHERE referral_id = r.id AND
+		    status = 'unmatched';
+	ELSIF jsonb_typeof(p_codes) <> 'array' OR
+	    jsonb_array_length(p_codes) = 0 THEN
+		PERFORM lib.fail(422, 'validation-error', 'Bad needs.',
+		    jsonb_build_array(lib.err(p_field, 'must list need codes '
+		    'of this referral')));
+	ELSE
+		v_ids := '{}';
+		FOR x IN SELECT * FROM jsonb_array_elements(p_codes) LOOP
+			SELECT * INTO n FROM referral_needs WHERE referral_id =
+			    r.id AND need_code = x #>> '{}' AND
+			    jsonb_typeof(x) = 'string';
+			IF n.id IS NULL THEN
+				e := e || lib.err(p_field || '[' || i || ']',
+				    'is not a need of this referral');
+			ELSE
+				v_ids := v_ids || n.id;
+			END IF;
+			i := i + 1;
+		END LOOP;
+		IF jsonb_array_length(e) > 0 THEN
+			PERFORM lib.fail(422, 'validation-error', 'Bad needs.',
+			    e);
+		END IF;
+	END IF;
+	IF cardinality(v_ids) = 0 THEN
+		PERFORM lib.fail(409, 'invalid-transition', 'No need of this '
+		    'referral is unmatched; name the needs to steer.');
+	END IF;
+	FOR n IN SELECT * FROM referral_needs WHERE id = ANY (v_ids) LOOP
+		IF n.status NOT IN ('pending', 'unmatched', 'offered') THEN
+			PERFORM lib.fail(409, 'invalid-transition', 'Need ' ||
+			    n.need_code || ' is ' || n.status || '; only '
+			    'unmatched, pending or offered needs are steered.');
+		END IF;
+	END LOOP;
+	IF EXISTS (SELECT 1 FROM referral_offers o WHERE o.referral_id = r.id
+	    AND o.status = 'offered' AND o.need_ids && v_ids AND
+	    NOT o.need_ids <@ v_ids) THEN
+		PERFORM lib.fail(409, 'invalid-transition', 'An open offer '
+		    'covers these needs and others too; name all its needs.');
+	END IF;
+	UPDATE referral_offers SET status = 'withdrawn' WHERE referral_id =
+	    r.id AND status = 'offered' AND need_ids <@ v_ids;
+	RETURN v_ids;
+END $$;
+
+/*
+ * POST /v1/referrals/{id}/offer {service_id, needs?}: a coordinator
+ * offers needs (default: the unmatched ones) by hand to a chosen
+ * service, under the same hard filters as matching (422
+ * service-cannot-serve naming the reason per need). An open offer of
+ * those needs is withdrawn first. Audited like every referral document.
+ */
+CREATE FUNCTION api.referral_offer(p_ctx jsonb, p_args jsonb,
+    p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+	v_org	uuid := lib.require_org(p_ctx);
+	r	referrals;
+	s	services;
+	n	referral_needs;
+	v_ids	uuid[];
+	e	jsonb := '[]';
+	v_why	text;
+BEGIN
+	r := referral.lock(p_ctx, (p_args->'path'->>'id')::uuid);
+	IF referral.relation(p_ctx, r) <> 'coordinator' THEN
+		PERFORM lib.fail(404, 'not-found', 'No such referral.');
+	END IF;
+	e := coalesce((SELECT jsonb_agg(lib.err(k, 'is not a field of an '
+	    'offer by hand')) FROM jsonb_object_keys(p_body) k WHERE
+	    k NOT IN ('service_id', 'needs')), '[]');
+	IF jsonb_typeof(p_body->'service_id') IS DISTINCT FROM 'string' OR
+	    p_body->>'service_id' !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-'
+	    '[0-9a-f]{4}-[0-9a-f]{12}$' THEN
+		e := e || lib.err('service_id', 'must be a service id');
+	END IF;
+	IF jsonb_array_length(e) > 0 THEN
+		PERFORM lib.fail(422, 'validation-error', 'Bad offer.', e);
+	END IF;
+	IF r.status IN ('cancelled', 'completed') THEN
+		PERFORM lib.fail(409, 'invalid-transition', 'This referral is '
+		    || r.status || '.');
+	END IF;
+	SELECT * INTO s FROM services WHERE id = (p_body->>'service_id')::uuid;
+	IF EXISTS (SELECT 1 FROM referral_offers o WHERE o.referral_id = r.id
+	    AND o.service_id = s.id AND o.status = 'offered') THEN
+		PERFORM lib.fail(422, 'service-cannot-serve', 'The service '
+		    'holds an open offer of this referral already.',
+		    jsonb_build_array(lib.err('service_id', 'holds an open '
+		    'offer of this referral already')));
+	END IF;
+	v_ids := referral.steerable(r, p_body->'needs', 'needs');
+	FOR n IN SELECT * FROM referral_needs WHERE id = ANY (v_ids)
+	    ORDER BY position LOOP
+		v_why := referral.service_refusal(r, s, n.need_code,
+		    n.waitlist);
+		IF v_why IS NOT NULL THEN
+			e := e || lib.err('service_id', n.need_code || ': ' ||
+			    v_why);
+		END IF;
+	END LOOP;
+	IF jsonb_array_length(e) > 0 THEN
+		PERFORM lib.fail(422, 'service-cannot-serve', 'The service '
+		    'cannot serve this client.', e);
+	END IF;
+	PERFORM referral.offer_make(r, s.id, v_ids, 'coordinator', NULL);
+	PERFORM referral.refresh(r.id);
+	SELECT * INTO r FROM referrals WHERE id = r.id;
+	status := 200;
+	body := referral.doc_audited(p_ctx, r, 'offer');
+	headers := '{}';
+END $$;
+
+/*
+ * POST /v1/referrals/{id}/rematch {needs?}: a coordinator runs matching
+ * again for needs (default: the unmatched ones); an open offer of them
+ * is withdrawn. The worker's referral.match job offers them to the
+ * best candidates not offered yet. Audited.
+ */
+CREATE FUNCTION api.referral_rematch(p_ctx jsonb, p_args jsonb,
+    p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+	v_org	uuid := lib.require_org(p_ctx);
+	r	referrals;
+	v_ids	uuid[];
+	v_job	bigint;
+	e	jsonb;
+BEGIN
+	r := referral.lock(p_ctx, (p_args->'path'->>'id')::uuid);
+	IF referral.relation(p_ctx, r) <> 'coordinator' THEN
+		PERFORM lib.fail(404, 'not-found', 'No such referral.');
+	END IF;
+	e := coalesce((SELECT jsonb_agg(lib.err(k, 'is not a field of a '
+	    're-match')) FROM jsonb_object_keys(coalesce(p_body, '{}')) k
+	    WHERE k <> 'needs'), '[]');
+	IF jsonb_array_length(e) > 0 THEN
+		PERFORM lib.fail(422, 'validation-error', 'Bad re-match.', e);
+	END IF;
+	IF r.status IN ('cancelled', 'completed') THEN
+		PERFORM lib.fail(409, 'invalid-transition', 'This referral is '
+		    || r.status || '.');
+	END IF;
+	v_ids := referral.steerable(r, p_body->'needs', 'needs');
+	UPDATE referral_needs SET status = 'pending', unmatched_reason = NULL,
+	    updated_at = now() WHERE id = ANY (v_ids);
+	INSERT INTO jobs (kind, payload) VALUES ('referral.match',
+	    jsonb_build_object('referral_id', r.id, 'need_ids',
+	    to_jsonb(v_ids))) RETURNING id INTO v_job;
+	PERFORM referral.refresh(r.id);
+	SELECT * INTO r FROM referrals WHERE id = r.id;
+	status := 200;
+	body := referral.doc_audited(p_ctx, r, 'rematch');
+	headers := jsonb_build_object('x-concord-jobs', jsonb_build_array(
+	    v_job));
+END $$;

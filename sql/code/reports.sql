@@ -89,6 +89,18 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 	SELECT store.report_decline_category(p)
 $$;
 
+/*
+ * A decline as a fixed category: its code when it has one (declines
+ * since codes: outside_area counts as eligibility, client_declined as
+ * other), else its free text's words (report.decline_category).
+ */
+CREATE FUNCTION report.decline_category(p_code text, p_text text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+	/* One definition (migration 0085): the need facts are built with it. */
+	SELECT store.report_decline_category(p_code, p_text)
+$$;
+
 /* The readable label of a category; can't fail. */
 CREATE FUNCTION report.label(p_section text, p_key text) RETURNS text
 LANGUAGE sql STABLE AS $$
@@ -447,8 +459,8 @@ BEGIN
 		c.age_group, report.gender_group(c.gender) AS gender,
 		report.nationality_group(c.nationality) AS nat
 	    FROM cases c
-	    WHERE c.identified_on <= v_to AND (c.status = 'open' OR
-		c.updated_at >= v_from::timestamptz)
+	    WHERE c.kind = 'victim' AND c.identified_on <= v_to AND
+		(c.status = 'open' OR c.updated_at >= v_from::timestamptz)
 		AND report.in_jurisdictions(c.jurisdiction, v_jur)
 		AND (v_org IS NULL OR c.lead_org = ANY (v_org))
 		AND (v_tt IS NULL OR c.trafficking_type = ANY (v_tt))
@@ -539,8 +551,8 @@ BEGIN
 		c.trafficking_type, c.age_group,
 		report.gender_group(c.gender)) AS g
 	    FROM cases c
-	    WHERE c.identified_on <= v_to AND (c.status = 'open' OR
-		c.updated_at >= v_from::timestamptz)
+	    WHERE c.kind = 'victim' AND c.identified_on <= v_to AND
+		(c.status = 'open' OR c.updated_at >= v_from::timestamptz)
 		AND report.in_jurisdictions(c.jurisdiction, v_jur)
 		AND (v_org IS NULL OR c.lead_org = ANY (v_org))
 		AND (v_tt IS NULL OR c.trafficking_type = ANY (v_tt))
@@ -661,8 +673,13 @@ BEGIN
 		    count(*) FILTER (WHERE acc_at IS NOT NULL),
 		    count(*) FILTER (WHERE hours <= 48),
 		    count(*) FILTER (WHERE status = 'unmatched'),
-		    count(*) FILTER (WHERE outcome = 'need_met'),
-		    count(*) FILTER (WHERE outcome = 'need_not_met'),
+		    /*
+		     * Outcome codes: completed is "need met"; every code
+		     * but completed and client_declined "need not met".
+		     */
+		    count(*) FILTER (WHERE outcome = 'completed'),
+		    count(*) FILTER (WHERE outcome NOT IN ('completed',
+			'client_declined')),
 		    count(*) FILTER (WHERE outcome = 'client_declined'),
 		    coalesce(sum(dec_capacity), 0),
 		    coalesce(sum(dec_eligibility), 0),
@@ -759,8 +776,9 @@ $$;
 
 /*
  * Investigations opened in the period, by status and by outcome
- * category: how many, how many with linked cases, cases linked, and the
- * criminal-justice needs they list (identified, met). group_by
+ * category: how many, how many with linked cases, cases linked (victims'
+ * cases; witness records are not counted), and the criminal-justice
+ * needs they list (identified, met). group_by
  * jurisdiction is an investigation's first jurisdiction; organization
  * its lead agency.
  */
@@ -779,8 +797,9 @@ BEGIN
 		AS oc,
 		report.group_value(v_by, i.jurisdictions[1], i.lead_agency,
 		NULL, NULL, NULL) AS g,
-		(SELECT count(*) FROM investigation_cases ic WHERE
-		    ic.investigation_id = i.id) AS linked,
+		(SELECT count(*) FROM investigation_cases ic JOIN cases c ON
+		    c.id = ic.case_id WHERE ic.investigation_id = i.id AND
+		    c.kind = 'victim') AS linked,
 		(SELECT count(*) FROM jsonb_array_elements(i.needs) x) AS nid,
 		(SELECT count(*) FROM jsonb_array_elements(i.needs) x WHERE
 		    x->>'status' = 'met') AS nmet
@@ -951,7 +970,8 @@ BEGIN
 		    WHEN 'gender' THEN ARRAY[report.gender_group(c.gender)]
 		    ELSE ARRAY[NULL::text] END AS ds
 	    FROM cases c
-	    WHERE v_cl AND c.identified_on <= v_to AND (c.status = 'open' OR
+	    WHERE v_cl AND c.kind = 'victim' AND c.identified_on <= v_to AND
+		(c.status = 'open' OR
 		c.updated_at >= v_from::timestamptz)
 		AND report.in_jurisdictions(c.jurisdiction, v_jur)),
 	jur(j) AS MATERIALIZED (

@@ -12,29 +12,73 @@
 /*
  * Start matching: the referral and its needs, marked 'matching'.
  * Returns NULL when there is nothing to do (cancelled or already done).
+ * A first match (p_needs NULL) assigns the pending needs and only ranks
+ * those a directed offer holds (their fallback); a re-match (p_needs:
+ * the needs a coordinator or freed capacity sent back) assigns those of
+ * them still pending and leaves the others alone ("mode": assign, rank
+ * or skip). "interpretation": the need is interpretation itself.
  */
-CREATE FUNCTION worker.match_begin(p_id uuid) RETURNS jsonb
+CREATE FUNCTION worker.match_begin(p_id uuid, p_needs uuid[] DEFAULT NULL)
+RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
 	r referrals;
 BEGIN
 	SELECT * INTO r FROM referrals WHERE id = p_id FOR UPDATE;
-	IF r.id IS NULL OR r.status NOT IN ('received', 'matching') THEN
+	IF r.id IS NULL OR (p_needs IS NULL AND r.status NOT IN ('received',
+	    'matching')) OR r.status IN ('cancelled', 'completed') OR
+	    (p_needs IS NOT NULL AND NOT EXISTS (SELECT 1 FROM referral_needs
+	    WHERE id = ANY (p_needs) AND referral_id = p_id AND
+	    status = 'pending')) THEN
 		RETURN NULL;
 	END IF;
-	UPDATE referrals SET status = 'matching' WHERE id = p_id;
+	IF p_needs IS NULL THEN
+		UPDATE referrals SET status = 'matching' WHERE id = p_id;
+	END IF;
 	RETURN jsonb_build_object('id', r.id, 'urgency', r.urgency,
+	    'rematch', p_needs IS NOT NULL, 'interpretation_held', EXISTS (
+	    SELECT 1 FROM referral_needs n WHERE n.referral_id = r.id AND
+	    n.need_code = 'translation_interpretation' AND n.status IN
+	    ('offered', 'accepted', 'completed')),
 	    'needs', (SELECT jsonb_agg(jsonb_build_object('id', n.id, 'code',
 	    n.need_code, 'waitlist', n.waitlist, 'lang_decisive',
 	    n.need_code = 'translation_interpretation' OR (r.languages <> '{}'
 	    AND NOT directory.lang_keys(r.languages) &&
-	    referral.majority_languages())) ORDER BY n.position)
+	    referral.majority_languages()), 'interpretation',
+	    n.need_code = 'translation_interpretation', 'mode',
+	    CASE WHEN n.status = 'pending' AND (p_needs IS NULL OR
+	    n.id = ANY (p_needs)) THEN 'assign' WHEN p_needs IS NULL AND
+	    n.status = 'offered' THEN 'rank' ELSE 'skip' END)
+	    ORDER BY n.position)
 	    FROM referral_needs n WHERE n.referral_id = r.id));
 END $$;
 
 /*
+ * Language access of the candidates p_services for referral p_id:
+ * pair (it interprets between the client's language and the task
+ * force's: referral.language_pair) and interpretation (its own
+ * interpreters or its organization's interpretation service:
+ * referral.interpretation_at). Kept apart from match_candidates,
+ * which stays the one query of the hard filters.
+ */
+CREATE FUNCTION worker.match_language(p_id uuid, p_services uuid[])
+RETURNS TABLE (service_id uuid, pair boolean, interpretation boolean)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp
+AS $$
+DECLARE
+	r	referrals;
+BEGIN
+	SELECT * INTO r FROM referrals WHERE id = p_id;
+	RETURN QUERY SELECT s.id, referral.language_pair(r, s),
+	    referral.interpretation_at(r, s)
+	FROM services s WHERE s.id = ANY (p_services);
+END $$;
+
+/*
  * Services that pass every hard filter for at least one need: active,
- * accepting referrals, of another organization than the sender's (an
+ * accepting referrals, of an active member of the referral's task force
+ * or one it was widened to (referral.task_force_allows, taskforces.sql),
+ * of another organization than the sender's (an
  * organization is never offered its own referral), covering the need, serving the client's age,
  * gender and trafficking type, with the client inside the service area
  * and capacity left (or the need waitlisted). needs_mask bit i = need i.
@@ -84,6 +128,9 @@ BEGIN
 	    FROM area JOIN services s ON s.id = area.id CROSS JOIN r
 	    WHERE s.deleted_at IS NULL AND s.status = 'active' AND
 		s.accepts_referrals AND s.organization_id <> r.sender_org AND
+		/* Active members of the referral's task forces only. */
+		referral.task_force_allows(r.task_force_id, r.widened_to,
+		    s.organization_id) AND
 		s.need_cover && (SELECT array_agg(need_code) FROM n) AND
 		(r.age IS NULL OR (coalesce(s.age_min, 0) <= r.age AND
 		    coalesce(s.age_max, 200) >= r.age)) AND
@@ -142,6 +189,16 @@ BEGIN
 		RETURN 'no active provider accepting referrals offers ' ||
 		    v_label;
 	END IF;
+	/* The referral's task forces (taskforces.sql). */
+	SELECT count(*) INTO v_n FROM services s JOIN organizations o ON
+	    o.id = s.organization_id WHERE s.need_cover @> ARRAY[p_code] AND
+	    s.deleted_at IS NULL AND s.status = 'active' AND o.status =
+	    'active' AND s.accepts_referrals AND o.id <> r.sender_org AND
+	    referral.task_force_allows(r.task_force_id, r.widened_to, o.id);
+	IF v_n = 0 THEN
+		RETURN 'no active member of the referral''s task force offers '
+		    || v_label;
+	END IF;
 	SELECT count(*) INTO v_n FROM services s JOIN organizations o ON
 	    o.id = s.organization_id WHERE s.need_cover @> ARRAY[p_code] AND
 	    s.deleted_at IS NULL AND s.status = 'active' AND o.status =
@@ -185,35 +242,58 @@ DECLARE
 	f	referral_offers;
 	v_job	bigint;
 	v_jobs	bigint[] := '{}';
+	v_again	uuid[];
 BEGIN
 	SELECT * INTO r FROM referrals WHERE id = p_id FOR UPDATE;
 	FOR x IN SELECT * FROM jsonb_array_elements(p_result->'needs') LOOP
+		/* A re-match ranks anew. */
+		DELETE FROM referral_candidates WHERE referral_need_id =
+		    (x->>'id')::uuid;
 		k := 0;
 		FOR c IN SELECT * FROM jsonb_array_elements(x->'ranked') LOOP
 			INSERT INTO referral_candidates (referral_need_id, rank,
 			    service_id, organization_id, score, components,
-			    distance_km)
+			    distance_km, language_access)
 			VALUES ((x->>'id')::uuid, k, (c->>'service_id')::uuid,
 			    (c->>'organization_id')::uuid,
 			    (c->>'score')::float8, c->'components',
-			    (c->>'distance_km')::float8);
+			    (c->>'distance_km')::float8,
+			    c->>'language_access');
 			k := k + 1;
 		END LOOP;
-		IF x->>'assigned' IS NULL THEN
+		IF x->>'assigned' IS NULL AND NOT coalesce((x->>'rank_only')::
+		    boolean, false) THEN
 			UPDATE referral_needs SET status = 'unmatched',
 			    unmatched_reason = worker.match_unmatched_reason(
 			    p_id, need_code), updated_at = now()
-			    WHERE id = (x->>'id')::uuid;
-			PERFORM lib.notify_referral(NULL, 'coordinator',
-			    'referral.unmatched', p_id, jsonb_build_object(
-			    'need', need_code, 'status', 'unmatched'))
-			    FROM referral_needs WHERE id = (x->>'id')::uuid;
+			    WHERE id = (x->>'id')::uuid AND status = 'pending';
+			/* Coordinators heard of a need that waits already. */
+			IF FOUND AND NOT coalesce((p_result->>'rematch')::
+			    boolean, false) THEN
+				PERFORM lib.notify_referral(NULL, 'coordinator',
+				    'referral.unmatched', p_id,
+				    jsonb_build_object('need', need_code,
+				    'status', 'unmatched'))
+				    FROM referral_needs WHERE id =
+				    (x->>'id')::uuid;
+			END IF;
 		END IF;
 	END LOOP;
+	/*
+	 * A service offered this referral before (it declined, let its
+	 * offer expire, or holds one) is not offered again by matching:
+	 * those needs go to their next ranked candidate (referral.reoffer).
+	 */
+	SELECT coalesce(array_agg((a->>'id')::uuid), '{}') INTO v_again
+	FROM jsonb_array_elements(p_result->'needs') a
+	WHERE a->>'assigned' IS NOT NULL AND EXISTS (SELECT 1 FROM
+	    referral_offers o WHERE o.referral_id = p_id AND
+	    o.service_id = (a->>'assigned')::uuid);
 	FOR g IN SELECT (a->>'assigned')::uuid AS service_id,
 	    array_agg((a->>'id')::uuid) AS needs
 	    FROM jsonb_array_elements(p_result->'needs') a
-	    WHERE a->>'assigned' IS NOT NULL GROUP BY 1 LOOP
+	    WHERE a->>'assigned' IS NOT NULL AND NOT (a->>'id')::uuid =
+	    ANY (v_again) GROUP BY 1 LOOP
 		INSERT INTO referral_offers (referral_id, service_id,
 		    organization_id, need_ids, score, expires_at)
 		SELECT p_id, s.id, s.organization_id, g.needs,
@@ -233,8 +313,13 @@ BEGIN
 		    'referral.offered', p_id, jsonb_build_object('offer_id',
 		    f.id, 'status', 'offered', 'expires_at', f.expires_at));
 	END LOOP;
-	UPDATE referrals SET status = 'offered', match_runs = match_runs + 1,
-	    matched_at = clock_timestamp() WHERE id = p_id;
+	UPDATE referrals SET status = CASE WHEN status IN ('received',
+	    'matching') THEN 'offered' ELSE status END, match_runs =
+	    match_runs + 1, matched_at = coalesce(matched_at,
+	    clock_timestamp()) WHERE id = p_id;
+	IF cardinality(v_again) > 0 THEN
+		v_jobs := v_jobs || referral.reoffer(p_id, v_again);
+	END IF;
 	PERFORM referral.refresh(p_id);
 	RETURN v_jobs;
 END $$;
@@ -259,3 +344,54 @@ LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 	    interval '48 hours' RETURNING 1)
 	SELECT count(*)::integer FROM d
 $$;
+
+/*
+ * The referral.rematch_waiting job: capacity of service p_service freed
+ * up. Needs waiting (unmatched) that it could take now go back to
+ * matching, the most urgent and then the oldest first, as many as it
+ * has room for (20 at most for a service without tracked capacity); a
+ * referral directed without fallback keeps its sender's choice. Each
+ * referral gets a referral.match job for its needs. Returns {"needs":
+ * n, "jobs": [ids]}.
+ */
+CREATE FUNCTION worker.rematch_waiting(p_service uuid) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+	s	services;
+	v_room	integer;
+	v_n	integer := 0;
+	v_jobs	bigint[] := '{}';
+	v_job	bigint;
+	g	record;
+BEGIN
+	SELECT * INTO s FROM services WHERE id = p_service;
+	v_room := CASE WHEN s.capacity_total IS NULL THEN 20
+	    ELSE s.capacity_available END;
+	IF s.id IS NULL OR coalesce(v_room, 0) <= 0 THEN
+		RETURN jsonb_build_object('needs', 0, 'jobs', '[]'::jsonb);
+	END IF;
+	FOR g IN WITH w AS (
+		SELECT n.id, n.referral_id, r.urgency, r.created_at
+		FROM referral_needs n JOIN referrals r ON r.id = n.referral_id
+		WHERE n.status = 'unmatched' AND n.need_code = ANY
+		    (s.need_cover) AND r.status NOT IN ('cancelled',
+		    'completed') AND (r.directed_service_ids = '{}' OR
+		    r.directed_fallback) AND
+		    referral.service_refusal(r, s, n.need_code, n.waitlist)
+		    IS NULL
+		ORDER BY CASE r.urgency WHEN 'emergency' THEN 0 WHEN 'urgent'
+		    THEN 1 ELSE 2 END, r.created_at, n.position
+		LIMIT v_room FOR UPDATE OF r, n SKIP LOCKED)
+	    SELECT w.referral_id, array_agg(w.id) AS needs FROM w
+	    GROUP BY w.referral_id LOOP
+		UPDATE referral_needs SET status = 'pending', unmatched_reason =
+		    NULL, updated_at = now() WHERE id = ANY (g.needs);
+		PERFORM referral.refresh(g.referral_id);
+		INSERT INTO jobs (kind, payload) VALUES ('referral.match',
+		    jsonb_build_object('referral_id', g.referral_id,
+		    'need_ids', to_jsonb(g.needs))) RETURNING id INTO v_job;
+		v_jobs := v_jobs || v_job;
+		v_n := v_n + cardinality(g.needs);
+	END LOOP;
+	RETURN jsonb_build_object('needs', v_n, 'jobs', to_jsonb(v_jobs));
+END $$;

@@ -13,9 +13,7 @@
 -- uncommitted views.
 
 /*
- * A decline reason (free text) as a fixed category; can't fail. The one
- * definition: report.decline_category (sql/code/reports.sql) calls it.
- * Changing it needs a migration that recomputes the table below.
+ * A decline reason (free text) as a fixed category; can't fail.
  */
 CREATE FUNCTION store.report_decline_category(p text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
@@ -28,6 +26,26 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 	    WHEN p ~* '(reach|contact|no answer|unavailable)' THEN
 		'client_unreachable'
 	    ELSE 'other' END
+$$;
+
+/*
+ * A decline as a fixed category: its code when it has one (declines
+ * since codes: outside_area counts as eligibility, client_declined as
+ * other), else its free text's words; can't fail. The one definition:
+ * report.decline_category (sql/code/reports.sql) calls it. Changing it
+ * needs a migration that recomputes the table below.
+ */
+CREATE FUNCTION store.report_decline_category(p_code text, p_text text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+	SELECT CASE p_code WHEN 'no_capacity' THEN 'capacity'
+	    WHEN 'not_eligible' THEN 'eligibility'
+	    WHEN 'outside_area' THEN 'eligibility'
+	    WHEN 'language' THEN 'language'
+	    WHEN 'cannot_reach_client' THEN 'client_unreachable'
+	    WHEN 'client_declined' THEN 'other'
+	    WHEN 'other' THEN 'other'
+	    ELSE store.report_decline_category(p_text) END
 $$;
 
 CREATE TABLE report_referral_need_facts (
@@ -86,7 +104,8 @@ RETURNS void LANGUAGE sql AS $$
 		count(*) FILTER (WHERE status = 'expired') AS expired
 	    FROM (SELECT nid, o.status, o.organization_id, o.responded_at,
 		    CASE WHEN o.status = 'declined' THEN
-		    store.report_decline_category(o.decline_reason) END AS why
+		    store.report_decline_category(o.decline_code,
+		    o.decline_reason) END AS why
 		FROM t JOIN public.referral_offers o ON o.referral_id = t.id,
 		    unnest(o.need_ids) nid) x
 	    GROUP BY nid)
@@ -180,6 +199,7 @@ CREATE TRIGGER referrals_need_facts AFTER UPDATE OF created_at, sender_org,
 
 /* Reached through triggers and the report code only (not the API's role). */
 REVOKE EXECUTE ON FUNCTION store.report_decline_category(text),
+    store.report_decline_category(text, text),
     store.report_need_facts_refresh(uuid[]), store.report_need_facts_ins(),
     store.report_need_facts_upd(), store.report_need_facts_del(),
     store.report_need_facts_referral() FROM PUBLIC;

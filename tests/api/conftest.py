@@ -145,6 +145,11 @@ class Client:
         for k, v in SECURITY_HEADERS.items():
             if k == "content-security-policy" and path.split("?")[0] == "/docs":
                 continue    # the reference page sends its own policy
+            if (k == "cache-control" and path.startswith("/public/")
+                    and resp.status_code in (200, 304)):
+                # The public face holds nothing personal: cacheable.
+                assert resp.headers.get(k) == "public, max-age=300", resp.headers.get(k)
+                continue
             assert resp.headers.get(k) == v, f"every response carries {k}: {v}"
         if resp.status_code == 201:
             assert "location" in resp.headers, f"201 without Location: {method} {path}"
@@ -175,9 +180,10 @@ class Client:
 
 
 def mint(roles, org=None, sub=..., key=None, alg="HS256", headers=None,
-         exp_in=600, **claims):
+         exp_in=3600, **claims):
     """Mint a token with PyJWT (an independent implementation). A claim
-    passed as None is left out."""
+    passed as None is left out. Tokens live an hour: a whole run on a
+    loaded machine outlasts ten minutes."""
     now = int(time.time())
     payload = {"iss": ISSUER, "aud": AUDIENCE,
                "sub": f"test-{uuid.uuid4().hex[:8]}" if sub is ... else sub,
@@ -249,13 +255,15 @@ def orgs(db):
 
 @pytest.fixture(scope="session")
 def tokens(orgs):
-    """A token per role; org-bound roles belong to a fitting organization."""
+    """A token per role; org-bound roles belong to a fitting organization.
+    They live for the whole session: two hours, so that a run slowed down by
+    a loaded machine does not see them expire half-way."""
     home = {"coordinator": "government", "case_manager": "victim_services",
             "provider": "victim_services", "investigator": "law_enforcement",
             "prosecutor": "prosecution", "hotline": "other", "analyst": "other"}
-    t = {"admin": mint(["admin"])}
+    t = {"admin": mint(["admin"], exp_in=7200)}
     for role, kind in home.items():
-        t[role] = mint([role], org=orgs[kind])
+        t[role] = mint([role], org=orgs[kind], exp_in=7200)
     return t
 
 

@@ -199,3 +199,18 @@ def test_typed_client_runs_a_whole_flow(make_org, orgs, only_this_service_matche
     r = run(["node", os.path.join(work, "flow.mjs")], timeout=120, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     assert '"status":"completed"' in r.stdout, r.stdout
+
+
+def test_info_names_a_contact_and_claims_no_licence_the_repository_lacks():
+    info = SPEC["info"]
+    assert info["contact"]["name"] and "@" in info["contact"]["email"]
+    has_licence_file = any(os.path.exists(os.path.join(ROOT, n))
+                           for n in ("LICENSE", "LICENSE.md", "LICENSE.txt", "COPYING"))
+    assert ("license" in info) == has_licence_file, info.get("license")
+
+
+def test_metrics_is_in_the_contract_with_its_own_token():
+    op = SPEC["paths"]["/metrics"]["get"]
+    assert op["security"] == [{"metricsToken": []}]
+    assert SPEC["components"]["securitySchemes"]["metricsToken"]["scheme"] == "bearer"
+    assert {"200", "401", "404"} <= set(op["responses"])

@@ -311,12 +311,13 @@ def k8s_objects():
     return objs
 
 
-NODE_DIR = os.path.join(ROOT, "build", "node")
+NODE_DIR = os.path.join(ROOT, "build", "k8s-validate")
 VALIDATE_SRC = os.path.join(ROOT, "tests", "deploy", "k8s-validate")
 
 
 def npm_install():
-    """npm ci of the pinned packages into build/node (git-ignored), once per
+    """npm ci of the pinned packages into build/k8s-validate (git-ignored; apart
+    from build/node, whose packages npm ci would remove), once per
     package-lock.json: a stamp holds the lock's hash."""
     if shutil.which("npm") is None or shutil.which("node") is None:
         pytest.skip("node and npm are not installed: the Kubernetes manifests were "

@@ -1,7 +1,9 @@
 """Investigations: visible to the agencies on them, coordinators and
 admins; a participating agency is pending until it accepts; court dates
 become tasks; linking a case needs a current consent on that case naming
-the linking agency (its organization or its kind)."""
+the linking agency (its organization or its kind), and while it is
+current the agencies active on the investigation see the case's
+non-personal categories."""
 import pytest
 
 from conftest import Client, etag, mint
@@ -112,10 +114,19 @@ def test_link_requires_consent_naming_the_linking_agency(cj, db):
     assert cj["police"].c.post(links, json={"case_id": case["id"]}).status_code == 409
     items = cj["da"].c.get(links).json()["items"]
     assert [i["case_id"] for i in items] == [case["id"]] and items[0]["consent_active"]
-    # Linking does not widen who sees the case.
-    assert cj["police"].c.get(f"/v1/cases/{case['id']}").status_code == 404
+    # While the link's consent is current, the agencies active on the
+    # investigation see the case's non-personal categories; a pending one
+    # sees nothing.
+    url = f"/v1/cases/{case['id']}"
+    for who in ("police", "da"):
+        doc = cj[who].c.get(url).json()
+        assert {"case_details", "needs"} <= set(doc), who
+        assert not {"identity", "contact", "location"} & set(doc), who
+    assert cj["state"].c.get(url).status_code == 404
     cj["shelter"].c.post(f"/v1/cases/{case['id']}/consents/{k['id']}/revoke")
     assert cj["da"].c.get(links).json()["items"][0]["consent_active"] is False
+    assert cj["police"].c.get(url).status_code == 404
+    assert cj["da"].c.get(url).status_code == 404
     assert cj["other_police"].c.get(links).status_code == 404
 
 

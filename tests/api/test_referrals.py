@@ -348,10 +348,13 @@ def test_language_decides_when_the_client_speaks_no_majority_language(hotline, s
     assert [c["service_id"] for c in m["needs"][0]["candidates"]] == [es]
 
 
-def test_interpretation_needs_a_language_match(hotline, svc, provider_org):
+def test_interpretation_needs_the_language_pair(hotline, svc, provider_org):
+    """Interpretation bridges the client's language and the task force's:
+    an interpreter of French only, or of English only, is no match."""
     need = "translation_interpretation"
     svc(provider_org, [need], languages=["en"], name="interp-en")
-    fr = svc(provider_org, [need], languages=["fr"], lat=far(20), name="interp-fr")
+    svc(provider_org, [need], languages=["fr"], lat=far(10), name="interp-fr-only")
+    fr = svc(provider_org, [need], languages=["en", "fr"], lat=far(20), name="interp-fr")
     m = wait_matched(hotline, post(hotline, referral_body(needs=[need], languages=["fr"])).json()["id"])
     assert [c["service_id"] for c in m["needs"][0]["candidates"]] == [fr]
 
@@ -436,7 +439,9 @@ def test_complete_records_outcome(offered, hotline):
                 json={"outcomes": [{"need": "substance_abuse_services", "outcome": "need_met"}]})
     assert r.status_code == 200
     assert r.json()["status"] == "completed"
-    assert r.json()["needs"][0]["outcome"] == "need_met"
+    # need_met is the old name of the outcome code completed.
+    assert r.json()["needs"][0]["outcome"] == "completed"
+    assert r.json()["needs"][0]["task_status"] == "completed"
 
 
 def test_decline_needs_a_reason(offered):

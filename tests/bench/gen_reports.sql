@@ -201,7 +201,7 @@ SELECT id, referral_id, p, code,
     CASE WHEN noffers = 0 OR last BETWEEN 0.8 AND 0.9 THEN 'no_candidates'
 	END,
     CASE WHEN noffers > 0 AND last >= 0.35 AND last < 0.65 THEN
-	(ARRAY['need_met', 'need_met', 'need_not_met', 'client_declined'])
+	(ARRAY['completed', 'completed', 'not_completed', 'client_declined'])
 	[1 + (g % 4)] END
 FROM rb_rn;
 

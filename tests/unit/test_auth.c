@@ -245,6 +245,71 @@ test_keyset_needs_a_key(void **state)
 	assert_int_equal(auth_keyset_load(&k2, &cfg, err, sizeof(err)), -1);
 }
 
+/* RFC 7517, appendix A.1: one P-256 and one 2048-bit RSA public key. */
+#define JWK_EC	"{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"%s\"," \
+	"\"x\":\"MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4\"," \
+	"\"y\":\"4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM\"%s}"
+#define JWK_RSA	"{\"kty\":\"RSA\",\"kid\":\"%s\",\"e\":\"AQAB\",\"n\":" \
+	"\"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1" \
+	"RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n" \
+	"9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZ" \
+	"gnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6W" \
+	"eZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqD" \
+	"Kgw\"%s}"
+
+static int
+jwks(const char *doc, int *skipped)
+{
+	char	err[128];
+
+	return (auth_jwks_apply(&ks, doc, strlen(doc), skipped, err,
+	    sizeof(err)));
+}
+
+static void
+test_jwks_keys_are_pinned_replaced_and_kept_on_error(void **state)
+{
+	char	doc[4096], a[1024], b[1024];
+	int	skipped, i;
+
+	(void)state;
+	assert_int_equal(ks.nstatic, 1);
+	snprintf(a, sizeof(a), JWK_EC, "e1", "");
+	snprintf(b, sizeof(b), JWK_RSA, "r1", ",\"alg\":\"RS256\"");
+	snprintf(doc, sizeof(doc), "{\"keys\":[%s,%s]}", a, b);
+	assert_int_equal(jwks(doc, &skipped), 2);
+	assert_int_equal(skipped, 0);
+	assert_int_equal(ks.nkeys, 3);
+	for (i = 1; i < 3; i++)
+		assert_int_equal(ks.keys[i].alg, strcmp(ks.keys[i].kid, "e1")
+		    == 0 ? AUTH_ALG_ES256 : AUTH_ALG_RS256);
+	/* An alg its type cannot have, a kid the secret has, use enc. */
+	snprintf(a, sizeof(a), JWK_RSA, "r2", ",\"alg\":\"ES256\"");
+	snprintf(b, sizeof(b), JWK_EC, "k1", "");
+	snprintf(doc, sizeof(doc), "{\"keys\":[%s,%s]}", a, b);
+	assert_int_equal(jwks(doc, &skipped), -1);
+	assert_int_equal(ks.nkeys, 3);
+	snprintf(a, sizeof(a), JWK_EC, "e2", ",\"use\":\"enc\"");
+	snprintf(b, sizeof(b), JWK_EC, "e3", "");
+	snprintf(doc, sizeof(doc), "{\"keys\":[%s,%s]}", a, b);
+	assert_int_equal(jwks(doc, &skipped), 1);
+	assert_int_equal(skipped, 1);
+	assert_int_equal(ks.nkeys, 2);
+	assert_string_equal(ks.keys[1].kid, "e3");
+	/* Broken documents change nothing. */
+	assert_int_equal(jwks("{\"keys\": 3}", &skipped), -1);
+	assert_int_equal(jwks("not json", &skipped), -1);
+	snprintf(a, sizeof(a), JWK_EC, "e4", "");
+	a[strlen(a) - 3] = '!';
+	snprintf(doc, sizeof(doc), "{\"keys\":[%s]}", a);
+	assert_int_equal(jwks(doc, &skipped), -1);
+	assert_int_equal(ks.nkeys, 2);
+	/* An empty set drops the JWKS keys, never the configured ones. */
+	assert_int_equal(jwks("{\"keys\":[]}", &skipped), 0);
+	assert_int_equal(ks.nkeys, 1);
+	assert_string_equal(ks.keys[0].kid, "k1");
+}
+
 int
 test_auth_group(void)
 {
@@ -259,6 +324,7 @@ test_auth_group(void)
 		cmocka_unit_test(test_garbage_is_refused),
 		cmocka_unit_test(test_uuid_and_roles),
 		cmocka_unit_test(test_keyset_needs_a_key),
+		cmocka_unit_test(test_jwks_keys_are_pinned_replaced_and_kept_on_error),
 	};
 
 	return (cmocka_run_group_tests_name("auth", tests, setup, teardown));

@@ -31,7 +31,7 @@ cand(const char *id, uint32_t needs, double km, int lang)
 static void
 test_closer_and_language_score_higher(void **state)
 {
-	struct match_request	req = { 1, MATCH_ROUTINE, 0 };
+	struct match_request	req = { 1, MATCH_ROUTINE, 0, 0, 0, 0, 0 };
 	struct match_candidate	a = cand("a", 1, 5, 1), b = cand("b", 1, 80, 1),
 				c = cand("c", 1, 5, 0);
 
@@ -48,7 +48,7 @@ test_closer_and_language_score_higher(void **state)
 static void
 test_emergency_prefers_open_now(void **state)
 {
-	struct match_request	req = { 1, MATCH_EMERGENCY, 0 };
+	struct match_request	req = { 1, MATCH_EMERGENCY, 0, 0, 0, 0, 0 };
 	struct match_candidate	open = cand("o", 1, 60, 1),
 				shut = cand("s", 1, 5, 1);
 
@@ -66,7 +66,7 @@ test_emergency_prefers_open_now(void **state)
 static void
 test_set_cover_prefers_fewer_providers(void **state)
 {
-	struct match_request		req = { 3, MATCH_ROUTINE, 0 };
+	struct match_request		req = { 3, MATCH_ROUTINE, 0, 0, 0, 0, 0 };
 	struct match_candidate		c[3];
 	struct match_need_result	out[3];
 
@@ -86,7 +86,7 @@ test_set_cover_prefers_fewer_providers(void **state)
 static void
 test_unmatched_need_is_reported(void **state)
 {
-	struct match_request		req = { 2, MATCH_ROUTINE, 0 };
+	struct match_request		req = { 2, MATCH_ROUTINE, 0, 0, 0, 0, 0 };
 	struct match_candidate		c[1];
 	struct match_need_result	out[2];
 
@@ -101,7 +101,7 @@ test_unmatched_need_is_reported(void **state)
 static void
 test_decisive_language_excludes(void **state)
 {
-	struct match_request		req = { 1, MATCH_ROUTINE, 0x1 };
+	struct match_request		req = { 1, MATCH_ROUTINE, 0x1, 0, 0, 0, 0 };
 	struct match_candidate		c[2];
 	struct match_need_result	out[1];
 
@@ -114,9 +114,61 @@ test_decisive_language_excludes(void **state)
 }
 
 static void
+test_interpretation_ranks_below_a_native_speaker(void **state)
+{
+	/* Need 0 decided by language: interpreters only after natives. */
+	struct match_request		req = { 1, MATCH_ROUTINE, 0x1, 0, 0, 0, 0 };
+	struct match_candidate		c[3];
+	struct match_need_result	out[1];
+
+	(void)state;
+	c[0] = cand("near-interp", 0x1, 1, 0);
+	c[0].interp = 1;
+	c[1] = cand("far-native", 0x1, 90, 1);
+	c[2] = cand("near-none", 0x1, 1, 0);
+	match_assign(&req, c, 3, out);
+	assert_int_equal(out[0].nranked, 2);
+	assert_int_equal(out[0].ranked[0], 1);
+	assert_int_equal(out[0].ranked[1], 0);
+	assert_int_equal(out[0].assigned, 1);
+	assert_int_equal(c[0].access, MATCH_ACCESS_INTERPRETER);
+	assert_int_equal(c[1].access, MATCH_ACCESS_NATIVE);
+
+	/* Without a native speaker the interpreter takes it. */
+	c[1].needs = 0;
+	match_assign(&req, c, 3, out);
+	assert_int_equal(out[0].assigned, 0);
+}
+
+static void
+test_interpretation_in_the_referral_opens_other_needs(void **state)
+{
+	/* Need 0 interpretation (pair), need 1 decided by language. */
+	struct match_request		req = { 2, MATCH_ROUTINE, 0x3, 0x1, 0, 0,
+					    0 };
+	struct match_candidate		c[2];
+	struct match_need_result	out[2];
+
+	(void)state;
+	c[0] = cand("interpreter", 0x1, 5, 1);
+	c[0].lang_pair = 1;
+	c[1] = cand("housing-en", 0x2, 5, 0);
+	match_assign(&req, c, 2, out);
+	assert_int_equal(out[0].assigned, 0);
+	assert_int_equal(out[1].assigned, 1);
+	assert_int_equal(c[1].access, MATCH_ACCESS_REFERRAL);
+
+	/* An interpreter outside the language pair opens nothing. */
+	c[0].lang_pair = 0;
+	match_assign(&req, c, 2, out);
+	assert_int_equal(out[0].assigned, -1);
+	assert_int_equal(out[1].assigned, -1);
+}
+
+static void
 test_top_n_is_capped_and_sorted(void **state)
 {
-	struct match_request		req = { 1, MATCH_ROUTINE, 0 };
+	struct match_request		req = { 1, MATCH_ROUTINE, 0, 0, 0, 0, 0 };
 	struct match_candidate		c[8];
 	struct match_need_result	out[1];
 	int				i;
@@ -142,6 +194,9 @@ test_match_group(void)
 		cmocka_unit_test(test_unmatched_need_is_reported),
 		cmocka_unit_test(test_decisive_language_excludes),
 		cmocka_unit_test(test_top_n_is_capped_and_sorted),
+		cmocka_unit_test(test_interpretation_ranks_below_a_native_speaker),
+		cmocka_unit_test(
+		    test_interpretation_in_the_referral_opens_other_needs),
 	};
 
 	return (cmocka_run_group_tests_name("match", tests, NULL, NULL));

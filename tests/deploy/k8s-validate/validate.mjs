@@ -5,7 +5,7 @@
 // misspelt "readinessProbe" would pass them; the package's type
 // declarations list each object's fields). A kustomization.yaml must
 // list exactly the other manifests of the folder.
-// Run by tests/api/test_deploy.py from build/node (where npm ci put the
+// Run by tests/api/test_deploy.py from build/k8s-validate (where npm ci put the
 // packages of package-lock.json). Exit 0 when all is valid, 1 otherwise.
 import fs from "node:fs";
 import path from "node:path";
