@@ -707,8 +707,12 @@ $$;
  * the organization p_from holding the case with the victim? Current:
  * active, effective today, not past its last day (so expiry, suspension
  * and termination act on the next request). An agreement between the
- * task force and p_org covers any source; one between two members only
- * data between those two. Can't fail.
+ * task force and p_org covers any source that is a member of that task
+ * force; one between two members only data between those two. Only
+ * inside an active task force whose active members both organizations
+ * are: one that left or is suspended gets nothing more under it, and an
+ * agreement of one task force opens nothing of another's members. Can't
+ * fail.
  */
 CREATE FUNCTION casework.agreement_allows(p_org uuid, p_from uuid,
     p_cat text) RETURNS boolean
@@ -726,7 +730,13 @@ BEGIN
 	    a.expires_on >= current_date) AND p_cat = ANY (a.categories) AND
 	    ((a.org_b IS NULL AND a.org_a = p_org) OR
 	    (a.org_a = p_org AND a.org_b = p_from) OR
-	    (a.org_b = p_org AND a.org_a = p_from)));
+	    (a.org_b = p_org AND a.org_a = p_from)) AND
+	    EXISTS (SELECT 1 FROM task_forces t WHERE t.id = a.task_force_id
+	    AND t.status = 'active') AND
+	    (SELECT count(DISTINCT m.org_id) FROM task_force_members m WHERE
+	    m.task_force_id = a.task_force_id AND m.status = 'active' AND
+	    m.org_id IN (p_org, p_from)) = CASE WHEN p_org = p_from THEN 1
+	    ELSE 2 END);
 END $$;
 
 CREATE FUNCTION directory.agreement_doc(a agreements) RETURNS jsonb

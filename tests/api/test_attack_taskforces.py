@@ -1,0 +1,66 @@
+"""Task forces against an outsider: an agreement is the second key only
+inside its own task force and only while the receiving organization is
+an active member of it; meetings and their action items never reach a
+case the recorder cannot see."""
+import pytest
+
+from conftest import Client, mint
+from test_consent_boundaries import (PHONE, Org, add_task, open_case,  # noqa: F401
+                                     record_consent, shown)
+from test_task_forces import Coord, org_row, patch_with_etag, today
+
+
+def pair_agreement(co, a, b, categories):
+    r = co.c.post("/v1/agreements", json={
+        "task_force_id": co.tf["id"], "kind": "data_sharing", "title": "Pair",
+        "party_org_ids": [a, b], "effective_on": today(-30), "expires_on": today(365),
+        "status": "active", "categories": categories})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+@pytest.mark.parametrize("how", ["left", "suspended"])
+def test_an_organization_no_longer_active_in_the_task_force_gets_nothing_personal(
+        db, make_org, how):
+    lead = Org(make_org, "victim_services", "case_manager")
+    partner = org_row(db, member=False)           # only in the task force below
+    co = Coord(db)
+    co.add(lead.org)
+    membership = co.add(partner, discipline="health")
+    pair_agreement(co, lead.org, partner, ["contact"])
+    case = open_case(lead)
+    record_consent(lead, case["id"], ["contact"], org=partner)
+    add_task(lead, case["id"], partner)
+    pc = Client(mint(["provider"], org=partner))
+    url = f"/v1/cases/{case['id']}"
+    assert shown(pc.get(url).json()) == {"contact"}
+    if how == "left":             # the organization leaves on its own
+        r = patch_with_etag(pc, f"/v1/task-forces/{co.tf['id']}/members/{membership['id']}",
+                            {"status": "left"})
+        assert r.status_code == 200, r.text
+    else:
+        co.set_member(membership, status="suspended")
+    doc = pc.get(url).json()
+    assert shown(doc) == set() and PHONE not in str(doc)
+
+
+def test_a_task_force_wide_agreement_does_not_open_cases_of_organizations_outside_it(
+        db, make_org):
+    lead = Org(make_org, "victim_services", "case_manager")   # default task force only
+    receiver = org_row(db, member=False)          # no default agreement
+    co = Coord(db)                                # a task force the lead is not in
+    co.add(receiver, discipline="ngo")
+    r = co.c.post("/v1/agreements", json={
+        "task_force_id": co.tf["id"], "kind": "data_sharing", "title": "Everything",
+        "party_org_ids": [receiver], "effective_on": today(-1), "status": "active",
+        "categories": ["contact", "identity", "location", "case_details", "needs"]})
+    assert r.status_code == 201, r.text
+    case = open_case(lead)
+    record_consent(lead, case["id"], ["contact", "identity"], org=receiver)
+    add_task(lead, case["id"], receiver)
+    rc = Client(mint(["provider"], org=receiver))
+    doc = rc.get(f"/v1/cases/{case['id']}").json()
+    assert shown(doc) == set() and PHONE not in str(doc), doc
+    # Once the lead is an active member of that task force, it flows.
+    co.add(lead.org)
+    assert shown(rc.get(f"/v1/cases/{case['id']}").json()) == {"contact", "identity"}
