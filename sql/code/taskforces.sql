@@ -1440,9 +1440,26 @@ BEGIN
 END $$;
 
 /*
+ * A service as HSDS for the public: directory.hsds_service without what
+ * the public profile never shows either: its site (service_at_locations:
+ * coordinates, address), a circle drawn around a point, and the
+ * organization's contact email (it may name a person).
+ */
+CREATE FUNCTION directory.public_hsds_service(s services, o organizations)
+RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+	SELECT d - 'service_at_locations' - 'email' || jsonb_build_object(
+	    'service_areas', coalesce((SELECT jsonb_agg(a ORDER BY n) FROM
+	    jsonb_array_elements(d->'service_areas') WITH ORDINALITY x(a, n)
+	    WHERE a->>'extent_type' = 'text'), '[]'))
+	FROM directory.hsds_service(s, o) AS f(d)
+$$;
+
+/*
  * GET /public/v1/task-forces/{id}/hsds?page=&per_page=: the same
- * services as Open Referral HSDS 3.0 (directory.hsds_service), paged
- * like /v1/hsds/services. ETag over the page.
+ * services as Open Referral HSDS 3.0 (directory.public_hsds_service:
+ * no sites, no contacts), paged like /v1/hsds/services. ETag over the
+ * page.
  */
 CREATE FUNCTION api.public_task_force_hsds(p_ctx jsonb, p_args jsonb,
     p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
@@ -1457,7 +1474,7 @@ BEGIN
 	pg := directory.hsds_paging(p_args);
 	t := directory.public_tf(p_args);
 	SELECT count(*) INTO v_total FROM directory.public_services(t.id);
-	SELECT coalesce(jsonb_agg(directory.hsds_service(x.s, x.o)
+	SELECT coalesce(jsonb_agg(directory.public_hsds_service(x.s, x.o)
 	    ORDER BY (x.s).name, (x.s).id), '[]') INTO v_c FROM (
 		SELECT s, o FROM directory.public_services(t.id) s JOIN
 		    organizations o ON o.id = s.organization_id

@@ -64,3 +64,32 @@ def test_a_task_force_wide_agreement_does_not_open_cases_of_organizations_outsid
     # Once the lead is an active member of that task force, it flows.
     co.add(lead.org)
     assert shown(rc.get(f"/v1/cases/{case['id']}").json()) == {"contact", "identity"}
+
+
+# ------------------------------------------------------------ the public face
+
+from test_task_forces import public_tf  # noqa: E402,F401
+
+
+def test_the_public_hsds_export_shows_no_site_and_no_contact(anon, db, public_tf):  # noqa: F811
+    """The public export carries what the public profile does: no site of
+    any service (coordinates, address, a circle drawn around it) and no
+    organization contact that may name a person."""
+    doc = anon.get(f"/public/v1/task-forces/{public_tf['id']}").json()
+    open_org = next(m["organization"]["id"] for m in doc["members"]
+                    if m["organization"]["name"] == "Open Door Services")
+    with db.cursor() as cur:
+        cur.execute("UPDATE organizations SET contact = %s WHERE id = %s",
+                    ('{"email": "pat.private@example.org", "phone": "+1-555-0199"}',
+                     open_org))
+        cur.execute("UPDATE services SET address = %s, area_lat = 34.05, area_lon = -118.25, "
+                    "area_radius_km = 5 WHERE organization_id = %s AND name = 'Drop-in centre'",
+                    ('{"line1": "1 Open St", "city": "Los Angeles"}', open_org))
+    h = anon.get(f"/public/v1/task-forces/{public_tf['id']}/hsds")
+    assert h.status_code == 200, h.text
+    [svc] = h.json()["contents"]
+    assert svc["name"] == "Drop-in centre"
+    assert not svc.get("service_at_locations") and "email" not in svc
+    assert all(a["extent_type"] == "text" for a in svc.get("service_areas", []))
+    for secret in ("34.1", "-118.3", "34.05", "-118.25", "Open St", "pat.private", "0199"):
+        assert secret not in h.text, secret
