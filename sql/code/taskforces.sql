@@ -260,6 +260,11 @@ BEGIN
 		PERFORM lib.fail(403, 'forbidden', 'A coordinator creates task '
 		    'forces its own organization leads.');
 	END IF;
+	IF NOT lib.has_role(p_ctx, 'admin') AND
+	    (p_body->>'enrol_new_orgs')::boolean THEN
+		PERFORM lib.fail(403, 'forbidden', 'Only admins make a task '
+		    'force enrol every new organization.');
+	END IF;
 	INSERT INTO task_forces (name, description, jurisdictions, lead_org,
 	    enrol_new_orgs, status)
 	VALUES (p_body->>'name', coalesce(p_body->>'description', ''),
@@ -297,7 +302,10 @@ END $$;
 
 /*
  * PATCH /v1/task-forces/{id} (If-Match): its coordinators and admins;
- * only admins change the lead. 422 for invalid fields.
+ * only admins change the lead, enrol_new_orgs (deployment-wide: every
+ * new organization joins) and the default task force's status (closing
+ * it stops matching and the default agreements everywhere); 403 for a
+ * coordinator changing them. 422 for invalid fields.
  */
 CREATE FUNCTION api.task_force_patch(p_ctx jsonb, p_args jsonb,
     p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
@@ -313,6 +321,15 @@ BEGIN
 	IF p_body ? 'lead_org_id' AND NOT lib.has_role(p_ctx, 'admin') THEN
 		PERFORM lib.fail(403, 'forbidden', 'Only admins change a task '
 		    'force''s lead organization.');
+	END IF;
+	IF NOT lib.has_role(p_ctx, 'admin') AND (((p_body->>'enrol_new_orgs')
+	    ::boolean IS DISTINCT FROM t.enrol_new_orgs AND
+	    NOT lib.absent(p_body->'enrol_new_orgs')) OR (t.is_default AND
+	    p_body->>'status' IS DISTINCT FROM t.status AND
+	    NOT lib.absent(p_body->'status'))) THEN
+		PERFORM lib.fail(403, 'forbidden', 'Only admins change whether '
+		    'a task force enrols new organizations, or close the '
+		    'default task force.');
 	END IF;
 	PERFORM lib.if_match(p_args, 'task_force', t.id, t.version);
 	UPDATE task_forces SET

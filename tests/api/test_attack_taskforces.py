@@ -7,7 +7,7 @@ import pytest
 from conftest import Client, mint
 from test_consent_boundaries import (PHONE, Org, add_task, open_case,  # noqa: F401
                                      record_consent, shown)
-from test_task_forces import Coord, org_row, patch_with_etag, today
+from test_task_forces import Coord, default_tf, org_row, patch_with_etag, today  # noqa: F401
 
 
 def pair_agreement(co, a, b, categories):
@@ -93,3 +93,47 @@ def test_the_public_hsds_export_shows_no_site_and_no_contact(anon, db, public_tf
     assert all(a["extent_type"] == "text" for a in svc.get("service_areas", []))
     for secret in ("34.1", "-118.3", "34.05", "-118.25", "Open St", "pat.private", "0199"):
         assert secret not in h.text, secret
+
+
+# ------------------------------------------------------------ deployment-wide switches
+
+def test_a_coordinator_cannot_enrol_every_new_organization_in_its_task_force(db):
+    """enrol_new_orgs makes every organization created later an active,
+    coordinating member with an agreement allowing every category: a
+    deployment-wide switch, for admins only."""
+    gov = org_row(db, kind="government", member=False)
+    c = Client(mint(["coordinator"], org=gov))
+    r = c.post("/v1/task-forces", json={"name": "Harvest", "enrol_new_orgs": True})
+    assert r.status_code == 403, r.text
+    assert c.post("/v1/task-forces", json={"name": "Plain", "enrol_new_orgs": False}
+                  ).status_code == 201
+    co = Coord(db, name="Quiet")
+    r = patch_with_etag(co.c, f"/v1/task-forces/{co.tf['id']}", {"enrol_new_orgs": True})
+    assert r.status_code == 403, r.text
+    newcomer = org_row(db)
+    with db.cursor() as cur:
+        cur.execute("SELECT count(*) FROM task_force_members m JOIN task_forces t ON "
+                    "t.id = m.task_force_id WHERE m.org_id = %s AND t.name IN "
+                    "('Harvest', 'Quiet')", (newcomer,))
+        assert cur.fetchone()[0] == 0
+    admin = Client(mint(["admin"]))
+    r = patch_with_etag(admin, f"/v1/task-forces/{co.tf['id']}", {"enrol_new_orgs": True})
+    assert r.status_code == 200 and r.json()["enrol_new_orgs"] is True
+    r = patch_with_etag(admin, f"/v1/task-forces/{co.tf['id']}", {"enrol_new_orgs": False})
+    assert r.status_code == 200
+
+
+def test_a_coordinator_cannot_close_or_stop_enrolment_of_the_default_task_force(
+        client, tokens, default_tf):
+    """Every organization coordinates the default task force; closing it
+    would stop matching and every default agreement deployment-wide."""
+    url = f"/v1/task-forces/{default_tf['id']}"
+    coord = client(tokens["coordinator"])
+    for body in ({"status": "closed"}, {"enrol_new_orgs": False}):
+        r = patch_with_etag(coord, url, body)
+        assert r.status_code == 403, (body, r.text)
+    doc = coord.get(url).json()
+    assert doc["status"] == "active" and doc["enrol_new_orgs"] is True
+    # The rest stays the coordinators' to change.
+    r = patch_with_etag(coord, url, {"description": doc["description"]})
+    assert r.status_code == 200, r.text
