@@ -1042,16 +1042,26 @@ $$;
 /*
  * A meeting as the caller reads it: agenda items carry case ids only
  * (following one applies the case's own visibility), action items are
- * the tasks the meeting created.
+ * the tasks the meeting created. A case the caller cannot see is not
+ * named at all (no case_id on the agenda item, case_id null on the
+ * action item), so a meeting never tells an attendee a case exists.
  */
-CREATE FUNCTION directory.meeting_doc(m meetings) RETURNS jsonb
+CREATE FUNCTION directory.meeting_doc(m meetings, p_ctx jsonb, p_org uuid)
+RETURNS jsonb
 LANGUAGE sql STABLE AS $$
 	SELECT jsonb_build_object('id', m.id, 'task_force_id', m.task_force_id,
 	    'kind', m.kind, 'title', m.title, 'held_at', m.held_at,
-	    'attendee_org_ids', to_jsonb(m.attendee_orgs), 'agenda', m.agenda,
+	    'attendee_org_ids', to_jsonb(m.attendee_orgs), 'agenda',
+	    coalesce((SELECT jsonb_agg(CASE WHEN a ? 'case_id' AND NOT
+	    (lib.is_uuid(a->'case_id') AND casework.case_visible(p_ctx,
+	    (a->>'case_id')::uuid, p_org)) THEN a - 'case_id' ELSE a END
+	    ORDER BY n) FROM jsonb_array_elements(m.agenda) WITH ORDINALITY
+	    x(a, n)), '[]'),
 	    'action_items', coalesce((SELECT jsonb_agg(jsonb_build_object(
 	    'task_id', t.id, 'title', t.title, 'due_at', t.due_at,
-	    'assigned_org_id', t.assigned_org, 'case_id', t.case_id,
+	    'assigned_org_id', t.assigned_org, 'case_id', CASE WHEN
+	    t.case_id IS NOT NULL AND casework.case_visible(p_ctx, t.case_id,
+	    p_org) THEN t.case_id END,
 	    'status', t.status) ORDER BY t.due_at, t.id) FROM tasks t WHERE
 	    t.meeting_id = m.id), '[]'), 'version', m.version, 'created_at',
 	    m.created_at, 'updated_at', m.updated_at)
@@ -1234,7 +1244,7 @@ BEGIN
 	END LOOP;
 	PERFORM lib.audit(p_ctx, 'create', 'meeting', m.id, '{}');
 	status := 201;
-	body := directory.meeting_doc(m);
+	body := directory.meeting_doc(m, p_ctx, v_org);
 	headers := lib.etag_header('meeting', m.id, m.version) ||
 	    jsonb_build_object('location', '/v1/meetings/' || m.id);
 END $$;
@@ -1253,7 +1263,7 @@ BEGIN
 		PERFORM lib.fail(404, 'not-found', 'No such meeting.');
 	END IF;
 	status := 200;
-	body := directory.meeting_doc(m);
+	body := directory.meeting_doc(m, p_ctx, v_org);
 	headers := lib.etag_header('meeting', m.id, m.version);
 END $$;
 
@@ -1276,7 +1286,8 @@ BEGIN
 	status := 200;
 	headers := '{}';
 	body := jsonb_build_object('items', coalesce((SELECT jsonb_agg(
-	    directory.meeting_doc(x) ORDER BY x.held_at DESC, x.id) FROM (
+	    directory.meeting_doc(x, p_ctx, v_org) ORDER BY x.held_at DESC,
+	    x.id) FROM (
 	    SELECT * FROM meetings m WHERE (v_tf IS NULL OR m.task_force_id =
 	    v_tf) AND (v_kind IS NULL OR m.kind = v_kind) AND
 	    directory.meeting_visible(p_ctx, m, v_org)

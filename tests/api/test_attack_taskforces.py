@@ -137,3 +137,39 @@ def test_a_coordinator_cannot_close_or_stop_enrolment_of_the_default_task_force(
     # The rest stays the coordinators' to change.
     r = patch_with_etag(coord, url, {"description": doc["description"]})
     assert r.status_code == 200, r.text
+
+
+# ------------------------------------------------------------ meetings
+
+def test_a_meeting_shows_an_attendee_no_case_it_cannot_see(db, make_org, client, tokens,
+                                                           default_tf):
+    import datetime
+    lead = Org(make_org, "victim_services", "case_manager")
+    helper = Org(make_org, "ngo", "provider")
+    attendee = Org(make_org, "health", "provider")    # cannot see the case
+    case = open_case(lead)
+    coord = client(tokens["coordinator"])
+    due = (datetime.datetime.now(datetime.timezone.utc)
+           + datetime.timedelta(days=3)).isoformat()
+    r = coord.post("/v1/meetings", json={
+        "task_force_id": default_tf["id"], "kind": "case_review", "title": "Review",
+        "held_at": due, "attendee_org_ids": [lead.org, helper.org, attendee.org],
+        "agenda": [{"title": "Housing", "case_id": case["id"]}],
+        "action_items": [{"title": "Interpreter", "due_at": due,
+                          "assigned_org_id": helper.org, "case_id": case["id"]}]})
+    assert r.status_code == 201, r.text
+    url = f"/v1/meetings/{r.json()['id']}"
+    assert attendee.c.get(f"/v1/cases/{case['id']}").status_code == 404
+    for resp in (attendee.c.get(url),
+                 attendee.c.get(f"/v1/meetings?task_force_id={default_tf['id']}")):
+        assert resp.status_code == 200, resp.text
+        assert case["id"] not in resp.text and case["case_number"] not in resp.text
+    doc = attendee.c.get(url).json()
+    assert doc["agenda"] == [{"title": "Housing"}]
+    assert [a["title"] for a in doc["action_items"]] == ["Interpreter"]
+    assert doc["action_items"][0]["case_id"] is None
+    # Those who see the case still follow the link.
+    for who in (lead, helper):
+        d = who.c.get(url).json()
+        assert d["agenda"][0]["case_id"] == case["id"]
+        assert d["action_items"][0]["case_id"] == case["id"]
