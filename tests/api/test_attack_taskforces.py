@@ -5,7 +5,7 @@ case the recorder cannot see."""
 import pytest
 
 from conftest import Client, mint
-from test_consent_boundaries import (PHONE, Org, add_task, open_case,  # noqa: F401
+from test_consent_boundaries import (PHONE, Org, add_service, add_task, open_case,  # noqa: F401
                                      record_consent, shown)
 from test_task_forces import Coord, default_tf, org_row, patch_with_etag, today  # noqa: F401
 
@@ -173,3 +173,39 @@ def test_a_meeting_shows_an_attendee_no_case_it_cannot_see(db, make_org, client,
         d = who.c.get(url).json()
         assert d["agenda"][0]["case_id"] == case["id"]
         assert d["action_items"][0]["case_id"] == case["id"]
+
+
+# ------------------------------------------------------------ offers after leaving
+
+@pytest.mark.parametrize("how", ["left", "suspended"])
+def test_an_organization_no_longer_active_in_the_task_force_cannot_accept_its_offer(
+        db, add_service, how):
+    from test_consent_boundaries import new_jurisdiction, offers_of, wait_matched
+    from test_task_forces import referral_from
+    jur = new_jurisdiction()
+    co = Coord(db)
+    hotline_org = org_row(db, kind="other", member=False)
+    co.add(hotline_org, discipline="other")
+    taker = org_row(db, member=False)
+    membership = co.add(taker)
+    add_service(taker, ["food"], jur)
+    ref = referral_from(Client(mint(["hotline"], org=hotline_org)), jur)
+    wait_matched(db, ref["id"])
+    [(offer, org, status)] = offers_of(db, ref["id"])
+    assert org == taker and status == "offered"
+    tc = Client(mint(["provider"], org=taker))
+    if how == "left":
+        r = patch_with_etag(tc, f"/v1/task-forces/{co.tf['id']}/members/{membership['id']}",
+                            {"status": "left"})
+        assert r.status_code == 200, r.text
+    else:
+        co.set_member(membership, status="suspended")
+    r = tc.post(f"/v1/referrals/{ref['id']}/offers/{offer}/accept")
+    assert r.status_code == 409, r.text
+    assert r.json()["type"].endswith("invalid-transition")
+    with db.cursor() as cur:
+        cur.execute("SELECT status FROM referral_offers WHERE id = %s", (offer,))
+        assert cur.fetchone()[0] == "offered"
+        cur.execute("SELECT count(*) FROM consents WHERE referral_id = %s AND "
+                    "shared_with_org = %s", (ref["id"], taker))
+        assert cur.fetchone()[0] == 0
