@@ -108,6 +108,30 @@ LANGUAGE sql STABLE AS $$
 	    m.created_at, 'updated_at', m.updated_at)
 $$;
 
+/*
+ * May the caller read the named contacts of t's members (personal data):
+ * admins, its coordinators and organizations with an active membership.
+ * An organization only invited, suspended or gone reads the members but
+ * not their contacts (its own membership's it always reads).
+ */
+CREATE FUNCTION directory.tf_contacts_visible(p_ctx jsonb, t task_forces,
+    p_org uuid) RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+	RETURN directory.tf_is_coord(p_ctx, t, p_org) OR coalesce(EXISTS (
+	    SELECT 1 FROM task_force_members m WHERE m.task_force_id = t.id
+	    AND m.org_id = p_org AND m.status = 'active'), false);
+END $$;
+
+/* A membership as the caller reads it (contacts: see above). */
+CREATE FUNCTION directory.tf_member_read(m task_force_members,
+    p_contacts boolean, p_org uuid) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+	SELECT CASE WHEN p_contacts OR m.org_id = p_org THEN
+	    directory.tf_member_doc(m) ELSE directory.tf_member_doc(m) ||
+	    '{"contacts": []}'::jsonb END
+$$;
+
 /* Errors of the task force fields present in p (p_create: name required). */
 CREATE FUNCTION directory.tf_check(p jsonb, p_create boolean) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
@@ -423,16 +447,18 @@ DECLARE
 	t	task_forces;
 	v_st	text;
 	v_di	text;
+	v_see	boolean;
 BEGIN
 	PERFORM lib.query_allow(p_args, '{status,discipline}');
 	v_st := lib.query_enum(p_args, 'status',
 	    '{invited,active,suspended,left}');
 	v_di := lib.query_enum(p_args, 'discipline', directory.tf_disciplines());
 	t := directory.tf_fetch(p_ctx, lib.path_id(p_args), v_org);
+	v_see := directory.tf_contacts_visible(p_ctx, t, v_org);
 	status := 200;
 	headers := '{}';
 	body := jsonb_build_object('items', coalesce((SELECT jsonb_agg(
-	    directory.tf_member_doc(m) ORDER BY o.name, m.id) FROM
+	    directory.tf_member_read(m, v_see, v_org) ORDER BY o.name, m.id) FROM
 	    task_force_members m JOIN organizations o ON o.id = m.org_id
 	    WHERE m.task_force_id = t.id AND (v_st IS NULL OR m.status = v_st)
 	    AND (v_di IS NULL OR m.discipline = v_di)), '[]'));
@@ -523,7 +549,8 @@ BEGIN
 	PERFORM lib.audit(p_ctx, 'read', 'task_force_member', m.id,
 	    '{contacts}');
 	status := 200;
-	body := directory.tf_member_doc(m);
+	body := directory.tf_member_read(m, directory.tf_contacts_visible(
+	    p_ctx, t, v_org), v_org);
 	headers := lib.etag_header('task_force_member', m.id, m.version);
 END $$;
 

@@ -209,3 +209,34 @@ def test_an_organization_no_longer_active_in_the_task_force_cannot_accept_its_of
         cur.execute("SELECT count(*) FROM consents WHERE referral_id = %s AND "
                     "shared_with_org = %s", (ref["id"], taker))
         assert cur.fetchone()[0] == 0
+
+
+# ------------------------------------------------------------ named contacts
+
+@pytest.mark.parametrize("how", ["invited", "suspended", "left"])
+def test_named_contacts_of_members_are_for_active_members_only(db, how):
+    """Members' named staff contacts are personal data: an organization
+    only invited, suspended or gone still reads the task force and its
+    members, but no other member's contacts (its own stay its own)."""
+    co = Coord(db)
+    staff = co.add(org_row(db, member=False),
+                   contacts=[{"name": "Pat Private", "email": "pat.private@example.org",
+                              "phone": "+1-555-0199"}])
+    other = org_row(db, member=False)
+    mine = co.add(other, status="invited" if how == "invited" else "active",
+                  contacts=[{"name": "Own Liaison", "email": "own@example.org"}])
+    oc = Client(mint(["provider"], org=other))
+    base = f"/v1/task-forces/{co.tf['id']}/members"
+    assert "Pat Private" in oc.get(base).text or how == "invited"
+    if how == "suspended":
+        co.set_member(mine, status="suspended")
+    elif how == "left":
+        assert patch_with_etag(oc, f"{base}/{mine['id']}", {"status": "left"}).status_code == 200
+    for path in (base, f"{base}/{staff['id']}"):
+        r = oc.get(path)
+        assert r.status_code == 200, r.text
+        for secret in ("Pat Private", "pat.private", "0199"):
+            assert secret not in r.text, (path, secret)
+    assert oc.get(f"{base}/{mine['id']}").json()["contacts"][0]["name"] == "Own Liaison"
+    # Coordinators and active members still read them.
+    assert "Pat Private" in co.c.get(base).text
