@@ -1455,7 +1455,8 @@ END $$;
 /*
  * GET /public/v1/task-forces/{id}: the task force's profile, its active
  * members (organization, discipline, duty tags) and their public
- * services with needs and populations served. No named contacts, no
+ * services with needs and populations served; the lead only while its
+ * organization is active (else null). No named contacts, no
  * confidential service, no site of anything confidential, no case or
  * referral data; nothing audited (nothing personal). ETag over the
  * document.
@@ -1471,7 +1472,7 @@ BEGIN
 	body := jsonb_build_object('id', t.id, 'name', t.name, 'description',
 	    t.description, 'jurisdictions', to_jsonb(t.jurisdictions),
 	    'lead_organization', (SELECT directory.org_summary(o) FROM
-	    organizations o WHERE o.id = t.lead_org),
+	    organizations o WHERE o.id = t.lead_org AND o.status = 'active'),
 	    'members', coalesce((SELECT jsonb_agg(jsonb_build_object(
 	    'organization', jsonb_build_object('id', o.id, 'name', o.name,
 	    'kind', o.kind, 'description', o.description, 'jurisdictions',

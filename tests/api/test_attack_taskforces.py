@@ -240,3 +240,17 @@ def test_named_contacts_of_members_are_for_active_members_only(db, how):
     assert oc.get(f"{base}/{mine['id']}").json()["contacts"][0]["name"] == "Own Liaison"
     # Coordinators and active members still read them.
     assert "Pat Private" in co.c.get(base).text
+
+
+def test_the_public_profile_names_no_inactive_lead(anon, db):
+    """The public face shows active organizations only: a lead made
+    inactive is not named (its members are filtered the same way)."""
+    co = Coord(db, name="Lead goes quiet")
+    with db.cursor() as cur:
+        cur.execute("SELECT name FROM organizations WHERE id = %s", (co.org,))
+        name = cur.fetchone()[0]
+        cur.execute("UPDATE organizations SET status = 'inactive' WHERE id = %s", (co.org,))
+    r = anon.get(f"/public/v1/task-forces/{co.tf['id']}")
+    assert r.status_code == 200, r.text
+    assert r.json()["lead_organization"] is None
+    assert name not in r.text and co.org not in r.text
