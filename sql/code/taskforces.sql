@@ -501,7 +501,9 @@ DECLARE
 	t	task_forces;
 	m	task_force_members;
 BEGIN
-	t := directory.tf_fetch(p_ctx, lib.path_id(p_args), v_org);
+	/* Locked: two additions of one organization at once give one
+	 * membership and 409 already-member, not a unique violation. */
+	t := directory.tf_fetch(p_ctx, lib.path_id(p_args), v_org, true);
 	PERFORM directory.tf_require_coord(p_ctx, t, v_org, 'add members');
 	PERFORM lib.fail_if(directory.tf_member_check(p_body, true));
 	IF NOT lib.absent(p_body->'status') AND p_body->>'status' NOT IN

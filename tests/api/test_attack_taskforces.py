@@ -254,3 +254,24 @@ def test_the_public_profile_names_no_inactive_lead(anon, db):
     assert r.status_code == 200, r.text
     assert r.json()["lead_organization"] is None
     assert name not in r.text and co.org not in r.text
+
+
+def test_concurrent_additions_of_one_organization_give_one_membership(db):
+    """The same organization added several times at once: one 201, the
+    others 409 already-member as the contract says (never another type)."""
+    import threading
+    co = Coord(db)
+    for _ in range(3):
+        target = org_row(db, member=False)
+        answers = []
+
+        def go():
+            r = co.c.request("POST", f"/v1/task-forces/{co.tf['id']}/members",
+                             json={"organization_id": target, "discipline": "ngo"},
+                             validate=False)
+            answers.append((r.status_code, r.json().get("type")))
+        threads = [threading.Thread(target=go) for _ in range(6)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        assert sorted(a[0] for a in answers) == [201] + [409] * 5, answers
+        assert {a[1] for a in answers if a[0] == 409} == {"urn:concord:problem:already-member"}
