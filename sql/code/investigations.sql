@@ -485,7 +485,10 @@ DECLARE
 	v_found	boolean;
 	l	investigation_cases;
 BEGIN
-	i := casework.investigation_fetch(p_ctx, lib.path_id(p_args), v_org);
+	/* Locked: two links of one case at once give one link and 409
+	 * already-linked, not a unique violation. */
+	i := casework.investigation_fetch(p_ctx, lib.path_id(p_args), v_org,
+	    true);
 	IF NOT lib.has_role(p_ctx, 'coordinator') AND NOT
 	    casework.investigation_active(i.id, v_org) THEN
 		PERFORM lib.fail(403, 'not-on-investigation', 'Only agencies on '
