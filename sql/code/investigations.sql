@@ -485,7 +485,10 @@ DECLARE
 	v_found	boolean;
 	l	investigation_cases;
 BEGIN
-	i := casework.investigation_fetch(p_ctx, lib.path_id(p_args), v_org);
+	/* Locked: two links of one case at once give one link and 409
+	 * already-linked, not a unique violation. */
+	i := casework.investigation_fetch(p_ctx, lib.path_id(p_args), v_org,
+	    true);
 	IF NOT lib.has_role(p_ctx, 'coordinator') AND NOT
 	    casework.investigation_active(i.id, v_org) THEN
 		PERFORM lib.fail(403, 'not-on-investigation', 'Only agencies on '
@@ -585,7 +588,26 @@ LANGUAGE sql AS $$
 	    p_args, false)
 $$;
 
--- GET /v1/investigations/{id}/cases
+/*
+ * The investigation p_id whose case links the caller reads: coordinators,
+ * admins and agencies active on it. A pending agency reads the
+ * investigation to decide, not its cases: 404, as for anyone else.
+ */
+CREATE FUNCTION casework.investigation_links_fetch(p_ctx jsonb, p_id uuid,
+    p_org uuid) RETURNS investigations
+LANGUAGE plpgsql AS $$
+DECLARE
+	i investigations;
+BEGIN
+	i := casework.investigation_fetch(p_ctx, p_id, p_org);
+	IF NOT lib.is_coord(p_ctx) AND NOT casework.investigation_active(i.id,
+	    p_org) THEN
+		PERFORM lib.fail(404, 'not-found', 'No such investigation.');
+	END IF;
+	RETURN i;
+END $$;
+
+-- GET /v1/investigations/{id}/cases (casework.investigation_links_fetch)
 CREATE FUNCTION api.investigation_case_list(p_ctx jsonb, p_args jsonb,
     p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
 LANGUAGE plpgsql AS $$
@@ -594,7 +616,8 @@ DECLARE
 	i	investigations;
 BEGIN
 	PERFORM lib.query_allow(p_args, '{}');
-	i := casework.investigation_fetch(p_ctx, lib.path_id(p_args), v_org);
+	i := casework.investigation_links_fetch(p_ctx, lib.path_id(p_args),
+	    v_org);
 	PERFORM lib.audit(p_ctx, 'list', 'investigation', i.id, ARRAY[
 	    'case_id']);
 	status := 200;
@@ -606,8 +629,8 @@ END $$;
 
 /*
  * GET /v1/investigations/{id}/cases/{cid}: one link, for whoever reads
- * the investigation's list (casework.investigation_fetch); 404 for a
- * case not linked to it. Audited.
+ * the investigation's list (casework.investigation_links_fetch); 404 for
+ * a case not linked to it. Audited.
  */
 CREATE FUNCTION api.investigation_case_get(p_ctx jsonb, p_args jsonb,
     p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
@@ -618,7 +641,8 @@ DECLARE
 	l	investigation_cases;
 BEGIN
 	PERFORM lib.query_allow(p_args, '{}');
-	i := casework.investigation_fetch(p_ctx, lib.path_id(p_args), v_org);
+	i := casework.investigation_links_fetch(p_ctx, lib.path_id(p_args),
+	    v_org);
 	SELECT * INTO l FROM investigation_cases WHERE investigation_id = i.id
 	    AND case_id = lib.path_id(p_args, 'cid');
 	IF l.case_id IS NULL THEN

@@ -1091,6 +1091,14 @@ BEGIN
 		PERFORM lib.fail(409, 'offer-expired', 'This offer expired at '
 		    || f.expires_at || '.');
 	END IF;
+	/* Left or suspended since the offer: matching would not offer it
+	 * now, so it does not take the client either (taskforces.sql). */
+	IF NOT referral.task_force_allows(r.task_force_id, r.widened_to,
+	    f.organization_id) THEN
+		PERFORM lib.fail(409, 'invalid-transition', 'Your organization '
+		    'is no longer an active member of the referral''s task '
+		    'force; this offer cannot be accepted (decline it).');
+	END IF;
 	SELECT bool_or(waitlist) INTO v_wait FROM referral_needs
 	    WHERE id = ANY (f.need_ids);
 	UPDATE services SET capacity_available = capacity_available - 1,

@@ -108,6 +108,30 @@ LANGUAGE sql STABLE AS $$
 	    m.created_at, 'updated_at', m.updated_at)
 $$;
 
+/*
+ * May the caller read the named contacts of t's members (personal data):
+ * admins, its coordinators and organizations with an active membership.
+ * An organization only invited, suspended or gone reads the members but
+ * not their contacts (its own membership's it always reads).
+ */
+CREATE FUNCTION directory.tf_contacts_visible(p_ctx jsonb, t task_forces,
+    p_org uuid) RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+	RETURN directory.tf_is_coord(p_ctx, t, p_org) OR coalesce(EXISTS (
+	    SELECT 1 FROM task_force_members m WHERE m.task_force_id = t.id
+	    AND m.org_id = p_org AND m.status = 'active'), false);
+END $$;
+
+/* A membership as the caller reads it (contacts: see above). */
+CREATE FUNCTION directory.tf_member_read(m task_force_members,
+    p_contacts boolean, p_org uuid) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+	SELECT CASE WHEN p_contacts OR m.org_id = p_org THEN
+	    directory.tf_member_doc(m) ELSE directory.tf_member_doc(m) ||
+	    '{"contacts": []}'::jsonb END
+$$;
+
 /* Errors of the task force fields present in p (p_create: name required). */
 CREATE FUNCTION directory.tf_check(p jsonb, p_create boolean) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
@@ -260,6 +284,11 @@ BEGIN
 		PERFORM lib.fail(403, 'forbidden', 'A coordinator creates task '
 		    'forces its own organization leads.');
 	END IF;
+	IF NOT lib.has_role(p_ctx, 'admin') AND
+	    (p_body->>'enrol_new_orgs')::boolean THEN
+		PERFORM lib.fail(403, 'forbidden', 'Only admins make a task '
+		    'force enrol every new organization.');
+	END IF;
 	INSERT INTO task_forces (name, description, jurisdictions, lead_org,
 	    enrol_new_orgs, status)
 	VALUES (p_body->>'name', coalesce(p_body->>'description', ''),
@@ -297,7 +326,10 @@ END $$;
 
 /*
  * PATCH /v1/task-forces/{id} (If-Match): its coordinators and admins;
- * only admins change the lead. 422 for invalid fields.
+ * only admins change the lead, enrol_new_orgs (deployment-wide: every
+ * new organization joins) and the default task force's status (closing
+ * it stops matching and the default agreements everywhere); 403 for a
+ * coordinator changing them. 422 for invalid fields.
  */
 CREATE FUNCTION api.task_force_patch(p_ctx jsonb, p_args jsonb,
     p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
@@ -313,6 +345,15 @@ BEGIN
 	IF p_body ? 'lead_org_id' AND NOT lib.has_role(p_ctx, 'admin') THEN
 		PERFORM lib.fail(403, 'forbidden', 'Only admins change a task '
 		    'force''s lead organization.');
+	END IF;
+	IF NOT lib.has_role(p_ctx, 'admin') AND (((p_body->>'enrol_new_orgs')
+	    ::boolean IS DISTINCT FROM t.enrol_new_orgs AND
+	    NOT lib.absent(p_body->'enrol_new_orgs')) OR (t.is_default AND
+	    p_body->>'status' IS DISTINCT FROM t.status AND
+	    NOT lib.absent(p_body->'status'))) THEN
+		PERFORM lib.fail(403, 'forbidden', 'Only admins change whether '
+		    'a task force enrols new organizations, or close the '
+		    'default task force.');
 	END IF;
 	PERFORM lib.if_match(p_args, 'task_force', t.id, t.version);
 	UPDATE task_forces SET
@@ -406,16 +447,18 @@ DECLARE
 	t	task_forces;
 	v_st	text;
 	v_di	text;
+	v_see	boolean;
 BEGIN
 	PERFORM lib.query_allow(p_args, '{status,discipline}');
 	v_st := lib.query_enum(p_args, 'status',
 	    '{invited,active,suspended,left}');
 	v_di := lib.query_enum(p_args, 'discipline', directory.tf_disciplines());
 	t := directory.tf_fetch(p_ctx, lib.path_id(p_args), v_org);
+	v_see := directory.tf_contacts_visible(p_ctx, t, v_org);
 	status := 200;
 	headers := '{}';
 	body := jsonb_build_object('items', coalesce((SELECT jsonb_agg(
-	    directory.tf_member_doc(m) ORDER BY o.name, m.id) FROM
+	    directory.tf_member_read(m, v_see, v_org) ORDER BY o.name, m.id) FROM
 	    task_force_members m JOIN organizations o ON o.id = m.org_id
 	    WHERE m.task_force_id = t.id AND (v_st IS NULL OR m.status = v_st)
 	    AND (v_di IS NULL OR m.discipline = v_di)), '[]'));
@@ -458,7 +501,9 @@ DECLARE
 	t	task_forces;
 	m	task_force_members;
 BEGIN
-	t := directory.tf_fetch(p_ctx, lib.path_id(p_args), v_org);
+	/* Locked: two additions of one organization at once give one
+	 * membership and 409 already-member, not a unique violation. */
+	t := directory.tf_fetch(p_ctx, lib.path_id(p_args), v_org, true);
 	PERFORM directory.tf_require_coord(p_ctx, t, v_org, 'add members');
 	PERFORM lib.fail_if(directory.tf_member_check(p_body, true));
 	IF NOT lib.absent(p_body->'status') AND p_body->>'status' NOT IN
@@ -506,7 +551,8 @@ BEGIN
 	PERFORM lib.audit(p_ctx, 'read', 'task_force_member', m.id,
 	    '{contacts}');
 	status := 200;
-	body := directory.tf_member_doc(m);
+	body := directory.tf_member_read(m, directory.tf_contacts_visible(
+	    p_ctx, t, v_org), v_org);
 	headers := lib.etag_header('task_force_member', m.id, m.version);
 END $$;
 
@@ -707,8 +753,12 @@ $$;
  * the organization p_from holding the case with the victim? Current:
  * active, effective today, not past its last day (so expiry, suspension
  * and termination act on the next request). An agreement between the
- * task force and p_org covers any source; one between two members only
- * data between those two. Can't fail.
+ * task force and p_org covers any source that is a member of that task
+ * force; one between two members only data between those two. Only
+ * inside an active task force whose active members both organizations
+ * are: one that left or is suspended gets nothing more under it, and an
+ * agreement of one task force opens nothing of another's members. Can't
+ * fail.
  */
 CREATE FUNCTION casework.agreement_allows(p_org uuid, p_from uuid,
     p_cat text) RETURNS boolean
@@ -726,7 +776,13 @@ BEGIN
 	    a.expires_on >= current_date) AND p_cat = ANY (a.categories) AND
 	    ((a.org_b IS NULL AND a.org_a = p_org) OR
 	    (a.org_a = p_org AND a.org_b = p_from) OR
-	    (a.org_b = p_org AND a.org_a = p_from)));
+	    (a.org_b = p_org AND a.org_a = p_from)) AND
+	    EXISTS (SELECT 1 FROM task_forces t WHERE t.id = a.task_force_id
+	    AND t.status = 'active') AND
+	    (SELECT count(DISTINCT m.org_id) FROM task_force_members m WHERE
+	    m.task_force_id = a.task_force_id AND m.status = 'active' AND
+	    m.org_id IN (p_org, p_from)) = CASE WHEN p_org = p_from THEN 1
+	    ELSE 2 END);
 END $$;
 
 CREATE FUNCTION directory.agreement_doc(a agreements) RETURNS jsonb
@@ -1015,16 +1071,26 @@ $$;
 /*
  * A meeting as the caller reads it: agenda items carry case ids only
  * (following one applies the case's own visibility), action items are
- * the tasks the meeting created.
+ * the tasks the meeting created. A case the caller cannot see is not
+ * named at all (no case_id on the agenda item, case_id null on the
+ * action item), so a meeting never tells an attendee a case exists.
  */
-CREATE FUNCTION directory.meeting_doc(m meetings) RETURNS jsonb
+CREATE FUNCTION directory.meeting_doc(m meetings, p_ctx jsonb, p_org uuid)
+RETURNS jsonb
 LANGUAGE sql STABLE AS $$
 	SELECT jsonb_build_object('id', m.id, 'task_force_id', m.task_force_id,
 	    'kind', m.kind, 'title', m.title, 'held_at', m.held_at,
-	    'attendee_org_ids', to_jsonb(m.attendee_orgs), 'agenda', m.agenda,
+	    'attendee_org_ids', to_jsonb(m.attendee_orgs), 'agenda',
+	    coalesce((SELECT jsonb_agg(CASE WHEN a ? 'case_id' AND NOT
+	    (lib.is_uuid(a->'case_id') AND casework.case_visible(p_ctx,
+	    (a->>'case_id')::uuid, p_org)) THEN a - 'case_id' ELSE a END
+	    ORDER BY n) FROM jsonb_array_elements(m.agenda) WITH ORDINALITY
+	    x(a, n)), '[]'),
 	    'action_items', coalesce((SELECT jsonb_agg(jsonb_build_object(
 	    'task_id', t.id, 'title', t.title, 'due_at', t.due_at,
-	    'assigned_org_id', t.assigned_org, 'case_id', t.case_id,
+	    'assigned_org_id', t.assigned_org, 'case_id', CASE WHEN
+	    t.case_id IS NOT NULL AND casework.case_visible(p_ctx, t.case_id,
+	    p_org) THEN t.case_id END,
 	    'status', t.status) ORDER BY t.due_at, t.id) FROM tasks t WHERE
 	    t.meeting_id = m.id), '[]'), 'version', m.version, 'created_at',
 	    m.created_at, 'updated_at', m.updated_at)
@@ -1207,7 +1273,7 @@ BEGIN
 	END LOOP;
 	PERFORM lib.audit(p_ctx, 'create', 'meeting', m.id, '{}');
 	status := 201;
-	body := directory.meeting_doc(m);
+	body := directory.meeting_doc(m, p_ctx, v_org);
 	headers := lib.etag_header('meeting', m.id, m.version) ||
 	    jsonb_build_object('location', '/v1/meetings/' || m.id);
 END $$;
@@ -1226,7 +1292,7 @@ BEGIN
 		PERFORM lib.fail(404, 'not-found', 'No such meeting.');
 	END IF;
 	status := 200;
-	body := directory.meeting_doc(m);
+	body := directory.meeting_doc(m, p_ctx, v_org);
 	headers := lib.etag_header('meeting', m.id, m.version);
 END $$;
 
@@ -1249,7 +1315,8 @@ BEGIN
 	status := 200;
 	headers := '{}';
 	body := jsonb_build_object('items', coalesce((SELECT jsonb_agg(
-	    directory.meeting_doc(x) ORDER BY x.held_at DESC, x.id) FROM (
+	    directory.meeting_doc(x, p_ctx, v_org) ORDER BY x.held_at DESC,
+	    x.id) FROM (
 	    SELECT * FROM meetings m WHERE (v_tf IS NULL OR m.task_force_id =
 	    v_tf) AND (v_kind IS NULL OR m.kind = v_kind) AND
 	    directory.meeting_visible(p_ctx, m, v_org)
@@ -1390,7 +1457,8 @@ END $$;
 /*
  * GET /public/v1/task-forces/{id}: the task force's profile, its active
  * members (organization, discipline, duty tags) and their public
- * services with needs and populations served. No named contacts, no
+ * services with needs and populations served; the lead only while its
+ * organization is active (else null). No named contacts, no
  * confidential service, no site of anything confidential, no case or
  * referral data; nothing audited (nothing personal). ETag over the
  * document.
@@ -1406,7 +1474,7 @@ BEGIN
 	body := jsonb_build_object('id', t.id, 'name', t.name, 'description',
 	    t.description, 'jurisdictions', to_jsonb(t.jurisdictions),
 	    'lead_organization', (SELECT directory.org_summary(o) FROM
-	    organizations o WHERE o.id = t.lead_org),
+	    organizations o WHERE o.id = t.lead_org AND o.status = 'active'),
 	    'members', coalesce((SELECT jsonb_agg(jsonb_build_object(
 	    'organization', jsonb_build_object('id', o.id, 'name', o.name,
 	    'kind', o.kind, 'description', o.description, 'jurisdictions',
@@ -1430,9 +1498,26 @@ BEGIN
 END $$;
 
 /*
+ * A service as HSDS for the public: directory.hsds_service without what
+ * the public profile never shows either: its site (service_at_locations:
+ * coordinates, address), a circle drawn around a point, and the
+ * organization's contact email (it may name a person).
+ */
+CREATE FUNCTION directory.public_hsds_service(s services, o organizations)
+RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+	SELECT d - 'service_at_locations' - 'email' || jsonb_build_object(
+	    'service_areas', coalesce((SELECT jsonb_agg(a ORDER BY n) FROM
+	    jsonb_array_elements(d->'service_areas') WITH ORDINALITY x(a, n)
+	    WHERE a->>'extent_type' = 'text'), '[]'))
+	FROM directory.hsds_service(s, o) AS f(d)
+$$;
+
+/*
  * GET /public/v1/task-forces/{id}/hsds?page=&per_page=: the same
- * services as Open Referral HSDS 3.0 (directory.hsds_service), paged
- * like /v1/hsds/services. ETag over the page.
+ * services as Open Referral HSDS 3.0 (directory.public_hsds_service:
+ * no sites, no contacts), paged like /v1/hsds/services. ETag over the
+ * page.
  */
 CREATE FUNCTION api.public_task_force_hsds(p_ctx jsonb, p_args jsonb,
     p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
@@ -1447,7 +1532,7 @@ BEGIN
 	pg := directory.hsds_paging(p_args);
 	t := directory.public_tf(p_args);
 	SELECT count(*) INTO v_total FROM directory.public_services(t.id);
-	SELECT coalesce(jsonb_agg(directory.hsds_service(x.s, x.o)
+	SELECT coalesce(jsonb_agg(directory.public_hsds_service(x.s, x.o)
 	    ORDER BY (x.s).name, (x.s).id), '[]') INTO v_c FROM (
 		SELECT s, o FROM directory.public_services(t.id) s JOIN
 		    organizations o ON o.id = s.organization_id
