@@ -100,7 +100,8 @@ $$;
 /*
  * The referral as the caller may see it. Sender and coordinators see
  * the profile they sent; an offered organization sees the categories
- * the client's consent covers (and always the needs of its own offers),
+ * the client's consent covers where a current agreement lets them flow
+ * to it (referral.agreed; and always the needs of its own offers),
  * never another organization's decline reasons or the sender's
  * reference; candidates and scores are for sender and coordinators. The
  * case's lead sees the categories it sees on the case, and every offer.
@@ -129,7 +130,7 @@ DECLARE
 			    o.organization_id = lib.ctx_org(p_ctx) AND
 			    (o.status = 'accepted' OR (o.status = 'offered' AND
 			    o.expires_at > now())))
-			    THEN r.consent_categories
+			    THEN referral.agreed(r, v_org, r.consent_categories)
 			    ELSE '{}' END;
 	v_redacted	text[] := '{}';
 	v_client	jsonb := '{}';
@@ -576,7 +577,8 @@ END $$;
  * leads it; other kinds help without a case of their own until one
  * exists); the client's consent to be referred is recorded on the case
  * for the accepting organization, as far as the sender holds it
- * (referral.grantable; nothing when it holds none of it); the case's
+ * (referral.grantable) and a current agreement lets it flow to that
+ * organization (referral.agreed; nothing when none is left); the case's
  * needs move to in_progress.
  */
 CREATE FUNCTION referral.on_accept(p_ctx jsonb, p_referral uuid,
@@ -620,6 +622,8 @@ BEGIN
 	IF r.case_id IS NOT NULL AND f.organization_id IS DISTINCT FROM
 	    (SELECT lead_org FROM cases WHERE id = r.case_id) THEN
 		g := referral.grantable(r);
+		g.categories := referral.agreed(r, f.organization_id,
+		    g.categories);
 		IF cardinality(g.categories) > 0 AND g.until > now() THEN
 			k := casework.consent_record(p_ctx, r.case_id,
 			    jsonb_build_object('categories', to_jsonb(
@@ -1397,6 +1401,20 @@ LANGUAGE sql IMMUTABLE AS $$
 	SELECT coalesce(array_agg(left(p_j, n)), '{}')
 	FROM generate_series(2, length(p_j)) n
 $$;
+
+/*
+ * Of p_cats, the categories a current agreement lets flow from the
+ * referral's sender to p_org (casework.agreement_allows, read at call
+ * time: a suspension or expiry hides them on the next request, as for
+ * cases). Empty for a NULL organization. Can't fail.
+ */
+CREATE FUNCTION referral.agreed(r referrals, p_org uuid, p_cats text[])
+RETURNS text[]
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+	RETURN ARRAY(SELECT x FROM unnest(p_cats) x WHERE
+	    casework.agreement_allows(p_org, r.sender_org, x) ORDER BY x);
+END $$;
 
 /*
  * The consent a referral records on its case for an accepting
