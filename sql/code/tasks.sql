@@ -153,6 +153,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
 	v_org	uuid := lib.require_org(p_ctx);
 	v_coord	boolean := lib.is_coord(p_ctx);
+	v_corgs	uuid[] := casework.coord_orgs(p_ctx);
 	v_n	integer;
 	v_st	text;
 	v_lead	uuid;
@@ -185,8 +186,9 @@ BEGIN
 	    WHERE x.updated_at >= v_since
 	    AND (v_st IS NULL OR x.status = v_st)
 	    AND (v_lead IS NULL OR x.lead_org = v_lead)
-	    AND (v_coord OR x.id IN (SELECT v.case_id FROM
-		casework.case_visible_orgs v WHERE v.org_id = v_org))
+	    AND ((v_coord AND casework.case_coord(p_ctx, x.id, v_corgs)) OR
+		x.id IN (SELECT v.case_id FROM casework.case_visible_orgs v
+		WHERE v.org_id = v_org))
 	    AND (v_ct IS NULL OR (x.updated_at, x.id) > (v_ct, v_cid))
 	    ORDER BY x.updated_at, x.id LIMIT v_n + 1 LOOP
 		v_i := v_i + 1;
