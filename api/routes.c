@@ -208,6 +208,9 @@ const struct api_route api_routes[] = {
 	    ROUTE_BODY, NULL, "referral_offer" },
 	{ POST, "/v1/referrals/{id}/rematch", ROLE_COORDINATOR | ROLE_ADMIN,
 	    ROUTE_BODY, NULL, "referral_rematch" },
+	/* ...and widen it to more task forces (taskforces: re-matching). */
+	{ POST, "/v1/referrals/{id}/widen", ROLE_COORDINATOR | ROLE_ADMIN,
+	    ROUTE_BODY, NULL, "referral_widen" },
 	/*
 	 * Reports (sql/code/reports.sql, api/reports.c): any role may ask
 	 * for a coverage report without client counts; SQL keeps the rest

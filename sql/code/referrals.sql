@@ -1904,3 +1904,75 @@ BEGIN
 	headers := jsonb_build_object('x-concord-jobs', jsonb_build_array(
 	    v_job));
 END $$;
+
+/*
+ * POST /v1/referrals/{id}/widen {task_force_ids}: a coordinator of the
+ * referral's task force (directory.tf_is_coord; admins anywhere) widens
+ * it to more task forces, after matching too. The ids (1 to 20 active
+ * task forces) join widened_to; the referral's unmatched needs become
+ * pending and go back to matching (job referral.match), now among the
+ * active members of those task forces as well (referral.task_force_allows).
+ * Other relations: 404; a coordinator of other task forces: 403
+ * forbidden; 422 for a bad body (no change); 409 for a completed or
+ * cancelled referral. Audited as a read of the referral it answers.
+ */
+CREATE FUNCTION api.referral_widen(p_ctx jsonb, p_args jsonb,
+    p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+	v_org	uuid := lib.ctx_org(p_ctx);
+	r	referrals;
+	t	task_forces;
+	v_ids	uuid[];
+	v_job	bigint;
+	e	jsonb;
+BEGIN
+	r := referral.lock(p_ctx, (p_args->'path'->>'id')::uuid);
+	IF referral.relation(p_ctx, r) <> 'coordinator' THEN
+		PERFORM lib.fail(404, 'not-found', 'No such referral.');
+	END IF;
+	SELECT * INTO t FROM task_forces WHERE id = r.task_force_id;
+	IF NOT (lib.has_role(p_ctx, 'admin') OR (t.id IS NOT NULL AND
+	    directory.tf_is_coord(p_ctx, t, v_org))) THEN
+		PERFORM lib.fail(403, 'forbidden', 'Only a coordinator of the '
+		    'referral''s task force widens it.');
+	END IF;
+	e := lib.check_keys(p_body, '', ARRAY['task_force_ids'], '{}');
+	IF jsonb_typeof(p_body->'task_force_ids') IS DISTINCT FROM 'array' OR
+	    jsonb_array_length(p_body->'task_force_ids') NOT BETWEEN 1 AND 20
+	    OR EXISTS (SELECT 1 FROM jsonb_array_elements(
+	    p_body->'task_force_ids') x WHERE NOT lib.is_uuid(x) OR NOT EXISTS
+	    (SELECT 1 FROM task_forces y WHERE y.id = (x #>> '{}')::uuid AND
+	    y.status = 'active')) THEN
+		e := e || lib.err('task_force_ids', 'must be an array of 1 to '
+		    '20 active task force ids');
+	END IF;
+	PERFORM lib.fail_if(e);
+	IF r.status IN ('cancelled', 'completed') THEN
+		PERFORM lib.fail(409, 'invalid-transition', 'This referral is '
+		    || r.status || '.');
+	END IF;
+	UPDATE referrals SET widened_to = ARRAY(SELECT DISTINCT x FROM
+	    unnest(widened_to || ARRAY(SELECT (j #>> '{}')::uuid FROM
+	    jsonb_array_elements(p_body->'task_force_ids') j)) x WHERE
+	    x IS DISTINCT FROM task_force_id ORDER BY x), updated_at = now()
+	    WHERE id = r.id;
+	SELECT coalesce(array_agg(id ORDER BY position), '{}') INTO v_ids
+	FROM referral_needs WHERE referral_id = r.id AND status = 'unmatched';
+	headers := '{}';
+	IF cardinality(v_ids) > 0 THEN
+		UPDATE referral_needs SET status = 'pending',
+		    unmatched_reason = NULL, updated_at = now()
+		    WHERE id = ANY (v_ids);
+		INSERT INTO jobs (kind, payload) VALUES ('referral.match',
+		    jsonb_build_object('referral_id', r.id, 'need_ids',
+		    to_jsonb(v_ids))) RETURNING id INTO v_job;
+		headers := jsonb_build_object('x-concord-jobs',
+		    jsonb_build_array(v_job));
+	END IF;
+	PERFORM referral.refresh(r.id);
+	SELECT * INTO r FROM referrals WHERE id = r.id;
+	status := 200;
+	body := referral.doc_audited(p_ctx, r, 'widen');
+END $$;
