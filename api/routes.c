@@ -278,6 +278,8 @@ const struct api_route api_routes[] = {
 	{ POST, "/v1/meetings", ROLE_ADMIN | ROLE_COORDINATOR, ROUTE_BODY,
 	    NULL, "meeting_create" },
 	{ GET, "/v1/meetings/{id}", TF_READERS, 0, NULL, "meeting_get" },
+	{ PATCH, "/v1/meetings/{id}", ROLE_ADMIN | ROLE_COORDINATOR,
+	    ROUTE_BODY, NULL, "meeting_patch" },
 	{ GET, "/v1/trainings", TF_READERS, 0, NULL, "training_list" },
 	{ POST, "/v1/trainings", ROLE_ADMIN | ROLE_COORDINATOR, ROUTE_BODY,
 	    NULL, "training_create" },
