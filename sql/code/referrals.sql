@@ -22,8 +22,30 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 /*
+ * Does the caller coordinate referral r: an admin, or a coordinator of
+ * the referral's task force or of one it is widened to
+ * (directory.tf_is_coord; coordinators act per task force). A referral
+ * without a task force (none could be settled) is every coordinator's.
+ * Can't fail.
+ */
+CREATE FUNCTION referral.coordinates(p_ctx jsonb, r referrals)
+RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+	IF lib.has_role(p_ctx, 'admin') THEN
+		RETURN true;
+	END IF;
+	IF NOT lib.has_role(p_ctx, 'coordinator') THEN
+		RETURN false;
+	END IF;
+	RETURN r.task_force_id IS NULL OR EXISTS (SELECT 1 FROM task_forces t
+	    WHERE (t.id = r.task_force_id OR t.id = ANY (r.widened_to)) AND
+	    directory.tf_is_coord(p_ctx, t, lib.ctx_org(p_ctx)));
+END $$;
+
+/*
  * What the caller is to this referral, the strongest relation first:
- * coordinator; sender (its organization sent it; a hotline or analyst
+ * coordinator (referral.coordinates); sender (its organization sent it; a hotline or analyst
  * token only for what its own subject sent: call takers of one line do
  * not read each other's calls); case_lead (the lead organization of
  * the case the referral is about: it may cancel it, and keeps that
@@ -34,8 +56,7 @@ $$;
 CREATE FUNCTION referral.relation(p_ctx jsonb, r referrals) RETURNS text
 LANGUAGE sql STABLE AS $$
 	SELECT CASE
-	    WHEN lib.has_role(p_ctx, 'coordinator') OR
-		lib.has_role(p_ctx, 'admin') THEN 'coordinator'
+	    WHEN referral.coordinates(p_ctx, r) THEN 'coordinator'
 	    WHEN r.sender_org = lib.ctx_org(p_ctx) AND (NOT (lib.has_role(
 		p_ctx, 'hotline') OR lib.has_role(p_ctx, 'analyst')) OR
 		r.sender_sub = p_ctx->>'sub') THEN 'sender'
@@ -892,7 +913,8 @@ BEGIN
 	v_cid := (v_cur->>'id')::uuid;
 
 	FOR r IN SELECT * FROM referrals x
-	    WHERE (v_all OR (x.sender_org = v_org AND (NOT v_hot OR
+	    WHERE ((v_all AND referral.coordinates(p_ctx, x)) OR
+		(x.sender_org = v_org AND (NOT v_hot OR
 		x.sender_sub = p_ctx->>'sub')) OR (NOT v_hot AND (EXISTS (
 		SELECT 1 FROM referral_offers o WHERE o.referral_id = x.id AND
 		o.organization_id = v_org) OR x.case_id IN (SELECT c.id FROM
@@ -1220,8 +1242,7 @@ LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
 	v_org	uuid := lib.require_org(p_ctx);
-	v_coord	boolean := lib.has_role(p_ctx, 'coordinator') OR
-		    lib.has_role(p_ctx, 'admin');
+	v_coord	boolean;
 	r	referrals;
 	n	referral_needs;
 	f	referral_offers;
@@ -1231,6 +1252,7 @@ DECLARE
 	v_jobs	bigint[] := '{}';
 BEGIN
 	r := referral.lock(p_ctx, (p_args->'path'->>'id')::uuid);
+	v_coord := referral.coordinates(p_ctx, r);
 	IF NOT v_coord AND NOT EXISTS (SELECT 1 FROM referral_offers WHERE
 	    referral_id = r.id AND organization_id = v_org AND
 	    status = 'accepted') THEN
@@ -1912,7 +1934,8 @@ END $$;
  * task forces) join widened_to; the referral's unmatched needs become
  * pending and go back to matching (job referral.match), now among the
  * active members of those task forces as well (referral.task_force_allows).
- * Other relations: 404; a coordinator of other task forces: 403
+ * Other relations: 404 (a coordinator of other task forces does not see
+ * the referral); a coordinator of a task force it is widened to: 403
  * forbidden; 422 for a bad body (no change); 409 for a completed or
  * cancelled referral. Audited as a read of the referral it answers.
  */

@@ -121,7 +121,8 @@ BEGIN
 	/* referrals_updated_idx */
 	FOR r IN SELECT * FROM referrals x
 	    WHERE x.updated_at >= v_since
-	    AND (v_all OR x.sender_org = v_org OR (NOT lib.has_role(p_ctx,
+	    AND ((v_all AND referral.coordinates(p_ctx, x)) OR
+		x.sender_org = v_org OR (NOT lib.has_role(p_ctx,
 		'hotline') AND NOT lib.has_role(p_ctx, 'analyst') AND EXISTS (
 		SELECT 1 FROM referral_offers o WHERE o.referral_id = x.id AND
 		o.organization_id = v_org)))

@@ -50,8 +50,9 @@ def test_only_the_referrals_coordinators_widen_and_bad_input_changes_nothing(
     ref, x, y, provider = unmatched_referral(db, add_service)
     url = f"/v1/referrals/{ref['id']}/widen"
     body = {"task_force_ids": [y.tf["id"]]}
-    # A coordinator of another task force: 403; other roles: 403 by route.
-    assert y.c.post(url, json=body).status_code == 403
+    # A coordinator of another task force does not see the referral: 404;
+    # other roles: 403 by route.
+    assert y.c.post(url, json=body).status_code == 404
     assert Client(mint(["provider"], org=provider)).post(url, json=body).status_code == 403
     for bad in ({}, {"task_force_ids": []}, {"task_force_ids": "x"},
                 {"task_force_ids": [str(uuid.uuid4())]}, {"task_force_ids": [y.tf["id"]],
@@ -67,6 +68,9 @@ def test_only_the_referrals_coordinators_widen_and_bad_input_changes_nothing(
         assert cur.fetchone()[0] == 0
     # Admins widen anywhere; a cancelled referral is 409.
     assert client(tokens["admin"]).post(url, json=body).status_code == 200
+    # Y's coordinators now read it, but only X's widen it.
+    assert y.c.get(f"/v1/referrals/{ref['id']}").status_code == 200
+    assert y.c.post(url, json=body).status_code == 403
     with db.cursor() as cur:
         cur.execute("UPDATE referrals SET status = 'cancelled' WHERE id = %s", (ref["id"],))
     assert x.c.post(url, json=body).status_code == 409
