@@ -208,6 +208,9 @@ const struct api_route api_routes[] = {
 	    ROUTE_BODY, NULL, "referral_offer" },
 	{ POST, "/v1/referrals/{id}/rematch", ROLE_COORDINATOR | ROLE_ADMIN,
 	    ROUTE_BODY, NULL, "referral_rematch" },
+	/* ...and widen it to more task forces (taskforces: re-matching). */
+	{ POST, "/v1/referrals/{id}/widen", ROLE_COORDINATOR | ROLE_ADMIN,
+	    ROUTE_BODY, NULL, "referral_widen" },
 	/*
 	 * Reports (sql/code/reports.sql, api/reports.c): any role may ask
 	 * for a coverage report without client counts; SQL keeps the rest
@@ -275,6 +278,8 @@ const struct api_route api_routes[] = {
 	{ POST, "/v1/meetings", ROLE_ADMIN | ROLE_COORDINATOR, ROUTE_BODY,
 	    NULL, "meeting_create" },
 	{ GET, "/v1/meetings/{id}", TF_READERS, 0, NULL, "meeting_get" },
+	{ PATCH, "/v1/meetings/{id}", ROLE_ADMIN | ROLE_COORDINATOR,
+	    ROUTE_BODY, NULL, "meeting_patch" },
 	{ GET, "/v1/trainings", TF_READERS, 0, NULL, "training_list" },
 	{ POST, "/v1/trainings", ROLE_ADMIN | ROLE_COORDINATOR, ROUTE_BODY,
 	    NULL, "training_create" },

@@ -62,11 +62,65 @@ RETURNS boolean LANGUAGE sql STABLE AS $$
 	    v.org_id = p_org AND v.relation = 'investigation')
 $$;
 
+/*
+ * Coordinators act per task force at case level. The organizations whose
+ * cases the caller coordinates: the active members of every task force
+ * it coordinates (directory.tf_is_coord: a coordinator token of the
+ * task force's lead or of a member whose active membership carries the
+ * coordinator flag); NULL for an admin (every organization); empty for
+ * anyone else. Can't fail.
+ */
+CREATE FUNCTION casework.coord_orgs(p_ctx jsonb) RETURNS uuid[]
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	v_org	uuid := lib.ctx_org(p_ctx);
+BEGIN
+	IF lib.has_role(p_ctx, 'admin') THEN
+		RETURN NULL;
+	END IF;
+	IF NOT lib.has_role(p_ctx, 'coordinator') OR v_org IS NULL THEN
+		RETURN '{}';
+	END IF;
+	RETURN ARRAY(SELECT DISTINCT m.org_id FROM task_force_members m
+	    JOIN task_forces t ON t.id = m.task_force_id
+	    WHERE m.status = 'active' AND (t.lead_org = v_org OR EXISTS (
+	    SELECT 1 FROM task_force_members k WHERE k.task_force_id = t.id
+	    AND k.org_id = v_org AND k.coordinator AND k.status = 'active')));
+END $$;
+
+/*
+ * Does the caller coordinate case p_case: an admin, or a coordinator
+ * when the case's lead organization or the sender of a referral about
+ * the case is among casework.coord_orgs? p_orgs: that set when the
+ * caller has it already (a list), else it is read. Can't fail.
+ */
+CREATE FUNCTION casework.case_coord(p_ctx jsonb, p_case uuid,
+    p_orgs uuid[] DEFAULT '{00000000-0000-0000-0000-000000000000}')
+RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	v_orgs	uuid[] := p_orgs;
+BEGIN
+	IF p_orgs = '{00000000-0000-0000-0000-000000000000}' THEN
+		IF NOT lib.is_coord(p_ctx) THEN
+			RETURN false;
+		END IF;
+		v_orgs := casework.coord_orgs(p_ctx);
+	END IF;
+	IF v_orgs IS NULL THEN
+		RETURN true;
+	END IF;
+	RETURN cardinality(v_orgs) > 0 AND (EXISTS (SELECT 1 FROM cases c
+	    WHERE c.id = p_case AND c.lead_org = ANY (v_orgs)) OR EXISTS (
+	    SELECT 1 FROM referrals r WHERE r.case_id = p_case AND
+	    r.sender_org = ANY (v_orgs)));
+END $$;
+
 -- Object level: may the caller know this case exists?
 CREATE FUNCTION casework.case_visible(p_ctx jsonb, p_case uuid, p_org uuid)
 RETURNS boolean LANGUAGE plpgsql STABLE AS $$
 BEGIN
-	RETURN lib.is_coord(p_ctx) OR (p_org IS NOT NULL AND EXISTS (
+	RETURN casework.case_coord(p_ctx, p_case) OR (p_org IS NOT NULL AND EXISTS (
 	    SELECT 1 FROM casework.case_visible_orgs v WHERE v.case_id = p_case AND
 	    v.org_id = p_org));
 END $$;
@@ -449,6 +503,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
 	v_org	uuid := lib.require_org(p_ctx);
 	v_coord	boolean := lib.is_coord(p_ctx);
+	v_corgs	uuid[] := casework.coord_orgs(p_ctx);
 	v_limit	integer;
 	v_after	bigint;
 	v_st	text;
@@ -483,7 +538,8 @@ BEGIN
 	    AND (v_kind IS NULL OR x.kind = v_kind)
 	    AND (v_lead IS NULL OR x.lead_org = v_lead)
 	    AND (v_since IS NULL OR x.updated_at >= v_since)
-	    AND (v_coord OR x.id IN (SELECT v.case_id FROM casework.case_visible_orgs v
+	    AND ((v_coord AND casework.case_coord(p_ctx, x.id, v_corgs)) OR
+	        x.id IN (SELECT v.case_id FROM casework.case_visible_orgs v
 	        WHERE v.org_id = v_org))
 	    AND (v_need IS NULL OR (EXISTS (SELECT 1 FROM case_needs n
 	        WHERE n.case_id = x.id AND n.code = v_need) AND 'needs' = ANY (
@@ -840,7 +896,8 @@ DECLARE
 	t	tasks;
 BEGIN
 	c := casework.case_fetch(p_ctx, lib.path_id(p_args), v_org);
-	IF NOT lib.has_role(p_ctx, 'coordinator') THEN
+	IF NOT (lib.has_role(p_ctx, 'coordinator') AND
+	    casework.case_coord(p_ctx, c.id)) THEN
 		PERFORM casework.case_require_lead(c, v_org, 'add tasks');
 	END IF;
 	PERFORM lib.fail_if(casework.task_validate(p_body, true));
@@ -877,7 +934,7 @@ BEGIN
 	v_st := lib.query_enum(p_args, 'status', ARRAY['open', 'in_progress',
 	    'done', 'cancelled']);
 	c := casework.case_fetch(p_ctx, lib.path_id(p_args), v_org);
-	v_all := lib.is_coord(p_ctx) OR v_org = c.lead_org;
+	v_all := casework.case_coord(p_ctx, c.id) OR v_org = c.lead_org;
 	status := 200;
 	headers := '{}';
 	body := jsonb_build_object('items', coalesce((SELECT jsonb_agg(
@@ -905,7 +962,7 @@ BEGIN
 	c := casework.case_fetch(p_ctx, lib.path_id(p_args), v_org);
 	SELECT * INTO t FROM tasks WHERE id = lib.path_id(p_args, 'tid') AND
 	    case_id = c.id;
-	IF t.id IS NULL OR (lib.is_coord(p_ctx) OR v_org = c.lead_org OR
+	IF t.id IS NULL OR (casework.case_coord(p_ctx, c.id) OR v_org = c.lead_org OR
 	    t.assigned_org = v_org) IS NOT TRUE THEN
 		PERFORM lib.fail(404, 'not-found', 'No such task on this case.');
 	END IF;
@@ -939,7 +996,8 @@ BEGIN
 	IF t.id IS NULL THEN
 		PERFORM lib.fail(404, 'not-found', 'No such task on this case.');
 	END IF;
-	IF NOT (lib.has_role(p_ctx, 'coordinator') OR v_org = c.lead_org) THEN
+	IF NOT ((lib.has_role(p_ctx, 'coordinator') AND
+	    casework.case_coord(p_ctx, c.id)) OR v_org = c.lead_org) THEN
 		IF v_org IS DISTINCT FROM t.assigned_org THEN
 			PERFORM lib.fail(403, 'not-lead', 'Only the lead '
 			    'organization, a coordinator or the assigned '
@@ -1087,7 +1145,7 @@ BEGIN
 	c := casework.case_fetch(p_ctx, lib.path_id(p_args), v_org);
 	SELECT * INTO t FROM case_transfers WHERE case_id = c.id
 	    ORDER BY requested_at DESC, id DESC LIMIT 1;
-	IF t.id IS NULL OR (lib.is_coord(p_ctx) OR v_org IN (c.lead_org,
+	IF t.id IS NULL OR (casework.case_coord(p_ctx, c.id) OR v_org IN (c.lead_org,
 	    t.from_org, t.to_org)) IS NOT TRUE THEN
 		PERFORM lib.fail(404, 'not-found', 'No transfer of this case.');
 	END IF;

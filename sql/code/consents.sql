@@ -54,9 +54,10 @@ $$;
  * Field level: the categories the caller sees on a case it can see:
  * what its organization holds (casework.case_holdings) where a current
  * agreement allows the category to flow to it (casework.agreement_allows,
- * read at call time like consents), and for coordinators and admins, and
- * agencies active on an investigation the case is linked to, case_details
- * and needs. p_lead is the case's
+ * read at call time like consents), and for admins, coordinators of a
+ * task force the case's lead (or a referral's sender) is an active member
+ * of (casework.case_coord), and agencies active on an investigation the
+ * case is linked to, case_details and needs. p_lead is the case's
  * lead organization (the collecting lead's answer needs no consent).
  */
 CREATE FUNCTION casework.case_categories(p_ctx jsonb, p_case uuid, p_lead uuid,
@@ -74,7 +75,7 @@ BEGIN
 	    WHERE casework.agreement_allows(p_org, p_lead, h.category)
 	    UNION ALL
 	    SELECT unnest(ARRAY['case_details', 'needs'])
-	        WHERE lib.is_coord(p_ctx)
+	        WHERE casework.case_coord(p_ctx, p_case)
 	    UNION ALL
 	    /* Agencies on an investigation the case is linked to (cases.sql). */
 	    SELECT unnest(ARRAY['case_details', 'needs'])
@@ -356,7 +357,7 @@ DECLARE
 BEGIN
 	PERFORM lib.query_allow(p_args, '{}');
 	c := casework.case_fetch(p_ctx, lib.path_id(p_args), v_org);
-	v_all := lib.is_coord(p_ctx) OR v_org = c.lead_org;
+	v_all := casework.case_coord(p_ctx, c.id) OR v_org = c.lead_org;
 	SELECT kind INTO v_kind FROM organizations WHERE id = v_org;
 	status := 200;
 	headers := '{}';
@@ -387,7 +388,7 @@ BEGIN
 	    AND case_id = c.id;
 	-- IS NOT TRUE: a consent naming a kind has no org (NULL), and NULL
 	-- must hide, not pass.
-	IF k.id IS NULL OR (lib.is_coord(p_ctx) OR v_org = c.lead_org OR
+	IF k.id IS NULL OR (casework.case_coord(p_ctx, c.id) OR v_org = c.lead_org OR
 	    k.shared_with_org = v_org OR k.shared_with_kind = (SELECT kind
 	    FROM organizations WHERE id = v_org)) IS NOT TRUE THEN
 		PERFORM lib.fail(404, 'not-found', 'No such consent on this '
@@ -420,7 +421,7 @@ BEGIN
 		PERFORM lib.fail(404, 'not-found', 'No such consent on this '
 		    'case.');
 	END IF;
-	IF NOT lib.is_coord(p_ctx) THEN
+	IF NOT casework.case_coord(p_ctx, c.id) THEN
 		PERFORM casework.case_require_lead(c, v_org, 'revoke consents');
 	END IF;
 	IF k.revoked_at IS NOT NULL THEN

@@ -22,8 +22,30 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 /*
+ * Does the caller coordinate referral r: an admin, or a coordinator of
+ * the referral's task force or of one it is widened to
+ * (directory.tf_is_coord; coordinators act per task force). A referral
+ * without a task force (none could be settled) is every coordinator's.
+ * Can't fail.
+ */
+CREATE FUNCTION referral.coordinates(p_ctx jsonb, r referrals)
+RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+	IF lib.has_role(p_ctx, 'admin') THEN
+		RETURN true;
+	END IF;
+	IF NOT lib.has_role(p_ctx, 'coordinator') THEN
+		RETURN false;
+	END IF;
+	RETURN r.task_force_id IS NULL OR EXISTS (SELECT 1 FROM task_forces t
+	    WHERE (t.id = r.task_force_id OR t.id = ANY (r.widened_to)) AND
+	    directory.tf_is_coord(p_ctx, t, lib.ctx_org(p_ctx)));
+END $$;
+
+/*
  * What the caller is to this referral, the strongest relation first:
- * coordinator; sender (its organization sent it; a hotline or analyst
+ * coordinator (referral.coordinates); sender (its organization sent it; a hotline or analyst
  * token only for what its own subject sent: call takers of one line do
  * not read each other's calls); case_lead (the lead organization of
  * the case the referral is about: it may cancel it, and keeps that
@@ -34,8 +56,7 @@ $$;
 CREATE FUNCTION referral.relation(p_ctx jsonb, r referrals) RETURNS text
 LANGUAGE sql STABLE AS $$
 	SELECT CASE
-	    WHEN lib.has_role(p_ctx, 'coordinator') OR
-		lib.has_role(p_ctx, 'admin') THEN 'coordinator'
+	    WHEN referral.coordinates(p_ctx, r) THEN 'coordinator'
 	    WHEN r.sender_org = lib.ctx_org(p_ctx) AND (NOT (lib.has_role(
 		p_ctx, 'hotline') OR lib.has_role(p_ctx, 'analyst')) OR
 		r.sender_sub = p_ctx->>'sub') THEN 'sender'
@@ -100,7 +121,8 @@ $$;
 /*
  * The referral as the caller may see it. Sender and coordinators see
  * the profile they sent; an offered organization sees the categories
- * the client's consent covers (and always the needs of its own offers),
+ * the client's consent covers where a current agreement lets them flow
+ * to it (referral.agreed; and always the needs of its own offers),
  * never another organization's decline reasons or the sender's
  * reference; candidates and scores are for sender and coordinators. The
  * case's lead sees the categories it sees on the case, and every offer.
@@ -129,7 +151,7 @@ DECLARE
 			    o.organization_id = lib.ctx_org(p_ctx) AND
 			    (o.status = 'accepted' OR (o.status = 'offered' AND
 			    o.expires_at > now())))
-			    THEN r.consent_categories
+			    THEN referral.agreed(r, v_org, r.consent_categories)
 			    ELSE '{}' END;
 	v_redacted	text[] := '{}';
 	v_client	jsonb := '{}';
@@ -576,7 +598,8 @@ END $$;
  * leads it; other kinds help without a case of their own until one
  * exists); the client's consent to be referred is recorded on the case
  * for the accepting organization, as far as the sender holds it
- * (referral.grantable; nothing when it holds none of it); the case's
+ * (referral.grantable) and a current agreement lets it flow to that
+ * organization (referral.agreed; nothing when none is left); the case's
  * needs move to in_progress.
  */
 CREATE FUNCTION referral.on_accept(p_ctx jsonb, p_referral uuid,
@@ -620,6 +643,8 @@ BEGIN
 	IF r.case_id IS NOT NULL AND f.organization_id IS DISTINCT FROM
 	    (SELECT lead_org FROM cases WHERE id = r.case_id) THEN
 		g := referral.grantable(r);
+		g.categories := referral.agreed(r, f.organization_id,
+		    g.categories);
 		IF cardinality(g.categories) > 0 AND g.until > now() THEN
 			k := casework.consent_record(p_ctx, r.case_id,
 			    jsonb_build_object('categories', to_jsonb(
@@ -888,7 +913,8 @@ BEGIN
 	v_cid := (v_cur->>'id')::uuid;
 
 	FOR r IN SELECT * FROM referrals x
-	    WHERE (v_all OR (x.sender_org = v_org AND (NOT v_hot OR
+	    WHERE ((v_all AND referral.coordinates(p_ctx, x)) OR
+		(x.sender_org = v_org AND (NOT v_hot OR
 		x.sender_sub = p_ctx->>'sub')) OR (NOT v_hot AND (EXISTS (
 		SELECT 1 FROM referral_offers o WHERE o.referral_id = x.id AND
 		o.organization_id = v_org) OR x.case_id IN (SELECT c.id FROM
@@ -1224,8 +1250,7 @@ LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
 	v_org	uuid := lib.require_org(p_ctx);
-	v_coord	boolean := lib.has_role(p_ctx, 'coordinator') OR
-		    lib.has_role(p_ctx, 'admin');
+	v_coord	boolean;
 	r	referrals;
 	n	referral_needs;
 	f	referral_offers;
@@ -1235,6 +1260,7 @@ DECLARE
 	v_jobs	bigint[] := '{}';
 BEGIN
 	r := referral.lock(p_ctx, (p_args->'path'->>'id')::uuid);
+	v_coord := referral.coordinates(p_ctx, r);
 	IF NOT v_coord AND NOT EXISTS (SELECT 1 FROM referral_offers WHERE
 	    referral_id = r.id AND organization_id = v_org AND
 	    status = 'accepted') THEN
@@ -1405,6 +1431,20 @@ LANGUAGE sql IMMUTABLE AS $$
 	SELECT coalesce(array_agg(left(p_j, n)), '{}')
 	FROM generate_series(2, length(p_j)) n
 $$;
+
+/*
+ * Of p_cats, the categories a current agreement lets flow from the
+ * referral's sender to p_org (casework.agreement_allows, read at call
+ * time: a suspension or expiry hides them on the next request, as for
+ * cases). Empty for a NULL organization. Can't fail.
+ */
+CREATE FUNCTION referral.agreed(r referrals, p_org uuid, p_cats text[])
+RETURNS text[]
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+	RETURN ARRAY(SELECT x FROM unnest(p_cats) x WHERE
+	    casework.agreement_allows(p_org, r.sender_org, x) ORDER BY x);
+END $$;
 
 /*
  * The consent a referral records on its case for an accepting
@@ -1893,4 +1933,77 @@ BEGIN
 	body := referral.doc_audited(p_ctx, r, 'rematch');
 	headers := jsonb_build_object('x-concord-jobs', jsonb_build_array(
 	    v_job));
+END $$;
+
+/*
+ * POST /v1/referrals/{id}/widen {task_force_ids}: a coordinator of the
+ * referral's task force (directory.tf_is_coord; admins anywhere) widens
+ * it to more task forces, after matching too. The ids (1 to 20 active
+ * task forces) join widened_to; the referral's unmatched needs become
+ * pending and go back to matching (job referral.match), now among the
+ * active members of those task forces as well (referral.task_force_allows).
+ * Other relations: 404 (a coordinator of other task forces does not see
+ * the referral); a coordinator of a task force it is widened to: 403
+ * forbidden; 422 for a bad body (no change); 409 for a completed or
+ * cancelled referral. Audited as a read of the referral it answers.
+ */
+CREATE FUNCTION api.referral_widen(p_ctx jsonb, p_args jsonb,
+    p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+	v_org	uuid := lib.ctx_org(p_ctx);
+	r	referrals;
+	t	task_forces;
+	v_ids	uuid[];
+	v_job	bigint;
+	e	jsonb;
+BEGIN
+	r := referral.lock(p_ctx, (p_args->'path'->>'id')::uuid);
+	IF referral.relation(p_ctx, r) <> 'coordinator' THEN
+		PERFORM lib.fail(404, 'not-found', 'No such referral.');
+	END IF;
+	SELECT * INTO t FROM task_forces WHERE id = r.task_force_id;
+	IF NOT (lib.has_role(p_ctx, 'admin') OR (t.id IS NOT NULL AND
+	    directory.tf_is_coord(p_ctx, t, v_org))) THEN
+		PERFORM lib.fail(403, 'forbidden', 'Only a coordinator of the '
+		    'referral''s task force widens it.');
+	END IF;
+	e := lib.check_keys(p_body, '', ARRAY['task_force_ids'], '{}');
+	IF jsonb_typeof(p_body->'task_force_ids') IS DISTINCT FROM 'array' OR
+	    jsonb_array_length(p_body->'task_force_ids') NOT BETWEEN 1 AND 20
+	    OR EXISTS (SELECT 1 FROM jsonb_array_elements(
+	    p_body->'task_force_ids') x WHERE NOT lib.is_uuid(x) OR NOT EXISTS
+	    (SELECT 1 FROM task_forces y WHERE y.id = (x #>> '{}')::uuid AND
+	    y.status = 'active')) THEN
+		e := e || lib.err('task_force_ids', 'must be an array of 1 to '
+		    '20 active task force ids');
+	END IF;
+	PERFORM lib.fail_if(e);
+	IF r.status IN ('cancelled', 'completed') THEN
+		PERFORM lib.fail(409, 'invalid-transition', 'This referral is '
+		    || r.status || '.');
+	END IF;
+	UPDATE referrals SET widened_to = ARRAY(SELECT DISTINCT x FROM
+	    unnest(widened_to || ARRAY(SELECT (j #>> '{}')::uuid FROM
+	    jsonb_array_elements(p_body->'task_force_ids') j)) x WHERE
+	    x IS DISTINCT FROM task_force_id ORDER BY x), updated_at = now()
+	    WHERE id = r.id;
+	SELECT coalesce(array_agg(id ORDER BY position), '{}') INTO v_ids
+	FROM referral_needs WHERE referral_id = r.id AND status = 'unmatched';
+	headers := '{}';
+	IF cardinality(v_ids) > 0 THEN
+		UPDATE referral_needs SET status = 'pending',
+		    unmatched_reason = NULL, updated_at = now()
+		    WHERE id = ANY (v_ids);
+		INSERT INTO jobs (kind, payload) VALUES ('referral.match',
+		    jsonb_build_object('referral_id', r.id, 'need_ids',
+		    to_jsonb(v_ids))) RETURNING id INTO v_job;
+		headers := jsonb_build_object('x-concord-jobs',
+		    jsonb_build_array(v_job));
+	END IF;
+	PERFORM referral.refresh(r.id);
+	SELECT * INTO r FROM referrals WHERE id = r.id;
+	status := 200;
+	body := referral.doc_audited(p_ctx, r, 'widen');
 END $$;

@@ -1323,6 +1323,107 @@ BEGIN
 	    ORDER BY m.held_at DESC, m.id LIMIT 200) x), '[]'));
 END $$;
 
+/*
+ * PATCH /v1/meetings/{id} (If-Match): a coordinator of the meeting's
+ * task force or an admin changes kind, title, held_at, attendee_org_ids
+ * or agenda (each given replaces the old value) with the validation of
+ * POST (directory.meeting_check on the meeting as it would become;
+ * task_force_id may only repeat the meeting's own), and action_items
+ * adds new ones, which become tasks as on create (an active member as
+ * assignee, a case the caller can see; 422 otherwise). 404 unless the
+ * caller may read the meeting, 403 forbidden for an attendee that does
+ * not coordinate; nothing changes on any error. Audited.
+ */
+CREATE FUNCTION api.meeting_patch(p_ctx jsonb, p_args jsonb,
+    p_body jsonb, OUT status integer, OUT body jsonb, OUT headers jsonb)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+	v_org	uuid := lib.require_org(p_ctx);
+	m	meetings;
+	v_new	jsonb;
+	x	jsonb;
+	e	jsonb := '[]';
+	i	integer := 0;
+	v_tid	uuid;
+BEGIN
+	SELECT * INTO m FROM meetings WHERE id = lib.path_id(p_args)
+	    FOR UPDATE;
+	IF m.id IS NULL OR NOT directory.meeting_visible(p_ctx, m, v_org) THEN
+		PERFORM lib.fail(404, 'not-found', 'No such meeting.');
+	END IF;
+	IF NOT directory.tf_is_coord(p_ctx, (SELECT t FROM task_forces t
+	    WHERE t.id = m.task_force_id), v_org) THEN
+		PERFORM lib.fail(403, 'forbidden', 'Only the task force''s '
+		    'coordinators and admins change meetings.');
+	END IF;
+	IF jsonb_typeof(p_body) IS DISTINCT FROM 'object' THEN
+		PERFORM lib.fail_if(jsonb_build_array(lib.err('', 'must be '
+		    'an object')));
+	END IF;
+	/* The meeting as it would become, checked as a new one would be. */
+	v_new := jsonb_build_object('task_force_id', m.task_force_id, 'kind',
+	    m.kind, 'title', m.title, 'held_at', m.held_at,
+	    'attendee_org_ids', to_jsonb(m.attendee_orgs), 'agenda',
+	    m.agenda) || p_body;
+	e := directory.meeting_check(v_new);
+	IF p_body ? 'task_force_id' AND p_body->'task_force_id' IS DISTINCT
+	    FROM to_jsonb(m.task_force_id) THEN
+		e := e || lib.err('task_force_id', 'cannot change: a meeting '
+		    'stays in its task force');
+	END IF;
+	IF jsonb_array_length(e) = 0 THEN
+		FOR x IN SELECT * FROM jsonb_array_elements(coalesce(nullif(
+		    p_body->'action_items', 'null'), '[]')) LOOP
+			IF NOT EXISTS (SELECT 1 FROM task_force_members k WHERE
+			    k.task_force_id = m.task_force_id AND k.org_id =
+			    (x->>'assigned_org_id')::uuid AND
+			    k.status = 'active') THEN
+				e := e || lib.err('action_items[' || i ||
+				    '].assigned_org_id', 'must name an active '
+				    'member of the task force');
+			END IF;
+			IF NOT lib.absent(x->'case_id') AND (NOT EXISTS (SELECT
+			    1 FROM cases c WHERE c.id = (x->>'case_id')::uuid)
+			    OR NOT casework.case_visible(p_ctx,
+			    (x->>'case_id')::uuid, v_org)) THEN
+				e := e || lib.err('action_items[' || i ||
+				    '].case_id', 'must name a case you can see');
+			END IF;
+			i := i + 1;
+		END LOOP;
+	END IF;
+	PERFORM lib.fail_if(e);
+	PERFORM lib.if_match(p_args, 'meeting', m.id, m.version);
+	UPDATE meetings SET kind = v_new->>'kind', title = v_new->>'title',
+	    held_at = (v_new->>'held_at')::timestamptz,
+	    attendee_orgs = ARRAY(SELECT DISTINCT (y #>> '{}')::uuid FROM
+		jsonb_array_elements(coalesce(nullif(
+		v_new->'attendee_org_ids', 'null'), '[]')) y),
+	    agenda = coalesce((SELECT jsonb_agg(jsonb_strip_nulls(
+		jsonb_build_object('title', y->>'title', 'notes',
+		y->>'notes', 'case_id', y->>'case_id')) ORDER BY n) FROM
+		jsonb_array_elements(coalesce(nullif(v_new->'agenda', 'null'),
+		'[]')) WITH ORDINALITY a(y, n)), '[]'),
+	    version = version + 1, updated_at = now()
+	WHERE id = m.id RETURNING * INTO m;
+	FOR x IN SELECT * FROM jsonb_array_elements(coalesce(nullif(
+	    p_body->'action_items', 'null'), '[]')) LOOP
+		INSERT INTO tasks (case_id, meeting_id, title, kind, due_at,
+		    assigned_org, created_by)
+		VALUES ((x->>'case_id')::uuid, m.id, x->>'title', 'follow_up',
+		    (x->>'due_at')::timestamptz, (x->>'assigned_org_id')::uuid,
+		    p_ctx->>'sub')
+		RETURNING id INTO v_tid;
+		PERFORM lib.audit(p_ctx, 'create', 'task', v_tid, '{}');
+	END LOOP;
+	PERFORM lib.audit(p_ctx, 'update', 'meeting', m.id, ARRAY(SELECT
+	    jsonb_object_keys(p_body) ORDER BY 1));
+	status := 200;
+	body := directory.meeting_doc(m);
+	headers := lib.etag_header('meeting', m.id, m.version);
+END $$;
+
 ----------------------------------------------------------------------
 -- Training records
 ----------------------------------------------------------------------

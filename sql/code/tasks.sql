@@ -121,7 +121,8 @@ BEGIN
 	/* referrals_updated_idx */
 	FOR r IN SELECT * FROM referrals x
 	    WHERE x.updated_at >= v_since
-	    AND (v_all OR x.sender_org = v_org OR (NOT lib.has_role(p_ctx,
+	    AND ((v_all AND referral.coordinates(p_ctx, x)) OR
+		x.sender_org = v_org OR (NOT lib.has_role(p_ctx,
 		'hotline') AND NOT lib.has_role(p_ctx, 'analyst') AND EXISTS (
 		SELECT 1 FROM referral_offers o WHERE o.referral_id = x.id AND
 		o.organization_id = v_org)))
@@ -153,6 +154,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
 	v_org	uuid := lib.require_org(p_ctx);
 	v_coord	boolean := lib.is_coord(p_ctx);
+	v_corgs	uuid[] := casework.coord_orgs(p_ctx);
 	v_n	integer;
 	v_st	text;
 	v_lead	uuid;
@@ -185,8 +187,9 @@ BEGIN
 	    WHERE x.updated_at >= v_since
 	    AND (v_st IS NULL OR x.status = v_st)
 	    AND (v_lead IS NULL OR x.lead_org = v_lead)
-	    AND (v_coord OR x.id IN (SELECT v.case_id FROM
-		casework.case_visible_orgs v WHERE v.org_id = v_org))
+	    AND ((v_coord AND casework.case_coord(p_ctx, x.id, v_corgs)) OR
+		x.id IN (SELECT v.case_id FROM casework.case_visible_orgs v
+		WHERE v.org_id = v_org))
 	    AND (v_ct IS NULL OR (x.updated_at, x.id) > (v_ct, v_cid))
 	    ORDER BY x.updated_at, x.id LIMIT v_n + 1 LOOP
 		v_i := v_i + 1;
