@@ -1420,7 +1420,7 @@ BEGIN
 	PERFORM lib.audit(p_ctx, 'update', 'meeting', m.id, ARRAY(SELECT
 	    jsonb_object_keys(p_body) ORDER BY 1));
 	status := 200;
-	body := directory.meeting_doc(m);
+	body := directory.meeting_doc(m, p_ctx, v_org);
 	headers := lib.etag_header('meeting', m.id, m.version);
 END $$;
 
