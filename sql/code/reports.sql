@@ -658,7 +658,7 @@ BEGIN
 	 * a range scan by date (report_referral_need_facts_created_idx),
 	 * not a join of referrals, needs and every offer of the period.
 	 */
-	WITH x AS MATERIALIZED (
+	WITH x AS NOT MATERIALIZED (
 	    SELECT f.urgency, f.offers, f.acc_at, f.status, f.outcome,
 		f.dec_capacity, f.dec_eligibility, f.dec_language,
 		f.dec_unreachable, f.dec_other, f.expired,
@@ -706,14 +706,17 @@ BEGIN
 	/*
 	 * The percentiles of the accepted needs only: per group (skipped
 	 * without group_by, where the group is every need) and overall, one
-	 * shared sort per set (both percentiles in one aggregate).
+	 * shared sort per set (both percentiles in one aggregate). The
+	 * groups are sorted bytewise (COLLATE "C"; the order of the rows
+	 * is set at the end), not by the database's collation.
 	 */
 	pg AS (
-	    SELECT grouping(urgency) AS uall, g, urgency,
+	    SELECT grouping(urgency) AS uall, g COLLATE "C" AS g, urgency,
 		percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY hours)
 		    AS p
 	    FROM x WHERE v_by IS NOT NULL AND hours IS NOT NULL
-	    GROUP BY GROUPING SETS ((g, urgency), (g))),
+	    GROUP BY GROUPING SETS ((g COLLATE "C", urgency),
+		(g COLLATE "C"))),
 	pa AS (
 	    SELECT grouping(urgency) AS uall, urgency,
 		percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY hours)
@@ -752,7 +755,7 @@ BEGIN
 		    CASE WHEN n0.accepted > 0 THEN round(n0.acc48::numeric /
 			n0.accepted, 3) END) AS v
 	    FROM n0
-	    LEFT JOIN pg ON n0.gall = 0 AND pg.g = n0.g AND
+	    LEFT JOIN pg ON n0.gall = 0 AND pg.g = n0.g COLLATE "C" AND
 		pg.uall = n0.uall AND coalesce(pg.urgency, '') =
 		coalesce(n0.urgency, '')
 	    LEFT JOIN pa ON n0.gall = 1 AND pa.uall = n0.uall AND
