@@ -298,6 +298,46 @@ def test_coverage_for_every_role_and_with_client_counts(client, world):
     assert langs == {j + " / en", j + " / es"}
 
 
+def test_coverage_by_state_merges_the_county_cells(client, world, db, make_org):
+    # A second provider serving J01 and J02 for housing and food: by
+    # county it counts in both cells; by state J01 and J02 are one cell
+    # where each service counts once.
+    j = world["j"]
+    c = make_org(kind="ngo", jurisdictions=(j + "02",))
+    cur = db.cursor()
+    cur.execute(
+        "INSERT INTO services (organization_id, name, needs, area_jurisdictions, "
+        "capacity_total, capacity_available) VALUES (%s, 'Report state svc', "
+        "'{housing,food}', %s, 5, 5)", (c, [j + "01", j + "02"]))
+    tok = world["tokens"]["analyst"]
+    body = {"kind": "coverage", "period": "2025", "include_clients": True,
+            "filters": {"jurisdiction": [j + "01", j + "02"],
+                        "organization": [world["b"], c]}}
+    county = build(client, tok, body)
+    assert county["grain"] == "county" and county["status"] == "done"
+    assert {r["group"] for r in county["result"]["rows"]} == {j + "01", j + "02"}
+    h01 = rows(county, "need", j + "01")["housing"]
+    assert [val(h01, i) for i in range(5)] == [2, 15, 9, 0, 20]
+    doc = build(client, tok, dict(body, grain="state"))
+    assert doc["status"] == "done" and doc["grain"] == "state"
+    res = doc["result"]["rows"]
+    assert {r["group"] for r in res} == {j[:2]}
+    assert len(res) == len(county["result"]["rows"]) // 2
+    need = rows(doc, "need")
+    # Housing: the shelter (10/4) and the new service (5/5), not twice.
+    assert [val(need["housing"], i) for i in range(5)] == [2, 15, 9, 0, 20]
+    assert [val(need["food"], i) for i in range(5)] == [1, 5, 5, 0, 11]
+    assert [val(need["clothing"], i) for i in range(5)] == [0, None, None, 1, "S"]
+    # Other kinds take no grain; only county and state.
+    for bad in ({"kind": "clients", "period": "2025", "grain": "state"},
+                dict(body, grain="city"), dict(body, grain=1)):
+        r = client(tok).post("/v1/reports", json=bad)
+        assert r.status_code == 422 and any(
+            e["field"] == "grain" for e in r.json()["errors"]), r.text
+    r = client(tok).post("/v1/reports", json={"kind": "needs", "period": "2025"})
+    assert r.status_code == 202 and r.json()["grain"] is None
+
+
 def test_csv_has_a_header_and_marks_suppressed_cells(client, world):
     tok = world["tokens"]["analyst"]
     doc = build(client, tok, {"kind": "clients", "period": PERIOD,

@@ -10,6 +10,7 @@
 #
 # Env: GEN (scale to load first; unset: load nothing), PERIOD (2025),
 # KINDS (all six), GROUP_BY (none; e.g. jurisdiction for clients/needs),
+# GRAIN (coverage: county, the default, or state),
 # PROBES (4 concurrent GET /v1/me loops), STATE (.run).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -73,6 +74,7 @@ for kind in $KINDS; do
 	body="{\"kind\":\"$kind\",\"period\":\"$PERIOD\""
 	[ -n "${GROUP_BY:-}" ] && body="$body,\"group_by\":\"$GROUP_BY\""
 	[ "$kind" = coverage ] && body="$body,\"include_clients\":true"
+	[ "$kind" = coverage ] && [ -n "${GRAIN:-}" ] && body="$body,\"grain\":\"$GRAIN\""
 	body="$body}"
 	rm -f "$TMP"/probe.*
 	PROBE_PIDS=()
