@@ -1,4 +1,4 @@
-"""The criminal-justice side against an outsider: an agency listed on an
+"""Criminal-justice boundaries: an agency listed on an
 investigation that has not accepted (pending) reads the investigation to
 decide, but not the cases linked to it: not the links either; and links
 made at the same moment conflict as the contract says."""
