@@ -1,4 +1,4 @@
-"""Task force boundaries: an agreement is the second key only
+"""Task forces as an outside organization meets them: an agreement is the second key only
 inside its own task force and only while the receiving organization is
 an active member of it; meetings and their action items never reach a
 case the recorder cannot see."""

@@ -1,4 +1,4 @@
-"""Criminal-justice boundaries: an agency listed on an
+"""The criminal-justice side as an outside organization meets it: an agency listed on an
 investigation that has not accepted (pending) reads the investigation to
 decide, but not the cases linked to it: not the links either; and links
 made at the same moment conflict as the contract says."""
