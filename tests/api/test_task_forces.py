@@ -366,10 +366,12 @@ def test_an_agreement_between_two_members_lets_only_its_categories_flow(db, make
 
 def default_agreements(db, org):
     """The agreements an organization got when it was enrolled (one per
-    task force that enrols new organizations)."""
+    task force that enrols new organizations), the default task force's
+    first: only that one is the session coordinator's."""
     with db.cursor() as cur:
-        cur.execute("SELECT id::text FROM agreements WHERE org_a = %s AND org_b IS NULL",
-                    (org,))
+        cur.execute("SELECT a.id::text FROM agreements a JOIN task_forces t "
+                    "ON t.id = a.task_force_id WHERE a.org_a = %s AND a.org_b IS NULL "
+                    "ORDER BY t.is_default DESC, a.created_at", (org,))
         return [row[0] for row in cur.fetchall()]
 
 
